@@ -1,0 +1,29 @@
+# Two commands for a fresh machine with Python >= 3.11: `make demo` and `make test`.
+# Each creates .venv and installs the package (editable, with extras) when .venv is missing or
+# pyproject.toml changed.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-stamp
+PYTEST_ARGS ?=
+
+.PHONY: demo test lint bench clean
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e ".[all]"
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(VENV)/bin/meanfield demo
+
+test: $(STAMP)
+	$(VENV)/bin/ruff check meanfield solvers asymptotics tests benchmarks
+	$(PY) -m pytest -q -n 2 --dist loadfile $(PYTEST_ARGS)
+
+bench: $(STAMP)
+	for f in benchmarks/bench_*.py; do echo "== $$f"; $(PY) $$f || exit 1; done
+
+clean:
+	rm -rf $(VENV) meanfield-out .pytest_cache

@@ -1,0 +1,174 @@
+r"""The numeric view of a model: one explicit lambdify step, then plain vectorised callables.
+
+For every population ``p`` and coupling source ``j`` (the P populations, then the external
+inputs) it holds ``f_p``, ``Φ_pj``, ``Ψ_q`` and the antiderivatives ``F_p`` (``F_p' = f_p``) and
+``G_pj`` (``G_pj' = Φ_pj``), in closed form when SymPy finds one (checked by differentiating back),
+otherwise by composite Gauss–Legendre quadrature between the requested points. The potential is
+
+.. math:: U_p(x, t) = -F_p(x) + \gamma \sum_j g_{pj}\, m_j(t)\, G_{pj}(x),
+          \qquad \text{drift} = -\partial_x U_p .
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+import numpy as np
+import sympy as sp
+
+from meanfield.expressions import t, x
+from meanfield.model import Model
+
+ArrayFn = Callable[[np.ndarray], np.ndarray]
+
+_GAUSS_NODES, _GAUSS_WEIGHTS = np.polynomial.legendre.leggauss(8)
+
+
+def _vectorise(expr: sp.Expr, symbol: sp.Symbol = x) -> ArrayFn:
+    fn = sp.lambdify(symbol, expr, modules="numpy")
+
+    def call(values: np.ndarray) -> np.ndarray:
+        values = np.asarray(values, dtype=float)
+        with np.errstate(over="ignore", under="ignore"):
+            out = fn(values)
+        return np.broadcast_to(np.asarray(out, dtype=float), values.shape).copy()
+
+    call.__doc__ = f"Vectorised {expr}"
+    return call
+
+
+@dataclass(frozen=True)
+class Antiderivative:
+    """``F(x) = ∫_{x0}^{x} expr``: closed form when available, else Gauss–Legendre per interval."""
+
+    expr: sp.Expr
+    closed_form: sp.Expr | None
+    x0: float
+    _closed: ArrayFn | None = field(init=False, repr=False, compare=False)
+    _integrand: ArrayFn = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        closed = None if self.closed_form is None else _vectorise(self.closed_form)
+        object.__setattr__(self, "_closed", closed)
+        object.__setattr__(self, "_integrand", _vectorise(self.expr))
+
+    def __call__(self, points: np.ndarray) -> np.ndarray:
+        points = np.asarray(points, dtype=float)
+        if self._closed is not None:
+            return self._closed(points) - float(self._closed(np.array([self.x0]))[0])
+        flat = points.ravel()
+        order = np.argsort(flat, kind="stable")
+        knots = np.concatenate([[self.x0], flat[order]])
+        increments = self.integrate_between(knots[:-1], knots[1:])
+        out = np.empty_like(flat)
+        out[order] = np.cumsum(increments)
+        return out.reshape(points.shape)
+
+    def integrate_between(self, left: np.ndarray, right: np.ndarray) -> np.ndarray:
+        """``∫_left^right expr`` for each pair (exact for closed forms, 16th order otherwise)."""
+        left, right = np.asarray(left, float), np.asarray(right, float)
+        if self._closed is not None:
+            return self._closed(right) - self._closed(left)
+        integrand = self._integrand
+        half, mid = (right - left) / 2, (right + left) / 2
+        nodes = mid[..., None] + half[..., None] * _GAUSS_NODES
+        return half * (integrand(nodes) @ _GAUSS_WEIGHTS)
+
+
+@lru_cache(maxsize=512)
+def antiderivative(expr: sp.Expr, x0: float) -> Antiderivative:
+    """Antiderivative of ``expr`` in ``x`` vanishing at ``x0`` (closed form checked by d/dx)."""
+    closed = None
+    if expr.is_polynomial(x) or not expr.has(x):
+        closed = sp.integrate(sp.expand(expr), x)
+    else:
+        try:
+            candidate = sp.integrate(expr, x, manual=True)
+        except Exception:  # SymPy's integrators raise various errors on hard input
+            candidate = None
+        if candidate is not None and not candidate.has(sp.Integral):
+            probe = np.linspace(x0 - 1.0, x0 + 1.0, 7)
+            with np.errstate(all="ignore"):
+                diff = _vectorise(sp.diff(candidate, x))(probe) - _vectorise(expr)(probe)
+            if np.all(np.isfinite(diff)) and np.max(np.abs(diff)) < 1e-10:
+                closed = candidate
+    return Antiderivative(expr=expr, closed_form=closed, x0=x0)
+
+
+@dataclass(frozen=True, eq=False)
+class NumericModel:
+    """Vectorised callables of a :class:`Model` (build once with :func:`numeric`).
+
+    ``g`` is P×J with J = P + K (populations, then the K external inputs); ``phi[p][j]`` and
+    ``G[p][j]`` follow the same order. ``external_m(t)`` gives the K frozen moments.
+    """
+
+    model: Model
+    f: tuple[ArrayFn, ...]
+    F: tuple[Antiderivative, ...]
+    phi: tuple[tuple[ArrayFn, ...], ...]
+    G: tuple[tuple[Antiderivative, ...], ...]
+    psi: tuple[ArrayFn, ...]
+    g: np.ndarray
+    D: np.ndarray
+    initial: tuple[ArrayFn, ...]
+    external: tuple[Callable[[float], float], ...]
+
+    @property
+    def P(self) -> int:
+        return self.model.P
+
+    @property
+    def J(self) -> int:
+        return self.g.shape[1]
+
+    def external_m(self, time: float = 0.0) -> np.ndarray:
+        """Moments of the external inputs at ``time``."""
+        return np.array([float(fn(time)) for fn in self.external])
+
+    def all_moments(self, m: np.ndarray, time: float = 0.0) -> np.ndarray:
+        """Population moments followed by the external ones: the J-vector ``m_j``."""
+        return np.concatenate([np.asarray(m, float), self.external_m(time)])
+
+    def field(self, p: int, points: np.ndarray, m: np.ndarray, time: float = 0.0) -> np.ndarray:
+        """``h_p(x) = Σ_j g_pj Φ_pj(x) m_j``."""
+        mj = self.all_moments(m, time)
+        return sum((self.g[p, j] * mj[j] * self.phi[p][j](points) for j in range(self.J)),
+                   np.zeros_like(np.asarray(points, float)))
+
+    def potential(self, p: int, points: np.ndarray, m: np.ndarray, gamma: float,
+                  time: float = 0.0) -> np.ndarray:
+        """``U_p(x) = -F_p(x) + γ Σ_j g_pj m_j G_pj(x)``."""
+        mj = self.all_moments(m, time)
+        out = -self.F[p](points)
+        for j in range(self.J):
+            if self.g[p, j] != 0 and mj[j] != 0:
+                out = out + gamma * self.g[p, j] * mj[j] * self.G[p][j](points)
+        return out
+
+
+def numeric(model: Model) -> NumericModel:
+    """The explicit lambdify step: compile every expression of ``model`` once."""
+    a, _ = model.domain
+    P, inputs = model.P, model.inputs
+    phis = [[*model.phi[p], *(inp.phi[p] for inp in inputs)] for p in range(P)]
+    g = np.array([[*model.g[p], *(inp.g[p] for inp in inputs)] for p in range(P)], dtype=float)
+
+    def external_fn(expr: sp.Expr) -> Callable[[float], float]:
+        return sp.lambdify(t, expr, modules="math") if expr.has(t) else (
+            lambda _time, value=float(expr): value)
+
+    return NumericModel(
+        model=model,
+        f=tuple(_vectorise(pop.drift) for pop in model.populations),
+        F=tuple(antiderivative(pop.drift, a) for pop in model.populations),
+        phi=tuple(tuple(_vectorise(e) for e in row) for row in phis),
+        G=tuple(tuple(antiderivative(e, a) for e in row) for row in phis),
+        psi=tuple(_vectorise(e) for e in model.psi),
+        g=g,
+        D=np.array(model.diffusion, dtype=float),
+        initial=tuple(_vectorise(e) for e in model.initial),
+        external=tuple(external_fn(inp.m) for inp in inputs),
+    )

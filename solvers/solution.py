@@ -1,0 +1,115 @@
+"""The result of a time-dependent solve: densities, observables, NetCDF round trip."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from os import PathLike
+from typing import Any
+
+import numpy as np
+
+from meanfield.errors import bad_value
+from meanfield.model import Model
+from meanfield.numeric import numeric
+from solvers.grid import Grid
+from solvers.observables import observe
+
+
+@dataclass(frozen=True, eq=False)
+class Solution:
+    """Densities ``rho`` (nt, P, M) at times ``t`` on cell centres ``x``, with observables.
+
+    ``mass``, ``mean``, ``var``, ``m`` and ``balance_residual`` have shape (nt, P). ``info`` holds
+    solver diagnostics (method, steps, rejected steps, Newton/sweep counts, wall time...).
+    """
+
+    model: Model
+    gamma: float
+    method: str
+    t: np.ndarray
+    x: np.ndarray
+    rho: np.ndarray
+    mass: np.ndarray
+    mean: np.ndarray
+    var: np.ndarray
+    m: np.ndarray
+    balance_residual: np.ndarray
+    edges: np.ndarray
+    info: Mapping[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_densities(cls, model: Model, gamma: float, method: str, grid: Grid,
+                       t: np.ndarray, rho: np.ndarray, info: Mapping[str, Any] | None = None,
+                       nm: Any = None) -> Solution:
+        """Build a solution, computing every observable from ``rho`` with one shared routine."""
+        t = np.asarray(t, dtype=float)
+        rho = np.asarray(rho, dtype=float)
+        if rho.shape != (t.size, model.P, grid.cells):
+            bad_value("rho", rho.shape, f"shape {(t.size, model.P, grid.cells)} (nt, P, M)")
+        obs = observe(nm if nm is not None else numeric(model), grid, rho, t)
+        return cls(model=model, gamma=float(gamma), method=method, t=t, x=grid.x.copy(),
+                   rho=rho, mass=obs.mass, mean=obs.mean, var=obs.var, m=obs.m,
+                   balance_residual=obs.balance_residual, edges=grid.edges.copy(),
+                   info=dict(info or {}))
+
+    @property
+    def grid(self) -> Grid:
+        return Grid(self.edges)
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return self.model.names
+
+    def to_xarray(self) -> Any:
+        """An ``xarray.Dataset`` with dims (t, population, x) and the model in the attributes."""
+        import xarray as xr
+
+        from meanfield import __version__
+
+        pops = list(self.names)
+        per_t = ("t", "population")
+        data = {
+            "rho": (("t", "population", "x"), self.rho),
+            "mass": (per_t, self.mass), "mean": (per_t, self.mean), "var": (per_t, self.var),
+            "m": (per_t, self.m), "balance_residual": (per_t, self.balance_residual),
+            "edges": (("edge",), self.edges),
+        }
+        attrs = {"gamma": self.gamma, "method": self.method, "model": self.model.to_json(),
+                 "meanfield_version": __version__,
+                 "info": json.dumps(_jsonable(self.info))}
+        return xr.Dataset(data, coords={"t": self.t, "population": pops, "x": self.x},
+                          attrs=attrs)
+
+    def save(self, path: str | PathLike[str]) -> None:
+        """Write the solution to NetCDF (read back with :func:`load`)."""
+        self.to_xarray().to_netcdf(path)
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, (np.integer, np.floating, np.bool_)):
+        return value.item()
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        return value
+    return repr(value)
+
+
+def load(path: str | PathLike[str]) -> Solution:
+    """Read a :class:`Solution` written by :meth:`Solution.save`."""
+    import xarray as xr
+
+    with xr.open_dataset(path) as ds:
+        ds = ds.load()
+    model = Model.from_json(ds.attrs["model"])
+    return Solution(model=model, gamma=float(ds.attrs["gamma"]), method=str(ds.attrs["method"]),
+                    t=ds["t"].values, x=ds["x"].values, rho=ds["rho"].values,
+                    mass=ds["mass"].values, mean=ds["mean"].values, var=ds["var"].values,
+                    m=ds["m"].values, balance_residual=ds["balance_residual"].values,
+                    edges=ds["edges"].values, info=json.loads(ds.attrs.get("info", "{}")))
