@@ -59,11 +59,11 @@ def parse(text: str, name: str = "expression") -> sp.Expr:
     previous = None
     for token in tokens:
         if token.type == tokenize.NAME:
+            if previous is not None and previous.string == ".":
+                bad_value(name, text, "an arithmetic expression with no attribute access")
             if keyword.iskeyword(token.string) or token.string not in {"x", "t", *_FUNCTIONS}:
                 bad_value(name, text, f"only the names {', '.join(allowed_names())} "
                           f"(found {token.string!r})")
-            if previous is not None and previous.string == ".":
-                bad_value(name, text, "no attribute access")
         if token.type == tokenize.OP and token.string in {"=", "[", "]", "{", "}", ";", ":",
                                                           "@", "lambda"}:
             bad_value(name, text, f"an arithmetic expression (found {token.string!r})")

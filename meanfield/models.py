@@ -62,7 +62,7 @@ def chemical_single(*, reversal: float = 2.0, g: float = 1.0, leak: float = 1.0,
 
     ``dX = [−leak·X − γ g (X − E) m] dt + σ dW``, ``m = ∫ S ρ`` with a steep sigmoid ``S``.
     Stationary states are Gaussians of mean ``γ g m E/(leak + γ g m)``. With the defaults the
-    model is bistable for γ between about 0.3 and 35 (a quiet state with ``m ≈ S(0)`` and an
+    model is bistable for γ between about 1.9 and 3.1 (a quiet state with ``m ≈ S(0)`` and an
     active one near ``E``); beyond the fold only the active state remains, and as γ → ∞ it
     collapses onto the balance voltage ``v* = E`` with variance ``D/(γ g S(E))``.
     """

@@ -114,6 +114,13 @@ class GibbsMap:
     def residual(self, m: np.ndarray) -> np.ndarray:
         return self(m) - m
 
+    def residual_scalar_many(self, values: np.ndarray) -> np.ndarray:
+        """``T(m) − m`` for many scalar moments at once (P = 1)."""
+        mj = np.stack([values, *(np.full_like(values, e) for e in self.external)], axis=1)
+        U = -self.F_nodes[0] + self.gamma * (mj * self.nm.g[0]) @ self.G_nodes[0]
+        rho = gibbs(U, np.full(values.size, self.nm.D[0]), self.grid.h)
+        return rho @ (self.psi[0] * self.grid.h) - values
+
     def jacobian(self, m: np.ndarray) -> np.ndarray:
         """``∂T/∂m`` (P×P), exact for the discrete Gibbs densities."""
         rho = self.densities(m)
@@ -180,7 +187,8 @@ def _scan_1d(gmap: GibbsMap, points: int = 1601) -> list[np.ndarray]:
     if hi - lo < 1e-14:
         return [np.array([lo])]
     grid = np.linspace(lo, hi, points)
-    values = np.array([gmap.residual(np.array([v]))[0] for v in grid])
+    values = np.concatenate([gmap.residual_scalar_many(chunk) for chunk in
+                             np.array_split(grid, max(1, points * gmap.grid.cells // 2_000_000))])
     roots = []
     for i in range(points - 1):
         if values[i] == 0:
@@ -352,9 +360,10 @@ def continuation(model: Model, gammas: Sequence[float], *, cells: int | None = N
                  stability: bool = True) -> tuple[Branch, ...]:
     """Follow every branch of stationary states along increasing ``gammas``.
 
-    Each branch is continued by a secant predictor and a Newton corrector; it ends where the
-    corrector fails (a fold). A global search at every γ starts new branches where new states
-    appear, so every state found by :func:`stationary_states` lies on a branch.
+    At every γ the roots are the union of a global search and Newton corrections of each branch's
+    secant prediction; each branch takes the nearest free root (closest pairs first), branches left
+    without one end at a fold, and roots left free start new branches. Every state found by
+    :func:`stationary_states` thus lies on a branch.
     """
     _check_model(model)
     values = np.asarray([check_finite_number("gammas", g) for g in gammas], dtype=float)
@@ -367,26 +376,33 @@ def continuation(model: Model, gammas: Sequence[float], *, cells: int | None = N
     maps: dict[float, GibbsMap] = {}
     for gamma in values:
         gmap = maps.setdefault(float(gamma), GibbsMap(nm, grid_, float(gamma)))
-        span = float(np.max(gmap.upper - gmap.lower))
-        still_open = []
+        span = max(1.0, float(np.max(gmap.upper - gmap.lower)))
+        predictions = []
         for gs, ms in open_branches:
-            guess = ms[-1] if len(ms) < 2 else ms[-1] + (ms[-1] - ms[-2]) * (
-                (gamma - gs[-1]) / (gs[-1] - gs[-2]))
-            root = _newton(gmap, guess)
-            taken = [b[1][-1] for b in still_open]
-            if root is not None and not any(np.max(np.abs(root - t)) < 1e-7 * max(span, 1)
-                                            for t in taken):
-                gs.append(float(gamma))
-                ms.append(root)
-                still_open.append((gs, ms))
-            else:
-                closed.append((gs, ms))
-        found = _scan_1d(gmap) if nm.P == 1 else _multistart(gmap, starts)
-        for root in found:
-            if not any(np.max(np.abs(root - b[1][-1])) < 1e-7 * max(span, 1) and
-                       b[0][-1] == gamma for b in still_open):
-                still_open.append(([float(gamma)], [root]))
-        open_branches = still_open
+            predictions.append(ms[-1] if len(ms) < 2 else ms[-1] + (ms[-1] - ms[-2]) * (
+                (gamma - gs[-1]) / (gs[-1] - gs[-2])))
+        roots: list[np.ndarray] = []
+        candidates = [*(_newton(gmap, guess) for guess in predictions),
+                      *(_scan_1d(gmap) if nm.P == 1 else _multistart(gmap, starts))]
+        for root in candidates:
+            if root is not None and not any(np.max(np.abs(root - r)) < 1e-7 * span for r in roots):
+                roots.append(root)
+        # each open branch takes the nearest free root (closest pairs first); the rest end at a fold
+        pairs = sorted((float(np.max(np.abs(pred - r))), b, k) for b, pred in enumerate(predictions)
+                       for k, r in enumerate(roots))
+        taken_branch: set[int] = set()
+        taken_root: set[int] = set()
+        for _, b, k in pairs:
+            if b in taken_branch or k in taken_root:
+                continue
+            taken_branch.add(b)
+            taken_root.add(k)
+            open_branches[b][0].append(float(gamma))
+            open_branches[b][1].append(roots[k])
+        closed.extend(br for b, br in enumerate(open_branches) if b not in taken_branch)
+        open_branches = [br for b, br in enumerate(open_branches) if b in taken_branch]
+        open_branches.extend(([float(gamma)], [r]) for k, r in enumerate(roots)
+                             if k not in taken_root)
     closed.extend(open_branches)
     branches = []
     for gs, ms in closed:
