@@ -319,7 +319,7 @@ def _populations(names: Sequence[str], P: int, *, a: Any, b: Any, epsilon: Any, 
                  sigma: Any) -> tuple[FhnPopulation, ...]:
     columns = [_vector(label, value, P) for label, value in
                (("a", a), ("b", b), ("epsilon", epsilon), ("current", current), ("sigma", sigma))]
-    return tuple(FhnPopulation(name, *params) for name, params in zip(names, zip(*columns),
+    return tuple(FhnPopulation(name, *params) for name, params in zip(names, zip(*columns, strict=True),
                                                                      strict=True))
 
 

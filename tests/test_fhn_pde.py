@@ -1,0 +1,89 @@
+"""The 2-D FiPy mean-field PDE of FitzHugh–Nagumo populations (solvers.fipy2d)."""
+
+import numpy as np
+import pytest
+
+from meanfield.fhn import GaussianStart, fhn_chemical, fhn_electrical
+from solvers import simulate_fhn_network, solve_fhn_pde
+
+
+def _standard_errors(x):
+    """Standard errors of the sample mean and the sample variance of ``x``."""
+    n = x.size
+    centred = x - x.mean()
+    var = np.mean(centred**2)
+    return np.sqrt(var / n), np.sqrt((np.mean(centred**4) - var**2) / n)
+
+
+CASES = {
+    # electrical, γ = 1: the upstroke of a spike, the law moves and deforms
+    "electrical": dict(model=lambda: fhn_electrical(regime="excitable", sigma=0.5),
+                       start=GaussianStart(v=0.0, w=-0.6, v_std=0.4, w_std=0.25), gamma=1.0,
+                       nv=80, nw=40, dt=0.02, v_range=(-3.0, 3.0)),
+    # chemical E/I, γ = 2: both populations pulled towards their balance voltages
+    "chemical": dict(model=lambda: fhn_chemical(sigma=0.5),
+                     start=GaussianStart(v=(-1.0, -0.5), w=-0.6, v_std=0.3, w_std=0.25),
+                     gamma=2.0, nv=60, nw=40, dt=0.025, v_range=(-3.0, 1.5)),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_pde_matches_network_within_statistical_bands(case):
+    spec = CASES[case]
+    model = spec["model"]()
+    pde = solve_fhn_pde(model, gamma=spec["gamma"], t_final=1.0, nv=spec["nv"], nw=spec["nw"],
+                        dt=spec["dt"], v_range=spec["v_range"], w_range=(-1.8, 0.8),
+                        initial=spec["start"], save_every=20)
+    net = simulate_fhn_network(model, gamma=spec["gamma"], n=20000, t_final=1.0, dt=0.004,
+                               seed=11, initial=spec["start"], save_at=pde.t)
+    assert np.allclose(net.t, pde.t)
+    moved = np.abs(pde.mean_v[-1] - pde.mean_v[0]) + np.abs(pde.var_v[-1] - pde.var_v[0])
+    assert np.all(moved > 0.1)  # the law has moved or deformed: not a trivial comparison
+    for p in range(model.P):
+        mask = net.population == p
+        for name, agents in (("v", net.v[mask]), ("w", net.w[mask])):
+            se_mean, se_var = _standard_errors(agents)
+            mean_gap = abs(getattr(pde, f"mean_{name}")[-1, p] - getattr(net, f"mean_{name}")[-1, p])
+            var_gap = abs(getattr(pde, f"var_{name}")[-1, p] - getattr(net, f"var_{name}")[-1, p])
+            assert mean_gap < 4 * se_mean, (case, p, name, mean_gap, se_mean)
+            assert var_gap < 4 * se_var, (case, p, name, var_gap, se_var)
+
+
+def test_mass_is_conserved_and_densities_stay_positive():
+    model = fhn_chemical()
+    start = GaussianStart(v=(1.0, 0.5), w=(-0.5, 0.0), v_std=0.4, w_std=0.3)
+    pde = solve_fhn_pde(model, gamma=20.0, t_final=0.5, nv=40, nw=40, dt=0.05, initial=start)
+    assert pde.info["max_mass_error"] < 1e-12
+    assert np.max(np.abs(pde.mass - 1.0)) < 1e-12
+    assert pde.info["min_density"] >= -1e-14
+    assert np.all(pde.min_density >= -1e-14)
+    # the strong coupling drives both populations towards their balance voltages
+    v_star = model.balance_voltages()
+    assert np.all(np.abs(pde.mean_v[-1] - v_star) < np.abs(pde.mean_v[0] - v_star))
+    assert np.all(pde.balance_residual[-1] < 0.5 * pde.balance_residual[0])
+
+
+def test_result_fields_and_xarray():
+    model = fhn_electrical()
+    pde = solve_fhn_pde(model, gamma=2.0, t_final=0.2, nv=12, nw=10, dt=0.05)
+    assert pde.rho.shape == (5, 1, 10, 12)
+    assert np.allclose(pde.marginal_v().sum(axis=-1) * (pde.v[1] - pde.v[0]), 1.0)
+    assert np.allclose(pde.marginal_w().sum(axis=-1) * (pde.w[1] - pde.w[0]), 1.0)
+    ds = pde.to_xarray()
+    assert ds["rho"].dims == ("t", "population", "w", "v")
+    assert ds.attrs["kind"] == "electrical"
+
+
+@pytest.mark.parametrize(("kwargs", "error", "match"), [
+    (dict(dt=5.0, t_final=10.0), ValueError, "dt=5.0"),
+    (dict(nv=2), ValueError, "nv=2"),
+    (dict(v_range=(1.0, -1.0)), ValueError, "v_range"),
+    (dict(w_range=3.0), TypeError, "w_range"),
+    (dict(initial=GaussianStart(v_std=0.0)), ValueError, "initial"),
+    (dict(gamma=float("nan")), ValueError, "gamma"),
+])
+def test_bad_input_is_rejected_with_its_name(kwargs, error, match):
+    base = dict(gamma=1.0, t_final=0.1, nv=8, nw=8, dt=0.05)
+    base.update(kwargs)
+    with pytest.raises(error, match=match):
+        solve_fhn_pde(fhn_electrical(), **base)
