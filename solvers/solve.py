@@ -1,0 +1,221 @@
+r"""The front door of the time-dependent mean-field PDE: :func:`solve` (MATH.md §2).
+
+.. math:: \partial_t\rho_p = \partial_x\big(D_p\,\partial_x\rho_p + \partial_x U_p\,\rho_p\big),
+   \qquad U_p = -F_p + \gamma \sum_j g_{pj}\, m_j(t)\, G_{pj}, \qquad m_q = \int \Psi_q\rho_q,
+
+on the model's interval with zero-flux ends. ``method="sg"`` is the native solver: cell-centred
+Scharfetter–Gummel finite volumes written with potential differences (:mod:`solvers.fv`; exact
+Gibbs equilibria, M-matrix, mass conserved), implicit steps with the moments solved to 1e-12 at
+every stage (:mod:`solvers.implicit`, :mod:`solvers.kernels`) and error-controlled adaptive or
+fixed steps (:mod:`solvers.stepping`). Second order in space on smooth solutions; first (``"be"``)
+or second (``"bdf2"``, default) order in time. ``method="fipy"`` calls the FiPy back end.
+"""
+
+from __future__ import annotations
+
+import math
+import time as clock
+import warnings
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from meanfield.errors import bad_type, bad_value, check_finite_number, check_int
+from meanfield.model import Model
+from meanfield.numeric import NumericModel, numeric
+from solvers.fv import concentration_width, potential_differences
+from solvers.grid import Grid, make_grid
+from solvers.implicit import AffineCoupling, StageProblem
+from solvers.kernels import KERNELS, stage_kernel
+from solvers.observables import readouts
+from solvers.solution import Solution
+from solvers.stepping import ORDERS, integrate
+
+METHODS = ("sg", "fipy")
+SG_OPTIONS = {"scheme": "bdf2", "kernel": "auto", "max_steps": 1_000_000}
+"""Options of ``method="sg"`` and their defaults: ``scheme`` ("bdf2" | "be"), ``kernel``
+("auto" | "numba" | "numpy") and ``max_steps`` (a safety limit on accepted steps)."""
+DEFAULT_RTOL = 5e-7
+DEFAULT_ATOL = 5e-10
+FRAME_BUDGET_BYTES = 200e6
+"""Default output memory: at most 101 frames and at most this many bytes of densities."""
+
+
+def solve(model: Model, *, gamma: float, t_final: float, cells: int | None = None,
+          grid: Grid | None = None, initial: Any = None, method: str = "sg",
+          dt: float | None = None, rtol: float = DEFAULT_RTOL, atol: float = DEFAULT_ATOL,
+          save_at: Sequence[float] | np.ndarray | None = None, progress: bool = False,
+          **options: Any) -> Solution:
+    """Solve the mean-field PDE of ``model`` at coupling ``gamma`` from t = 0 to ``t_final``.
+
+    Parameters
+    ----------
+    cells, grid : the discretisation (a uniform grid of ``cells`` cells, default 1000, or a
+        :class:`~solvers.Grid` inside the model's domain).
+    initial : ``None`` (the model's ``initial`` expressions), an array (P, M) of densities at the
+        cell centres, or callables of ``x`` (one, used for every population, or P of them).
+        Values must be finite and ``>= 0`` with positive mass; each density is then normalised
+        to unit mass (``Σ ρ h = 1``).
+    dt : ``None`` for adaptive steps controlled by ``rtol``/``atol`` (local L1 error per
+        population ``≤ atol + rtol‖ρ‖₁``), or a fixed step (each interval between two times of
+        ``save_at`` is cut into equal steps ``≤ dt``).
+    save_at : output times in ``[0, t_final]`` (0 and ``t_final`` are always included); default
+        up to 101 equally spaced times, fewer if P·M is so large that they would exceed 200 MB.
+    progress : show a tqdm progress bar.
+    options : for ``method="sg"``: ``scheme`` ("bdf2" default, or "be"), ``kernel`` ("auto",
+        "numba", "numpy") and ``max_steps``; for ``method="fipy"`` see
+        ``solvers.fipy_backend.solve_fipy``.
+
+    A ``UserWarning`` is emitted (once) when the grid does not resolve the concentration width
+    ``√(D_p/(γ A_p))`` (``A_p`` the slope of ``h_p`` at the mean) by at least two cells, at the
+    start or at the end.
+    """
+    if not isinstance(model, Model):
+        bad_type("model", model, "a meanfield.Model")
+    gamma = check_finite_number("gamma", gamma, nonnegative=True)
+    t_final = check_finite_number("t_final", t_final, positive=True)
+    if not isinstance(method, str) or method not in METHODS:
+        bad_value("method", method, f"one of {METHODS}")
+    if dt is not None:
+        dt = check_finite_number("dt", dt, positive=True)
+    rtol = check_finite_number("rtol", rtol, positive=True)
+    if rtol >= 1:
+        bad_value("rtol", rtol, "a relative tolerance in (0, 1)")
+    atol = check_finite_number("atol", atol, nonnegative=True)
+    if not isinstance(progress, bool):
+        bad_type("progress", progress, "True or False")
+    grid_ = make_grid(model.domain, cells, grid)
+    nm = numeric(model)
+    rho0 = initial_densities(nm, grid_, initial)
+    times = output_times(save_at, t_final, model.P * grid_.cells)
+    if method == "fipy":
+        from solvers.fipy_backend import solve_fipy
+
+        return solve_fipy(model, gamma=gamma, t_final=t_final, grid=grid_, rho0=rho0, dt=dt,
+                          rtol=rtol, atol=atol, save_at=times, progress=progress, **options)
+    settings = sg_options(options)
+    warned = warn_if_unresolved(nm, grid_, gamma, rho0, 0.0)
+    started = clock.perf_counter()
+    kernel_name, problem = sg_problem(nm, grid_, gamma, settings["kernel"])
+    frames, counters = integrate(problem, rho0, times, scheme=settings["scheme"], dt=dt,
+                                 rtol=rtol, atol=atol, max_steps=settings["max_steps"],
+                                 progress=progress)
+    info = {"scheme": settings["scheme"], "order": ORDERS[settings["scheme"]],
+            "kernel": kernel_name, "dt": dt, "rtol": rtol, "atol": atol, **counters,
+            "wall_time": clock.perf_counter() - started}
+    if not warned:
+        warn_if_unresolved(nm, grid_, gamma, frames[-1], t_final)
+    return Solution.from_densities(model, gamma, "sg", grid_, times, frames, info, nm)
+
+
+def sg_options(options: dict[str, Any]) -> dict[str, Any]:
+    """The ``method="sg"`` options with defaults; unknown names raise ``TypeError``."""
+    unknown = sorted(set(options) - set(SG_OPTIONS))
+    if unknown:
+        raise TypeError(f"solve() got unexpected option(s) {unknown} for method='sg'; allowed: "
+                        f"{sorted(SG_OPTIONS)}")
+    settings = {**SG_OPTIONS, **options}
+    if settings["scheme"] not in ORDERS:
+        bad_value("scheme", settings["scheme"], f"one of {tuple(ORDERS)}")
+    if settings["kernel"] not in KERNELS:
+        bad_value("kernel", settings["kernel"], f"one of {KERNELS}")
+    settings["max_steps"] = check_int("max_steps", settings["max_steps"], minimum=1)
+    return settings
+
+
+def sg_problem(nm: NumericModel, grid: Grid, gamma: float,
+               kernel: str = "auto") -> tuple[str, StageProblem]:
+    """The stage problem of the mean-field PDE: ``δ_p = (−ΔF_p + γ Σ_j g_pj m_j ΔG_pj)/D_p``."""
+    dF, dG = potential_differences(nm, grid)
+    D = nm.D
+    base = -dF / D[:, None]
+    slopes = gamma * nm.g[:, :, None] * dG / D[:, None, None]
+    coupling = AffineCoupling(base=base, slopes=slopes, external=nm.external_m, unknowns=nm.P)
+    name, fn = stage_kernel(kernel)
+    problem = StageProblem(scale=D[:, None] / grid.dx[None, :], widths=np.asarray(grid.h),
+                           weights=readouts(nm, grid.x) * grid.h, coupling=coupling, kernel=fn)
+    return name, problem
+
+
+def initial_densities(nm: NumericModel, grid: Grid, initial: Any) -> np.ndarray:
+    """Unit-mass densities (P, M) from ``initial`` (see :func:`solve`)."""
+    P, M = nm.P, grid.cells
+    if initial is None:
+        values = np.array([fn(grid.x) for fn in nm.initial])
+    elif callable(initial):
+        values = np.array([_call(initial, grid.x, M) for _ in range(P)])
+    elif (isinstance(initial, Sequence) and not isinstance(initial, (str, bytes))
+          and len(initial) == P and all(callable(fn) for fn in initial)):
+        values = np.array([_call(fn, grid.x, M) for fn in initial])
+    else:
+        try:
+            values = np.array(initial, dtype=float)
+        except (TypeError, ValueError):
+            bad_type("initial", initial, "None, an array (P, M) or callables of x")
+        if values.shape != (P, M):
+            bad_value("initial", f"array of shape {values.shape}",
+                      f"shape {(P, M)} (populations, cells)")
+    if not np.all(np.isfinite(values)):
+        bad_value("initial", "densities with non-finite values", "finite values")
+    if np.any(values < 0):
+        bad_value("initial", f"densities with minimum {values.min():g}", "values >= 0")
+    mass = values @ grid.h
+    if np.any(mass <= 0):
+        bad_value("initial", f"densities of mass {mass.tolist()}", "a positive mass for every "
+                  "population")
+    return values / mass[:, None]
+
+
+def _call(fn: Callable[[np.ndarray], Any], x: np.ndarray, M: int) -> np.ndarray:
+    out = np.asarray(fn(x.copy()), dtype=float)
+    try:
+        return np.broadcast_to(out, (M,)).copy()
+    except ValueError:
+        bad_value("initial", f"a callable returning shape {out.shape}", f"values of shape ({M},)")
+
+
+def output_times(save_at: Any, t_final: float, size: int) -> np.ndarray:
+    """Sorted, unique output times in [0, t_final], always containing 0 and t_final."""
+    if save_at is None:
+        frames = int(min(101, max(2, FRAME_BUDGET_BYTES // (8 * size))))
+        return np.linspace(0.0, t_final, frames)
+    try:
+        values = np.array(save_at, dtype=float).ravel()
+    except (TypeError, ValueError):
+        bad_type("save_at", save_at, "a sequence of times")
+    if not np.all(np.isfinite(values)) or np.any(values < 0) or np.any(values > t_final):
+        bad_value("save_at", save_at, f"finite times in [0, t_final={t_final:g}]")
+    return np.unique(np.concatenate([[0.0], values, [t_final]]))
+
+
+def field_slopes(nm: NumericModel, rho: np.ndarray, grid: Grid, time: float
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """Means of ``rho`` and the slopes ``A_p = ∂_x h_p`` there (centred differences)."""
+    mean = (rho @ (grid.x * grid.h)) / (rho @ grid.h)
+    m = rho * readouts(nm, grid.x) @ grid.h
+    a, b = grid.domain
+    eta = 1e-6 * (b - a)
+    slopes = np.array([(nm.field(p, np.array([mean[p] + eta]), m, time)[0]
+                        - nm.field(p, np.array([mean[p] - eta]), m, time)[0]) / (2 * eta)
+                       for p in range(nm.P)])
+    return mean, slopes
+
+
+def warn_if_unresolved(nm: NumericModel, grid: Grid, gamma: float, rho: np.ndarray,
+                       time: float, cells_per_width: float = 2.0) -> bool:
+    """Warn when ``√(D/(γA))`` is below ``cells_per_width`` local cell widths at some mean."""
+    mean, slopes = field_slopes(nm, rho, grid, time)
+    width = concentration_width(nm.D, gamma, slopes)
+    index = np.clip(np.searchsorted(grid.edges, mean) - 1, 0, grid.cells - 1)
+    local = grid.h[index]
+    bad = [p for p in range(nm.P) if width[p] < cells_per_width * local[p]]
+    if not bad:
+        return False
+    names = ", ".join(f"{nm.model.names[p]}: width {width[p]:.3g} vs cell {local[p]:.3g}"
+                      for p in bad)
+    needed = max(math.ceil(cells_per_width * grid.cells * local[p] / width[p]) for p in bad)
+    warnings.warn(f"the grid does not resolve the concentration width sqrt(D/(gamma*A)) at "
+                  f"t={time:g} ({names}); use about cells={needed} or more (or the rescaled "
+                  f"solver)", UserWarning, stacklevel=3)
+    return True

@@ -1,0 +1,305 @@
+r"""Implicit time steppers with error-controlled adaptive steps, generic over the stage problem.
+
+Semi-discrete equation ``ρ' = L(δ(m(ρ), t)) ρ`` with ``m = w·ρ`` (see :mod:`solvers.implicit`).
+Every step is one implicit stage ``(I − κL)ρ_{n+1} = r`` solved with the moments implicit:
+
+- ``"be"``, backward Euler (order 1, L-stable): ``κ = h``, ``r = ρ_n``. Positive for every γ
+  and h (M-matrix).
+- ``"bdf2"``, variable-step BDF2 (order 2, L-stable for constant steps, zero-stable for step
+  ratios ``ω = h_n/h_{n−1} < 1 + √2``; the controller keeps ``ω ≤ 2``):
+  ``κ = h(h + h₁)/(2h + h₁)``, ``r = κ[(h + h₁)/(h h₁) ρ_n − h/(h₁(h + h₁)) ρ_{n−1}]``.
+  The first step is backward Euler. Since ``r`` may be negative where a density drops by more
+  than a factor ≈ 4 in one step (tails during transients), a result with negative entries is
+  limited: if their mass is at most the step's own error scale, ``‖ρ_{n+1} − p(t_{n+1})‖₁``
+  (``p`` the predictor below) or ``10⁻³(atol + rtol‖ρ_p‖₁)``, they are set to zero and the
+  population rescaled to its exact mass (``info["positivity_clips"]``; the change is then no
+  larger than the local error, so the order is kept); otherwise the step is redone with
+  backward Euler (``info["positivity_fallbacks"]``). So ``ρ ≥ 0`` always holds and mass is kept to round-off.
+
+Local error estimate (Milne's device): the step is compared with the polynomial predictor built
+from ``ρ_n``, ``f_n = L ρ_n`` (exact: ``f_{n+1} = (ρ_{n+1} − r)/κ``) and, for BDF2, ``ρ_{n−1}``:
+``err = (ρ_{n+1} − ρ_n − h f_n)/2`` (BE) and ``err = (h + h₁)/(3h + 2h₁) (ρ_{n+1} − p(t_{n+1}))``
+(BDF2, ``p`` the quadratic through ``ρ_{n−1}``, ``ρ_n`` with slope ``f_n`` at ``t_n``).
+Its size is measured per population in L1, ``‖err_p‖₁ / (atol + rtol ‖ρ_p‖₁)``, and the step
+accepted when the largest is ≤ 1; the next step is ``h·min(f_max, max(0.2, 0.9 err^{−1/(k+1)}))``.
+
+Reuse: :func:`take_step` advances a :class:`StepState` by one step of a given size for any
+:class:`~solvers.implicit.StageProblem`; :class:`Controller` proposes step sizes; :func:`integrate`
+combines them over a list of output times (fixed ``dt`` or adaptive).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+
+from meanfield.errors import bad_value
+from solvers.implicit import StageProblem, StageResult, solve_stage
+
+ORDERS = {"be": 1, "bdf2": 2}
+"""Declared order of each scheme."""
+
+
+@dataclass(frozen=True, eq=False)
+class StepState:
+    """The solution at ``t`` with its moments ``m``, derivative ``f = Lρ`` and one past value."""
+
+    t: float
+    rho: np.ndarray
+    m: np.ndarray
+    f: np.ndarray
+    t_prev: float | None = None
+    rho_prev: np.ndarray | None = None
+    m_prev: np.ndarray | None = None
+
+
+@dataclass(frozen=True, eq=False)
+class StepResult:
+    """One attempted step: the new state (``None`` if the Newton solve failed), its error norm."""
+
+    state: StepState | None
+    error: float
+    order: int
+    newton: int
+    fallback: bool
+    clipped: bool = False
+
+
+def initial_state(problem: StageProblem, rho: np.ndarray, t: float) -> StepState:
+    """The state at the start: moments read out, derivative evaluated explicitly."""
+    m = problem.readout(rho)
+    return StepState(t=float(t), rho=rho, m=m, f=problem.operator(rho, m, float(t)))
+
+
+def error_norm(problem: StageProblem, err: np.ndarray, rho: np.ndarray, rtol: float,
+               atol: float) -> float:
+    """``max_p ‖err_p‖₁ / (atol + rtol ‖ρ_p‖₁)`` (L1 with the cell widths)."""
+    scale = atol + rtol * (np.abs(rho) @ problem.widths)
+    return float(np.max((np.abs(err) @ problem.widths) / scale))
+
+
+def _stage(problem: StageProblem, state: StepState, rhs: np.ndarray, kappa: float, t_new: float,
+           h: float) -> Any:
+    slope = problem.readout(state.f)
+    change = h * slope
+    if state.m_prev is not None:  # quadratic through m_{n-1}, m_n with slope dm/dt at t_n
+        h1 = state.t - state.t_prev
+        change = change + (state.m_prev - state.m + slope * h1) * (h / h1) ** 2
+    small = np.all(np.abs(change) <= 0.1 * (np.abs(state.m) + 1e-12))
+    guess = state.m + change if small else state.m
+    result = solve_stage(problem, rhs, kappa, t_new, guess)
+    if not result.converged and small:
+        retry = solve_stage(problem, rhs, kappa, t_new, state.m)
+        return retry, result.iterations + retry.iterations
+    return result, result.iterations
+
+
+def take_step(problem: StageProblem, state: StepState, h: float, scheme: str, *,
+              rtol: float = 5e-7, atol: float = 5e-10) -> StepResult:
+    """Advance ``state`` by ``h`` with ``scheme`` ("be" or "bdf2"); estimate the local error."""
+    t_new = state.t + h
+    use_bdf2 = scheme == "bdf2" and state.rho_prev is not None
+    newton = 0
+    fallback = clipped = False
+    if use_bdf2:
+        h1 = state.t - state.t_prev
+        ratio = h / h1
+        kappa = h * (h + h1) / (2 * h + h1)
+        rhs = state.rho * (kappa * (h + h1) / (h * h1))
+        rhs -= state.rho_prev * (kappa * h / (h1 * (h + h1)))
+        stage, newton = _stage(problem, state, rhs, kappa, t_new, h)
+        if not stage.converged:
+            return StepResult(None, np.inf, 2, newton, False)
+        # predictor p(t_{n+1}): quadratic through ρ_{n−1}, ρ_n with slope f_n at t_n
+        predicted = state.rho * (1.0 - ratio * ratio)
+        predicted += state.rho_prev * (ratio * ratio)
+        predicted += state.f * (h * (1.0 + ratio))
+        if np.min(stage.rho) < 0:
+            allowance = np.abs(stage.rho - predicted) @ problem.widths
+            limited = clip_negative(problem, stage.rho, np.maximum(allowance, 1e-3 * atol),
+                                    1e-3 * rtol)
+            if limited is None:
+                use_bdf2, fallback = False, True
+            else:
+                clipped = True
+                stage = StageResult(limited, problem.readout(limited), stage.iterations, True,
+                                    stage.residual)
+    if use_bdf2:
+        err = np.subtract(stage.rho, predicted, out=predicted)
+        err *= (h + h1) / (3 * h + 2 * h1)
+    else:
+        kappa, rhs = h, state.rho
+        stage, extra = _stage(problem, state, rhs, kappa, t_new, h)
+        newton += extra
+        if not stage.converged:
+            return StepResult(None, np.inf, 1, newton, fallback)
+        err = stage.rho - state.rho
+        err -= state.f * h
+        err *= 0.5
+    rho = stage.rho
+    f_new = rho - rhs
+    f_new /= kappa
+    new = StepState(t=t_new, rho=rho, m=stage.m, f=f_new, t_prev=state.t, rho_prev=state.rho,
+                    m_prev=state.m)
+    return StepResult(new, error_norm(problem, err, rho, rtol, atol), 2 if use_bdf2 else 1,
+                      newton, fallback, clipped)
+
+
+def clip_negative(problem: StageProblem, rho: np.ndarray, atol: Any, rtol: float
+                  ) -> np.ndarray | None:
+    """Zero the negative entries and rescale to the same mass, if their mass is ≤ atol + rtol‖ρ‖₁.
+
+    Returns ``None`` when the negative part is larger (the caller then falls back to BE).
+    """
+    negative = np.minimum(rho, 0.0) @ problem.widths
+    mass = rho @ problem.widths
+    if np.any(-negative > atol + rtol * (np.abs(rho) @ problem.widths)) or np.any(mass <= 0):
+        return None
+    positive = np.maximum(rho, 0.0)
+    return positive * (mass / (positive @ problem.widths))[:, None]
+
+
+@dataclass
+class Controller:
+    """Step-size proposals ``h·min(f_max, max(0.2, 0.9·err^{−1/(k+1)}))`` (f_max = 1 after a reject)."""
+
+    scheme: str
+    growth: float = field(init=False)
+    rejected_last: bool = False
+
+    def __post_init__(self) -> None:
+        self.growth = 2.0 if self.scheme == "bdf2" else 5.0
+
+    def next_step(self, h: float, error: float, order: int, accepted: bool) -> float:
+        limit = 1.0 if (self.rejected_last or not accepted) else self.growth
+        if error == 0:
+            factor = limit
+        else:
+            factor = min(limit, max(0.2, 0.9 * error ** (-1.0 / (order + 1))))
+        self.rejected_last = not accepted
+        return h * factor
+
+
+def first_step(problem: StageProblem, state: StepState, span: float) -> float:
+    """``0.01·‖ρ‖₁/‖f‖₁`` (the time for a 1 % change), capped by the whole span."""
+    speed = float(np.max((np.abs(state.f) @ problem.widths)
+                         / np.maximum(np.abs(state.rho) @ problem.widths, 1e-300)))
+    return span if speed == 0 else min(span, 0.01 / speed)
+
+
+@dataclass
+class Tally:
+    """Counters reported in ``Solution.info``."""
+
+    steps: int = 0
+    rejected: int = 0
+    newton_iterations: int = 0
+    positivity_fallbacks: int = 0
+    positivity_clips: int = 0
+    dt_min: float = np.inf
+    dt_max: float = 0.0
+
+    def accept(self, h: float, result: StepResult) -> None:
+        self.steps += 1
+        self.positivity_fallbacks += int(result.fallback)
+        self.positivity_clips += int(result.clipped)
+        self.dt_min = min(self.dt_min, h)
+        self.dt_max = max(self.dt_max, h)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"steps": self.steps, "rejected_steps": self.rejected,
+                "newton_iterations": self.newton_iterations,
+                "positivity_fallbacks": self.positivity_fallbacks,
+                "positivity_clips": self.positivity_clips,
+                "dt_min": float(self.dt_min) if self.steps else None,
+                "dt_max": float(self.dt_max) if self.steps else None}
+
+
+def integrate(problem: StageProblem, rho0: np.ndarray, save_at: Sequence[float], *,
+              scheme: str = "bdf2", dt: float | None = None, rtol: float = 5e-7,
+              atol: float = 5e-10, max_steps: int = 1_000_000,
+              progress: bool = False) -> tuple[np.ndarray, dict[str, Any]]:
+    """Densities at every time of ``save_at`` (sorted, first = start), starting from ``rho0``.
+
+    ``dt=None``: adaptive steps (error control above); a float: steps of at most ``dt``, equal
+    within each interval between output times so that every output time is hit exactly.
+    Returns the frames (nt, P, M) and a dictionary of counters.
+    """
+    if scheme not in ORDERS:
+        bad_value("scheme", scheme, f"one of {tuple(ORDERS)}")
+    save_at = np.asarray(save_at, dtype=float)
+    state = initial_state(problem, np.array(rho0, dtype=float), float(save_at[0]))
+    frames = np.empty((save_at.size, *state.rho.shape))
+    frames[0] = state.rho
+    tally = Tally()
+    bar = _progress_bar(progress, float(save_at[-1] - save_at[0]))
+    controller = Controller(scheme)
+    h = first_step(problem, state, float(save_at[-1] - save_at[0])) if dt is None else float(dt)
+    for k in range(1, save_at.size):
+        target = float(save_at[k])
+        if dt is not None:
+            count = max(1, int(np.ceil((target - state.t) / dt * (1 - 1e-12))))
+            times = state.t + (target - state.t) * np.arange(1, count + 1) / count
+            times[-1] = target
+            for t_next in times:
+                h_step = float(t_next - state.t)
+                result = take_step(problem, state, h_step, scheme, rtol=rtol, atol=atol)
+                tally.newton_iterations += result.newton
+                if result.state is None:
+                    raise RuntimeError(f"the implicit moment solve did not converge at t="
+                                       f"{state.t:g} with dt={h_step:g}; use a smaller dt or "
+                                       f"adaptive steps (dt=None)")
+                state = result.state
+                if t_next == target:
+                    state = replace(state, t=target)
+                tally.accept(h_step, result)
+                _advance(bar, h_step)
+                _check_budget(tally, max_steps)
+        else:
+            while state.t < target:
+                remaining = target - state.t
+                h_step = remaining if h >= remaining * (1 - 1e-12) else (
+                    remaining / 2 if h > remaining / 2 else h)
+                result = take_step(problem, state, h_step, scheme, rtol=rtol, atol=atol)
+                tally.newton_iterations += result.newton
+                accepted = result.state is not None and result.error <= 1.0
+                h = controller.next_step(h_step, result.error if result.state is not None
+                                         else 1e6, result.order, accepted)
+                if not accepted:
+                    tally.rejected += 1
+                    if h < 1e-14 * max(1.0, abs(target)):
+                        raise RuntimeError(f"step size underflow at t={state.t:g} (h={h:g})")
+                    continue
+                new = result.state
+                if h_step == remaining:
+                    new = replace(new, t=target)
+                state = new
+                tally.accept(h_step, result)
+                _advance(bar, h_step)
+                _check_budget(tally, max_steps)
+        frames[k] = state.rho
+    if bar is not None:
+        bar.close()
+    return frames, tally.as_dict()
+
+
+def _check_budget(tally: Tally, max_steps: int) -> None:
+    if tally.steps > max_steps:
+        raise RuntimeError(f"more than max_steps={max_steps} steps; raise max_steps or loosen "
+                           f"rtol/atol")
+
+
+def _progress_bar(progress: bool, total: float) -> Any:
+    if not progress:
+        return None
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, unit="t", desc="sg")
+
+
+def _advance(bar: Any, h: float) -> None:
+    if bar is not None:
+        bar.update(h)

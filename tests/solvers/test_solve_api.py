@@ -1,0 +1,199 @@
+"""The front door ``solvers.solve``: argument checks, initial data, output times, dispatch."""
+
+import warnings
+
+import numpy as np
+import pytest
+
+import solvers
+from meanfield import models
+from meanfield.numeric import numeric
+from solvers.kernels import stage_kernel, stage_numpy
+from solvers.solve import sg_problem
+
+MODEL = models.chemical()
+QUICK = dict(gamma=1.0, t_final=0.05, cells=60)
+
+
+@pytest.mark.parametrize(("kwargs", "error", "match"), [
+    (dict(gamma=-1.0), ValueError, "gamma=-1.0"),
+    (dict(gamma="big"), TypeError, "gamma has type str"),
+    (dict(gamma=float("nan")), ValueError, "gamma=nan"),
+    (dict(t_final=0.0), ValueError, "t_final=0.0"),
+    (dict(method="euler"), ValueError, "method='euler'.*one of"),
+    (dict(dt=-0.1), ValueError, "dt=-0.1"),
+    (dict(rtol=0.0), ValueError, "rtol=0.0"),
+    (dict(rtol=2.0), ValueError, "rtol=2.0"),
+    (dict(atol=-1.0), ValueError, "atol=-1.0"),
+    (dict(progress="yes"), TypeError, "progress has type str"),
+    (dict(cells=2), ValueError, "cells=2"),
+    (dict(save_at=[0.1, 0.2, 7.0]), ValueError, r"save_at=.*\[0, t_final=0.05\]"),
+    (dict(save_at=[-0.01]), ValueError, "save_at="),
+    (dict(save_at=["a"]), TypeError, "save_at has type list"),
+    (dict(scheme="rk4"), ValueError, "scheme='rk4'"),
+    (dict(kernel="cuda"), ValueError, "kernel='cuda'"),
+    (dict(max_steps=0), ValueError, "max_steps=0"),
+    (dict(sweeps=3), TypeError, r"unexpected option\(s\) \['sweeps'\] for method='sg'"),
+])
+def test_bad_arguments_are_rejected_with_their_name(kwargs, error, match):
+    with pytest.raises(error, match=match):
+        solvers.solve(MODEL, **{**QUICK, **kwargs})
+
+
+def test_model_must_be_a_model():
+    with pytest.raises(TypeError, match="model has type str"):
+        solvers.solve("chemical", gamma=1.0, t_final=1.0)
+
+
+@pytest.mark.parametrize(("initial", "match"), [
+    (np.ones((2, 61)), r"shape \(2, 60\)"),
+    (-np.ones((2, 60)), "values >= 0"),
+    (np.full((2, 60), np.nan), "finite values"),
+    (np.zeros((2, 60)), "positive mass"),
+    ([lambda x: np.ones(3), lambda x: x**2], r"values of shape \(60,\)"),
+])
+def test_bad_initial_data(initial, match):
+    with pytest.raises(ValueError, match=f"initial=.*{match}"):
+        solvers.solve(MODEL, initial=initial, **QUICK)
+
+
+def test_initial_forms_are_normalised_to_unit_mass():
+    grid = solvers.Grid.uniform(-5.0, 5.0, 60)
+    bump = np.exp(-grid.x**2)
+    from_array = solvers.solve(MODEL, initial=np.array([3 * bump, bump]), **QUICK)
+    from_callables = solvers.solve(MODEL, initial=[lambda x: np.exp(-x**2),
+                                                   lambda x: 7 * np.exp(-x**2)], **QUICK)
+    from_one = solvers.solve(MODEL, initial=lambda x: np.exp(-x**2), **QUICK)
+    for sol in (from_array, from_callables, from_one):
+        assert np.allclose(sol.rho[0] @ grid.h, 1.0, atol=1e-14)
+        assert np.allclose(sol.rho, from_array.rho, atol=1e-13)
+    default = solvers.solve(MODEL, **QUICK)
+    expected = np.exp(-(grid.x**2) / 2)  # the model's default: N(middle, (length/10)^2)
+    assert np.allclose(default.rho[0], expected / (expected @ grid.h), atol=1e-13)
+
+
+def test_output_times_and_solution_fields(tmp_path):
+    sol = solvers.solve(MODEL, save_at=[0.03, 0.01, 0.03], **QUICK)
+    assert sol.t.tolist() == [0.0, 0.01, 0.03, 0.05]
+    assert sol.rho.shape == (4, 2, 60) and sol.x.shape == (60,)
+    for name in ("mass", "mean", "var", "m", "balance_residual"):
+        assert getattr(sol, name).shape == (4, 2)
+    assert sol.method == "sg" and sol.info["scheme"] == "bdf2"
+    default = solvers.solve(MODEL, **QUICK)
+    assert default.t.size == 101 and default.t[-1] == 0.05
+    sol.save(tmp_path / "run.nc")
+    back = solvers.load(tmp_path / "run.nc")
+    assert np.array_equal(back.rho, sol.rho) and back.info["steps"] == sol.info["steps"]
+
+
+def test_fixed_steps_land_on_every_output_time():
+    sol = solvers.solve(MODEL, dt=0.004, save_at=[0.01, 0.02], **QUICK)
+    # intervals 0.01, 0.01, 0.03 cut into ceil(interval/dt) equal steps: 3 + 3 + 8
+    assert sol.info["steps"] == 14
+    assert sol.info["dt_max"] <= 0.004 + 1e-15
+
+
+def test_fipy_method_is_dispatched_with_the_agreed_call(monkeypatch):
+    import solvers.fipy_backend as backend
+
+    calls = {}
+
+    def fake(model, **kwargs):
+        calls.update(kwargs, model=model)
+        return "fipy-solution"
+
+    monkeypatch.setattr(backend, "solve_fipy", fake)
+    out = solvers.solve(MODEL, method="fipy", dt=0.01, save_at=[0.02], solver="lu", **QUICK)
+    assert out == "fipy-solution"
+    assert set(calls) == {"model", "gamma", "t_final", "grid", "rho0", "dt", "rtol", "atol",
+                          "save_at", "progress", "solver"}
+    assert calls["grid"].cells == 60 and calls["rho0"].shape == (2, 60)
+    assert calls["save_at"].tolist() == [0.0, 0.02, 0.05] and calls["solver"] == "lu"
+
+
+def test_warning_when_the_grid_cannot_resolve_the_concentration_width():
+    with pytest.warns(UserWarning, match=r"does not resolve the concentration width"):
+        solvers.solve(MODEL, gamma=1e4, t_final=0.01, cells=50)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        solvers.solve(MODEL, gamma=1.0, t_final=0.01, cells=200)
+
+
+def test_numba_and_numpy_kernels_agree_on_one_stage():
+    rng = np.random.default_rng(3)
+    grid = solvers.Grid(np.sort(rng.uniform(-5.0, 5.0, 201)))
+    _, problem = sg_problem(numeric(MODEL), grid, 300.0)
+    m = np.array([0.3, 0.6])
+    delta = problem.coupling.differences(m, 0.0)
+    ddelta = problem.coupling.derivative(m, 0.0)
+    rhs = rng.random((2, grid.cells))
+    name, fast = stage_kernel("auto")
+    assert name == "numba"
+    for kappa in (1e-3, 1.0, 1e6):
+        args = (delta, ddelta, problem.scale, problem.widths, problem.weights, kappa, rhs)
+        fast_out, plain_out = fast(*args), stage_numpy(*args)
+        for a, b in zip(fast_out[:3], plain_out[:3], strict=True):  # rho, readout, magnitude
+            assert np.max(np.abs(a - b)) <= 1e-13 * np.max(np.abs(b))
+        # the Jacobian (used only to steer Newton) differences the adjoint solution, which
+        # flattens as κ grows: agreement to ~κ‖L‖ε relative
+        jac_tol = 1e-12 if kappa <= 1.0 else 1e-6
+        assert np.max(np.abs(fast_out[3] - plain_out[3])) <= jac_tol * np.max(np.abs(plain_out[3]))
+
+
+def test_stage_jacobian_matches_finite_differences():
+    grid = solvers.Grid.uniform(-5.0, 5.0, 120)
+    _, problem = sg_problem(numeric(MODEL), grid, 20.0)
+    rhs = np.exp(-grid.x[None, :] ** 2) * np.ones((2, 1))
+    m = np.array([0.3, 0.6])
+    ddelta = problem.coupling.derivative(m, 0.0)
+
+    def readout(trial):
+        delta = problem.coupling.differences(trial, 0.0)
+        return stage_numpy(delta, ddelta, problem.scale, problem.widths, problem.weights,
+                           0.05, rhs)[1]
+
+    jac = stage_numpy(problem.coupling.differences(m, 0.0), ddelta, problem.scale,
+                      problem.widths, problem.weights, 0.05, rhs)[3]
+    eps = 1e-6
+    numeric_jac = np.column_stack([(readout(m + eps * e) - readout(m - eps * e)) / (2 * eps)
+                                   for e in np.eye(2)])
+    assert np.max(np.abs(jac - numeric_jac)) <= 1e-8 * np.max(np.abs(jac))
+
+
+def test_stage_is_exactly_non_negative_at_extreme_coupling():
+    grid = solvers.Grid.uniform(-5.0, 5.0, 80)
+    _, problem = sg_problem(numeric(MODEL), grid, 1e8)
+    rhs = np.exp(-grid.x[None, :] ** 2) * np.ones((2, 1))
+    m = np.array([0.2, 0.7])
+    args = (problem.coupling.differences(m, 0.0), problem.coupling.derivative(m, 0.0),
+            problem.scale, problem.widths, problem.weights, 10.0, rhs)
+    for kernel in (stage_kernel("numba")[1], stage_numpy):
+        rho = kernel(*args)[0]
+        assert rho.min() >= 0.0
+        assert np.allclose(rho @ grid.h, rhs @ grid.h, rtol=1e-13)
+
+
+def test_whole_solves_with_either_kernel_agree():
+    run = dict(gamma=5.0, t_final=0.2, cells=200, save_at=[0.1])
+    fast = solvers.solve(MODEL, kernel="numba", **run)
+    plain = solvers.solve(MODEL, kernel="numpy", **run)
+    assert fast.info["kernel"] == "numba" and plain.info["kernel"] == "numpy"
+    assert fast.info["steps"] == plain.info["steps"]
+    assert np.max(np.abs(fast.rho - plain.rho)) <= 1e-10
+
+
+def test_initial_of_the_wrong_type_and_the_progress_bar(capsys):
+    with pytest.raises(TypeError, match="initial has type str"):
+        solvers.solve(MODEL, initial="gaussian", **QUICK)
+    sol = solvers.solve(MODEL, progress=True, **QUICK)
+    assert "sg" in capsys.readouterr().err
+    assert sol.t[-1] == QUICK["t_final"]
+
+
+def test_auto_kernel_falls_back_to_numpy_without_numba(monkeypatch):
+    import solvers.kernels as kernels
+
+    monkeypatch.setattr(kernels, "numba_available", lambda: False)
+    assert kernels.stage_kernel("auto")[0] == "numpy"
+    with pytest.raises(ValueError, match="kernel='numba'.*numba is not installed"):
+        kernels.stage_kernel("numba")
