@@ -142,15 +142,24 @@ class GibbsMap:
 
 def _newton(gmap: GibbsMap, m0: np.ndarray, known: Sequence[np.ndarray] = (),
             max_iter: int = 80) -> np.ndarray | None:
-    """Damped (and, given ``known`` roots, deflated) Newton for ``T(m) − m = 0``."""
+    """Damped (and, given ``known`` roots, deflated) Newton for ``T(m) − m = 0``.
+
+    Converged when ``|T(m) − m| ≤ 1e-12`` (times the box size), or, for ill-conditioned maps
+    (balanced states, ``‖∂T/∂m‖ ∼ γ``), when it reaches the round-off floor
+    ``16 ε ‖∂T/∂m‖ |m|`` and no step can reduce it further.
+    """
     m = gmap.clip(np.array(m0, dtype=float))
     P = m.size
     scale = max(1.0, float(np.max(np.abs(gmap.upper - gmap.lower))))
     r = gmap.residual(m)
+    floor = RESIDUAL_TOL * scale
     for _ in range(max_iter):
         if np.max(np.abs(r)) <= 0.1 * RESIDUAL_TOL * scale:
             break
-        J = gmap.jacobian(m) - np.eye(P)
+        DT = gmap.jacobian(m)
+        floor = max(RESIDUAL_TOL * scale,
+                    16 * np.finfo(float).eps * np.abs(DT).sum(axis=1).max() * np.abs(m).max())
+        J = DT - np.eye(P)
         try:
             step = np.linalg.solve(J, -r)
         except np.linalg.LinAlgError:
@@ -174,9 +183,11 @@ def _newton(gmap: GibbsMap, m0: np.ndarray, known: Sequence[np.ndarray] = (),
                 break
             alpha /= 2
         else:
+            if np.max(np.abs(r)) <= floor:
+                break  # at the round-off floor: no step reduces the residual
             return None
         m, r = trial, r_trial
-    if np.max(np.abs(r)) > RESIDUAL_TOL * scale:
+    if np.max(np.abs(r)) > floor:
         return None
     return m
 

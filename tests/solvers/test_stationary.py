@@ -179,3 +179,18 @@ def test_two_uncoupled_bistable_populations_have_nine_states_four_stable():
     assert sum(s.stable for s in states) == 4
     assert all(s.stable == (a.stable and b.stable) for s in states for a in single for b in single
                if np.allclose(s.m, [a.m[0], b.m[0]], atol=1e-9))
+
+
+def test_current_balanced_states_balance_the_inputs_at_large_gamma():
+    """Ill-conditioned self-consistency (‖∂T/∂m‖ ∼ γ): still found, m → balanced value like 1/γ."""
+    model = mf.models.current_balanced()
+    balanced = np.array([0.2, 0.3])  # solves Σ_q g_pq sign_q m_q = drive_p m_drive
+    errors = []
+    gammas = [1e2, 1e3, 1e4, 1e5, 1e6]
+    for gamma in gammas:
+        states = solvers.stationary_states(model, gamma=gamma, cells=200)
+        assert len(states) == 1 and states[0].stable
+        assert states[0].residual <= 1e-12 * max(1.0, gamma / 1e4)
+        errors.append(np.max(np.abs(states[0].m - balanced)))
+    slope = np.polyfit(np.log(gammas), np.log(errors), 1)[0]
+    assert slope == pytest.approx(-1.0, abs=0.05)
