@@ -1,0 +1,392 @@
+r"""The n-agent network (MATH.md §1): exact O(n) mean-field coupling at every step.
+
+Agent ``i`` of population ``p``:
+
+.. math::
+    dX_i = \Big[f_p(X_i) - \gamma \sum_j g_{pj}\, \Phi_{pj}(X_i)\, m_j\Big] dt + \sigma_p\, dW_i,
+    \qquad m_q = \frac{1}{n_q}\sum_{k \in q} \Psi_q(X_k),
+
+``j`` over the populations, then the external inputs (frozen moments ``m_j(t)``). The coupling is
+separable, so each step costs O(n): the moments of the next step are summed while the agents
+move. The moments (and the external inputs' ``m_j(t)``) are frozen over a step. Schemes and their
+orders: :mod:`solvers.network_kernels`. Agents are processed in chunks (numpy path) or in place
+(numba path), so memory is the state vector plus a few MiB: n = 10⁷ per population fits in 2 GiB.
+"""
+
+from __future__ import annotations
+
+import time as _time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from meanfield.errors import bad_type, bad_value, check_finite_number, check_int
+from meanfield.model import Model
+from meanfield.numeric import NumericModel, numeric
+from solvers.grid import Grid
+from solvers.network_kernels import (
+    CHUNK,
+    NumpyPopulation,
+    numba_advance,
+    numba_available,
+    numba_kernel,
+    numpy_advance,
+    numpy_population,
+    population_expressions,
+    step_key,
+)
+
+SCHEMES = ("em", "ou")
+BOUNDARIES = ("reflect", "none")
+DEFAULT_BINS = 200
+DEFAULT_SAVES = 101
+INITIAL_CELLS = 4000
+PARALLEL_MIN = 200_000
+"""Agents per population from which the numba kernel runs on threads (below, start-up costs win)."""
+
+
+def _numba_threads(threads: int | None) -> int:
+    """Threads the numba kernels will use: numba's current count, or ``threads`` capped by it."""
+    import numba
+
+    if threads is None:
+        return int(numba.get_num_threads())
+    return min(threads, int(numba.config.NUMBA_NUM_THREADS))
+
+
+@dataclass(frozen=True, eq=False)
+class NetworkResult:
+    """A network run: per saved time ``t`` (ns,) and population, ``m``, ``mean``, ``var``,
+    ``balance_residual`` (ns, P) — ``∫|h_p| dμ_n``, the distance to the balance manifold — and
+    ``histogram`` (ns, P, B), empirical densities on the cells ``edges`` (B+1,). ``states`` holds
+    the final agent states (one array per population); ``info`` the run's diagnostics.
+    """
+
+    model: Model
+    gamma: float
+    n: tuple[int, ...]
+    dt: float
+    scheme: str
+    seed: int
+    t: np.ndarray
+    m: np.ndarray
+    mean: np.ndarray
+    var: np.ndarray
+    balance_residual: np.ndarray
+    edges: np.ndarray
+    histogram: np.ndarray
+    states: tuple[np.ndarray, ...]
+    info: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return self.model.names
+
+    @property
+    def x(self) -> np.ndarray:
+        """Centres of the histogram cells."""
+        return (self.edges[1:] + self.edges[:-1]) / 2
+
+    @property
+    def steps(self) -> int:
+        return int(self.info["steps"])
+
+    def to_xarray(self) -> Any:
+        """An ``xarray.Dataset`` (dims t, population, x; final states padded with NaN)."""
+        import json
+
+        import xarray as xr
+
+        from meanfield import __version__
+
+        per_t = ("t", "population")
+        longest = max(self.n)
+        final = np.full((len(self.n), longest), np.nan)
+        for p, s in enumerate(self.states):
+            final[p, : s.size] = s
+        data = {"m": (per_t, self.m), "mean": (per_t, self.mean), "var": (per_t, self.var),
+                "balance_residual": (per_t, self.balance_residual),
+                "histogram": (("t", "population", "x"), self.histogram),
+                "edges": (("edge",), self.edges),
+                "n": (("population",), np.array(self.n)),
+                "final_states": (("population", "agent"), final)}
+        attrs = {"gamma": self.gamma, "dt": self.dt, "scheme": self.scheme, "seed": self.seed,
+                 "model": self.model.to_json(), "meanfield_version": __version__,
+                 "info": json.dumps({k: v for k, v in self.info.items()})}
+        return xr.Dataset(data, coords={"t": self.t, "population": list(self.names),
+                                        "x": self.x}, attrs=attrs)
+
+    def __repr__(self) -> str:
+        return (f"NetworkResult(gamma={self.gamma:g}, n={list(self.n)}, dt={self.dt:g}, "
+                f"scheme={self.scheme!r}, steps={self.info.get('steps')}, "
+                f"final mean={np.round(self.mean[-1], 5).tolist()}, "
+                f"var={np.round(self.var[-1], 6).tolist()})")
+
+
+# ------------------------------------------------------------------------------ checks
+def _counts(n: Any, P: int) -> tuple[int, ...]:
+    if isinstance(n, (str, bytes)):
+        bad_type("n", n, "an int or one int per population")
+    if isinstance(n, Sequence) or isinstance(n, np.ndarray):
+        values = list(n)
+        if len(values) != P:
+            bad_value("n", n, f"an int or {P} ints (one per population)")
+        return tuple(check_int("n", v, minimum=1) for v in values)
+    return (check_int("n", n, minimum=1),) * P
+
+
+def _edges(bins: Any, domain: tuple[float, float]) -> np.ndarray:
+    if bins is None:
+        bins = DEFAULT_BINS
+    if isinstance(bins, Grid):
+        return np.array(bins.edges, dtype=float)
+    if isinstance(bins, (int, np.integer)) and not isinstance(bins, bool):
+        cells = check_int("bins", bins, minimum=1)
+        return np.linspace(domain[0], domain[1], cells + 1)
+    try:
+        edges = np.asarray(bins, dtype=float)
+    except (TypeError, ValueError):
+        bad_type("bins", bins, "an int, a solvers.Grid or increasing edges")
+    if edges.ndim != 1 or edges.size < 2 or not np.all(np.isfinite(edges)) or np.any(
+            np.diff(edges) <= 0):
+        bad_value("bins", bins, "an int >= 1, a Grid, or >= 2 finite increasing edges")
+    return edges
+
+
+def _save_steps(save_at: Any, t_final: float, steps: int, dt: float) -> np.ndarray:
+    if save_at is None:
+        times = np.linspace(0.0, t_final, DEFAULT_SAVES)
+    else:
+        try:
+            times = np.atleast_1d(np.asarray(save_at, dtype=float))
+        except (TypeError, ValueError):
+            bad_type("save_at", save_at, "a sequence of times")
+        if times.ndim != 1 or times.size == 0 or not np.all(np.isfinite(times)):
+            bad_value("save_at", save_at, "a non-empty 1-D sequence of finite times")
+        if np.any(times < 0) or np.any(times > t_final * (1 + 1e-12)):
+            bad_value("save_at", save_at, f"times in [0, t_final={t_final:g}]")
+    return np.unique(np.clip(np.rint(times / dt).astype(np.int64), 0, steps))
+
+
+def sample_density(edges: np.ndarray, density: np.ndarray, count: int,
+                   rng: np.random.Generator) -> np.ndarray:
+    """``count`` exact draws from the cell-wise constant density ``density`` on ``edges``."""
+    weights = np.maximum(np.asarray(density, dtype=float), 0.0) * np.diff(edges)
+    total = weights.sum()
+    if not np.isfinite(total) or total <= 0:
+        bad_value("initial", density, "densities with a positive, finite mass")
+    cdf = np.concatenate([[0.0], np.cumsum(weights) / total])
+    return np.interp(rng.random(count), cdf, edges)
+
+
+def _initial_states(model: Model, nm: NumericModel, initial: Any, counts: tuple[int, ...],
+                    rng: np.random.Generator) -> list[np.ndarray]:
+    P = model.P
+    if initial is None:
+        a, b = model.domain
+        edges = np.linspace(a, b, INITIAL_CELLS + 1)
+        centres = (edges[1:] + edges[:-1]) / 2
+        return [sample_density(edges, nm.initial[p](centres), counts[p], rng) for p in range(P)]
+    if hasattr(initial, "rho") and hasattr(initial, "edges"):
+        rho = np.asarray(initial.rho, dtype=float)
+        if rho.shape != (P, np.asarray(initial.edges).size - 1):
+            bad_value("initial", initial, f"densities of shape (P={P}, cells) such as a "
+                      "StationaryState")
+        return [sample_density(np.asarray(initial.edges, float), rho[p], counts[p], rng)
+                for p in range(P)]
+    if isinstance(initial, NetworkResult):
+        initial = initial.states
+    if isinstance(initial, (str, bytes)) or not isinstance(initial, (Sequence, np.ndarray)):
+        bad_type("initial", initial, "None, a StationaryState, a NetworkResult, or P arrays of "
+                 "agent states")
+    if len(initial) != P:
+        bad_value("initial", initial, f"{P} arrays of agent states (one per population)")
+    out = []
+    for p, values in enumerate(initial):
+        arr = np.array(values, dtype=float).ravel()
+        if arr.size != counts[p]:
+            bad_value("initial", f"{arr.size} states for population {p}",
+                      f"n[{p}]={counts[p]} states")
+        if not np.all(np.isfinite(arr)):
+            bad_value("initial", f"population {p}", "finite agent states")
+        out.append(arr)
+    return out
+
+
+# -------------------------------------------------------------------------- statistics
+def _chunked_moments(values: np.ndarray) -> tuple[float, float]:
+    """Mean and (population) variance, combining per-chunk moments (Chan et al.)."""
+    count, mean, m2 = 0, 0.0, 0.0
+    for start in range(0, values.size, CHUNK):
+        block = values[start:start + CHUNK]
+        k = block.size
+        mu = float(block.mean())
+        s2 = float(np.sum((block - mu) ** 2))
+        delta = mu - mean
+        total = count + k
+        mean += delta * k / total
+        m2 += s2 + delta * delta * count * k / total
+        count = total
+    return mean, m2 / count
+
+
+def _readout_sum(pop: NumpyPopulation, values: np.ndarray) -> float:
+    return float(sum(np.sum(pop.readout(values[s:s + CHUNK]))
+                     for s in range(0, values.size, CHUNK)))
+
+
+def _histogram(values: np.ndarray, edges: np.ndarray, uniform: bool) -> np.ndarray:
+    """Counts of ``values`` in the cells ``edges`` (O(n) binning when the cells are uniform)."""
+    if not uniform:
+        return np.histogram(values, bins=edges)[0]
+    cells = edges.size - 1
+    position = (values - edges[0]) * (cells / (edges[-1] - edges[0]))
+    index = np.floor(position).astype(np.int64)
+    index[values == edges[-1]] = cells - 1  # the last cell is closed, as in np.histogram
+    inside = (index >= 0) & (index < cells)
+    return np.bincount(index[inside], minlength=cells)
+
+
+def _snapshot(pops: Sequence[NumpyPopulation], states: Sequence[np.ndarray], g: np.ndarray,
+              external: np.ndarray, edges: np.ndarray) -> tuple[np.ndarray, ...]:
+    P = len(pops)
+    m = np.array([_readout_sum(pops[p], states[p]) / states[p].size for p in range(P)])
+    mj = np.concatenate([m, external])
+    mean, var, residual = np.empty(P), np.empty(P), np.empty(P)
+    hist = np.zeros((P, edges.size - 1))
+    widths = np.diff(edges)
+    uniform = bool(np.allclose(widths, widths[0], rtol=1e-12, atol=0))
+    for p in range(P):
+        mean[p], var[p] = _chunked_moments(states[p])
+        c = g[p] * mj
+        total = 0.0
+        for s in range(0, states[p].size, CHUNK):
+            block = states[p][s:s + CHUNK]
+            total += float(np.sum(np.abs(pops[p].coupling(block, c))))
+            hist[p] += _histogram(block, edges, uniform)
+        residual[p] = total / states[p].size
+        hist[p] /= states[p].size * widths
+    return m, mean, var, residual, hist
+
+
+def _check_finite(values: np.ndarray, dt: float, now: float) -> None:
+    if not np.all(np.isfinite(values)):
+        bad_value("dt", dt, f"a smaller step: the agents diverged (non-finite states) by t={now:g}")
+
+
+# ------------------------------------------------------------------------------ front door
+def simulate_network(model: Model, *, gamma: float, n: int | Sequence[int], t_final: float,
+                     dt: float, seed: int, initial: Any = None, scheme: str = "em",
+                     save_at: Sequence[float] | None = None, bins: Any = None,
+                     boundary: str = "reflect", fast: bool | None = None,
+                     threads: int | None = None) -> NetworkResult:
+    """Simulate ``n`` agents per population up to ``t_final`` with steps of (at most) ``dt``.
+
+    Parameters
+    ----------
+    gamma : coupling strength ``γ >= 0``
+    n : agents per population (an int, or one int per population)
+    t_final, dt : horizon and step; the step used is ``t_final / ceil(t_final/dt)``
+    seed : int seeding every random draw (same seed → identical result)
+    initial : None (sample the model's initial densities), a ``StationaryState`` (sample its
+        densities), a ``NetworkResult`` (continue from its final states) or P arrays of states
+    scheme : ``"em"`` (Euler–Maruyama) or ``"ou"`` (exact OU step for the part linear in x)
+    save_at : times at which statistics are recorded (snapped to the step grid; default 101
+        evenly spaced times)
+    bins : histogram cells (an int on the domain, edges, or a Grid; default 200 cells)
+    boundary : ``"reflect"`` at the domain ends (zero flux, as the PDE) or ``"none"``
+    fast : use the numba kernels (None: when numba imports; True: require them; False: numpy)
+    threads : numba threads for populations of at least ``PARALLEL_MIN`` agents (default:
+        numba's default; 1 runs serially)
+    """
+    if not isinstance(model, Model):
+        bad_type("model", model, "a meanfield.Model")
+    gamma = check_finite_number("gamma", gamma, nonnegative=True)
+    counts = _counts(n, model.P)
+    t_final = check_finite_number("t_final", t_final, positive=True)
+    dt = check_finite_number("dt", dt, positive=True)
+    if dt > t_final:
+        bad_value("dt", dt, f"a step <= t_final={t_final:g}")
+    seed = check_int("seed", seed, minimum=0)
+    if scheme not in SCHEMES:
+        bad_value("scheme", scheme, f"one of {SCHEMES}")
+    if boundary not in BOUNDARIES:
+        bad_value("boundary", boundary, f"one of {BOUNDARIES}")
+    if fast is not None and not isinstance(fast, bool):
+        bad_type("fast", fast, "None, True or False")
+    if threads is not None:
+        threads = check_int("threads", threads, minimum=1)
+    use_numba = numba_available() if fast is None else fast
+    if use_numba and not numba_available():
+        bad_value("fast", fast, "False or None: numba is not installed (the 'fast' extra)")
+    steps = int(np.ceil(t_final / dt * (1 - 1e-12)))
+    step = t_final / steps
+    saves = _save_steps(save_at, t_final, steps, step)
+    edges = _edges(bins, model.domain)
+
+    started = _time.perf_counter()
+    rng = np.random.default_rng(seed)
+    nm = numeric(model)
+    states = _initial_states(model, nm, initial, counts, rng)
+    expressions = population_expressions(model)
+    pops = [numpy_population(e) for e in expressions]
+    bounds = model.domain if boundary == "reflect" else None
+    if bounds is not None:
+        states = [np.clip(s, *bounds) for s in states]
+    kernels, used_threads, previous_threads = None, 1, None
+    if use_numba:
+        wanted = _numba_threads(threads)
+        kernels = [numba_kernel(e, wanted > 1 and counts[p] >= PARALLEL_MIN)
+                   for p, e in enumerate(expressions)]
+        used_threads = wanted if max(counts) >= PARALLEL_MIN else 1
+        if threads is not None:
+            import numba
+
+            previous_threads = numba.get_num_threads()
+            numba.set_num_threads(wanted)
+    seed_key = int(np.random.SeedSequence(seed).generate_state(2, np.uint64)[0])
+
+    records: list[tuple[np.ndarray, ...]] = []
+    save_set = {int(s) for s in saves}
+    P = model.P
+    m = np.array([_readout_sum(pops[p], states[p]) / counts[p] for p in range(P)])
+    stepping = 0.0
+    try:
+        with np.errstate(over="ignore", invalid="ignore"):
+            for k in range(steps + 1):
+                now = k * step
+                external = nm.external_m(now)
+                if k in save_set:
+                    records.append(_snapshot(pops, states, nm.g, external, edges))
+                    _check_finite(records[-1][1], dt, now)
+                if k == steps:
+                    break
+                tick = _time.perf_counter()
+                mj = np.concatenate([m, external])
+                sums = np.empty(P)
+                for p in range(P):
+                    c = gamma * nm.g[p] * mj
+                    if kernels is not None:
+                        sums[p] = numba_advance(pops[p], kernels[p], states[p], c, step, scheme,
+                                                bounds, step_key(seed_key, p, k))
+                    else:
+                        sums[p] = numpy_advance(pops[p], states[p], c, step, scheme, bounds, rng)
+                m = sums / np.array(counts)
+                stepping += _time.perf_counter() - tick
+                _check_finite(m, dt, now + step)
+    finally:
+        if previous_threads is not None:
+            import numba
+
+            numba.set_num_threads(previous_threads)
+    _check_finite(np.array([np.sum(s) for s in states]), dt, t_final)
+    fields = [np.array(v) for v in zip(*records, strict=True)]
+    info = {"steps": steps, "fast": bool(use_numba), "threads": used_threads, "boundary": boundary,
+            "wall_time": _time.perf_counter() - started, "stepping_time": stepping,
+            "agent_steps": int(steps * sum(counts))}
+    return NetworkResult(model=model, gamma=gamma, n=counts, dt=step, scheme=scheme, seed=seed,
+                         t=saves * step, m=fields[0], mean=fields[1], var=fields[2],
+                         balance_residual=fields[3], edges=edges, histogram=fields[4],
+                         states=tuple(states), info=info)
