@@ -138,3 +138,10 @@ def test_bad_inputs_are_rejected_with_named_messages(build, error, message):
 
 def test_at_least_twelve_bad_inputs_are_covered():
     assert len(BAD_INPUTS) >= 12
+
+
+def test_piecewise_drift_gets_a_numeric_antiderivative():
+    model = mf.Model([mf.Population("E", "-x + Heaviside(x - 1)", 0.5)], [[1]], [[x - 2]],
+                     [mf.sigmoid(x, 0, 1)], (-3, 3))
+    F = mf.numeric(model).F[0]
+    assert F(np.array([2.0]))[0] - F(np.array([0.0]))[0] == pytest.approx(-1.0, abs=1e-3)
