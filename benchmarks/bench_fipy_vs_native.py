@@ -1,0 +1,69 @@
+"""FiPy back end against the native Scharfetter–Gummel solver: same model, grid, fixed dt, t_final.
+
+Prints both wall times and their ratio (target: native ≥ 100× faster) and the L1 error of each
+final density against the exact stationary state on the same grid (``solvers.stationary_states``).
+Both use backward Euler with the same fixed ``dt`` (``scheme="be"`` for the native solver); the
+native solver is warmed up first (numba compilation excluded) and timed as the best of 3 runs.
+
+    .venv/bin/python benchmarks/bench_fipy_vs_native.py [--model chemical] [--gamma 100]
+        [--cells 500] [--dt 0.2] [--t-final 20]
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+import warnings
+
+import numpy as np
+
+import meanfield as mf
+import solvers
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default="chemical", choices=sorted(mf.models.CATALOGUE))
+    parser.add_argument("--gamma", type=float, default=100.0)
+    parser.add_argument("--cells", type=int, default=500)
+    parser.add_argument("--dt", type=float, default=0.2)
+    parser.add_argument("--t-final", type=float, default=20.0)
+    args = parser.parse_args()
+
+    model = mf.models.CATALOGUE[args.model]()
+    grid = solvers.Grid.uniform(*model.domain, args.cells)
+    common = {"gamma": args.gamma, "t_final": args.t_final, "grid": grid, "dt": args.dt,
+              "save_at": []}
+    states = solvers.stationary_states(model, gamma=args.gamma, grid=grid, stability=False)
+
+    def error(sol: solvers.Solution) -> float:
+        """L1 distance (max over populations) to the nearest exact stationary state."""
+        return min(float(np.max(np.abs(sol.rho[-1] - s.rho) @ grid.h)) for s in states)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        solvers.solve(model, method="sg", scheme="be", **{**common, "t_final": args.dt})
+        native_times = []
+        for _ in range(3):
+            start = time.perf_counter()
+            native = solvers.solve(model, method="sg", scheme="be", **common)
+            native_times.append(time.perf_counter() - start)
+        start = time.perf_counter()
+        fipy = solvers.solve(model, method="fipy", **common)
+        fipy_time = time.perf_counter() - start
+
+    native_time = min(native_times)
+    steps = fipy.info["steps"]
+    print(f"model={args.model} gamma={args.gamma:g} cells={args.cells} dt={args.dt:g} "
+          f"t_final={args.t_final:g} steps={steps} (gamma*dt={args.gamma * args.dt:g})")
+    print(f"native sg (be, kernel={native.info['kernel']}): {native_time:9.4f} s   "
+          f"L1 error vs exact stationary state {error(native):.3e}")
+    print(f"fipy ({fipy.info['linear_solver']}, {fipy.info['sweeps_per_step']:.1f} sweeps/step): "
+          f"{fipy_time:9.4f} s   L1 error vs exact stationary state {error(fipy):.3e}")
+    print(f"ratio fipy/native wall time: {fipy_time / native_time:.1f}x (target >= 100x)")
+    print(f"mass drift: native {np.max(np.abs(native.mass - 1)):.1e}, "
+          f"fipy {np.max(np.abs(fipy.mass - 1)):.1e}")
+
+
+if __name__ == "__main__":
+    main()
