@@ -107,6 +107,16 @@ def _sweep(args: argparse.Namespace) -> int:
     combined = sweep.combine(result.points, [tasks.summary(d) for d in result.datasets])
     path = out / f"{cfg.output.name}.nc"
     combined.to_netcdf(path)
+    names = list(cfg.sweep["vary"])
+    print(" ".join(f"{n:>14}" for n in names) + "".join(
+        f"{'mean ' + str(p):>14}{'var ' + str(p):>12}" for p in combined["population"].values))
+    for k, point in enumerate(result.points):
+        row = combined.isel(point=k)
+        if "state" in row.dims:  # the first stationary state of the point
+            row = row.isel(state=0)
+        print(" ".join(f"{str(point[n]):>14}" for n in names) + "".join(
+            f"{float(row['mean'].sel(population=p)):14.6f}{float(row['var'].sel(population=p)):12.4e}"
+            for p in combined["population"].values))
     print(f"summary written to {path} (one file per point in {directory})")
     return 0
 

@@ -22,6 +22,7 @@ A configuration has up to five tables::
     gamma = 100.0
     method = "stationary"        # exact stationary states, or "sg" / "fipy": solvers.solve
     cells = 1000
+    stability = true             # stationary only: linear stability of each state (also starts)
     t_final = 5.0                # time-dependent methods only (also dt, rtol, atol, save_at)
 
     [sweep]                      # `meanfield sweep`: every combination of the listed values
@@ -55,7 +56,8 @@ from meanfield.model import Model
 
 SECTIONS = ("model", "solve", "sweep", "derive", "output")
 METHODS = ("stationary", "sg", "fipy")
-SOLVE_KEYS = ("gamma", "method", "cells", "t_final", "dt", "rtol", "atol", "save_at", "starts")
+SOLVE_KEYS = ("gamma", "method", "cells", "t_final", "dt", "rtol", "atol", "save_at", "starts",
+              "stability")
 TIME_KEYS = ("t_final", "dt", "rtol", "atol", "save_at")
 EXPLICIT_KEYS = ("populations", "g", "phi", "psi", "domain", "inputs", "initial")
 
@@ -184,6 +186,8 @@ def check_solve(table: Any, key: str = "solve", *, need_gamma: bool = True) -> d
     out["cells"] = _integer(f"{key}.cells", out["cells"], 3)
     if "starts" in out:
         out["starts"] = _integer(f"{key}.starts", out["starts"], 1)
+    if "stability" in out and not isinstance(out["stability"], bool):
+        bad_type(f"{key}.stability", out["stability"], "true or false")
     for name in ("t_final", "dt", "rtol", "atol"):
         if name in out:
             out[name] = _number(f"{key}.{name}", out[name], positive=True)
@@ -203,8 +207,9 @@ def check_solve(table: Any, key: str = "solve", *, need_gamma: bool = True) -> d
                       "as well (time-dependent solve)")
         if "dt" in out and out["dt"] > out["t_final"]:
             bad_value(f"{key}.dt", out["dt"], f"a step <= t_final = {out['t_final']:g}")
-        if "starts" in out:
-            bad_value(f"{key}.starts", out["starts"], "only with method = \"stationary\"")
+        for name in ("starts", "stability"):
+            if name in out:
+                bad_value(f"{key}.{name}", out[name], "only with method = \"stationary\"")
     return out
 
 

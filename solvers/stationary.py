@@ -245,7 +245,7 @@ def _multistart(gmap: GibbsMap, starts: int) -> list[np.ndarray]:
 
 
 def linearised_spectrum(gmap: GibbsMap, m: np.ndarray, *, count: int = 8,
-                        dense_limit: int = 1600) -> np.ndarray:
+                        dense_limit: int = 600) -> np.ndarray:
     """Eigenvalues of the linearised scheme at the stationary state ``m`` (nonlocal term included).
 
     The P structural zeros (one conserved mass per population) are removed. All eigenvalues when

@@ -1,0 +1,72 @@
+"""Point tasks of the command line: one solve (or set of stationary states) as an ``xarray.Dataset``.
+
+:func:`run_task` is what ``meanfield solve`` runs once and ``meanfield sweep`` runs per point; it
+is a plain module-level function so Dask can ship it to workers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from meanfield.config import build_model, check_solve
+
+
+def stationary_dataset(states: Any, model: Any) -> Any:
+    """Stationary states stacked along a ``state`` dimension (dims state, population, x)."""
+    import numpy as np
+    import xarray as xr
+
+    pops = list(model.names)
+    if not states:
+        return xr.Dataset(attrs={"model": model.to_json(), "states": 0})
+    stable = np.array([{None: -1, False: 0, True: 1}[s.stable] for s in states], dtype=np.int8)
+    return xr.Dataset(
+        {"rho": (("state", "population", "x"), np.array([s.rho for s in states])),
+         "mean": (("state", "population"), np.array([s.mean for s in states])),
+         "var": (("state", "population"), np.array([s.var for s in states])),
+         "m": (("state", "population"), np.array([s.m for s in states])),
+         "residual": (("state",), np.array([s.residual for s in states])),
+         "stable": (("state",), stable, {"meaning": "1 stable, 0 unstable, -1 not computed"})},
+        coords={"state": np.arange(len(states)), "population": pops, "x": states[0].x},
+        attrs={"model": model.to_json(), "gamma": states[0].gamma, "method": "stationary"})
+
+
+def run_task(model_table: Mapping[str, Any], options: Mapping[str, Any], **point: Any) -> Any:
+    """Solve the model of ``model_table`` with ``options`` overridden by ``point``.
+
+    Keys ``model.<p>`` of ``point`` are parameters of the named model, the others solve options.
+    ``method = "stationary"`` returns every exact stationary state (:func:`stationary_dataset`);
+    ``"sg"``/``"fipy"`` the time-dependent ``solvers.solve`` result (``Solution.to_xarray()``).
+    """
+    import solvers
+    from meanfield import __version__
+
+    model_over = {k.removeprefix("model."): v for k, v in point.items() if k.startswith("model.")}
+    solve_over = {k: v for k, v in point.items() if not k.startswith("model.")}
+    opts = check_solve({**options, **solve_over})
+    model = build_model(model_table, model_over)
+    if opts["method"] == "stationary":
+        extra = {k: opts[k] for k in ("starts", "stability") if k in opts}
+        states = solvers.stationary_states(model, gamma=opts["gamma"], cells=opts["cells"], **extra)
+        ds = stationary_dataset(states, model)
+    else:
+        solve = getattr(solvers, "solve", None)
+        if solve is None:
+            raise RuntimeError(f"method = {opts['method']!r} needs solvers.solve, which this "
+                               "installation does not provide; use method = \"stationary\"")
+        kwargs = {k: opts[k] for k in ("t_final", "dt", "rtol", "atol", "save_at") if k in opts}
+        ds = solve(model, gamma=opts["gamma"], cells=opts["cells"], method=opts["method"],
+                   **kwargs).to_xarray()
+    ds.attrs["meanfield_version"] = __version__
+    return ds
+
+
+def summary(ds: Any) -> Any:
+    """The scalar observables of a task result: final time of a solve, every stationary state."""
+    keep = [v for v in ("mean", "var", "m", "balance_residual", "mass", "residual", "stable")
+            if v in ds.data_vars]
+    out = ds[keep]
+    if "t" in out.dims:
+        out = out.isel(t=-1)
+    return out

@@ -1,0 +1,234 @@
+"""Convergence studies: fitted slopes against the predicted ones, persistence, Dask, bad input."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import xarray as xr
+
+import asymptotics
+from meanfield import models
+from meanfield.studies import convergence, fitting, plotting, sweep
+
+GAMMAS = [100.0, 1000.0, 1e4]
+
+
+@pytest.fixture(scope="module")
+def single() -> xr.Dataset:
+    return convergence.gamma_convergence(models.chemical_single(), GAMMAS, cells=3000,
+                                         fit_from=100.0)
+
+
+def test_fit_slope_exact_power_law() -> None:
+    s = np.array([1.0, 2.0, 4.0, 8.0])
+    fit = fitting.fit_slope(s, 3.0 * s**-1.5)
+    assert fit.slope == pytest.approx(-1.5, abs=1e-12)
+    assert fit.constant == pytest.approx(3.0, rel=1e-12)
+    assert fit(2.0) == pytest.approx(3.0 * 2**-1.5)
+    assert fitting.fit_slope(s, [0.0, 1.0, 0.5, 0.25]).points == 3  # zero error ignored
+    np.testing.assert_allclose(fitting.observed_orders(s, s**2), [2, 2, 2])
+    with pytest.raises(ValueError, match="errors=.*at least two finite, positive"):
+        fitting.fit_slope([1, 2], [0.0, 1.0])
+    with pytest.raises(ValueError, match="errors=.*3 values"):
+        fitting.fit_slope([1, 2, 3], [1.0, 2.0])
+
+
+def test_projection_is_conservative_and_exact() -> None:
+    edges = np.linspace(0, 1, 9)
+    rho = np.arange(1.0, 9.0)[None, :]
+    coarse = np.linspace(0, 1, 5)
+    out = convergence.project(edges, rho, coarse)
+    np.testing.assert_allclose(out[0], [1.5, 3.5, 5.5, 7.5])
+    assert out[0] @ np.diff(coarse) == pytest.approx(rho[0] @ np.diff(edges), rel=1e-14)
+
+
+def test_gamma_convergence_slopes_single_population(single: xr.Dataset) -> None:
+    fitted = single["fitted_slope"].sel(population="E")
+    assert float(fitted.sel(quantity="mean")) == pytest.approx(-2.0, abs=0.15)
+    assert float(fitted.sel(quantity="balance_point")) == pytest.approx(-1.0, abs=0.05)
+    assert float(fitted.sel(quantity="var")) == pytest.approx(-1.0, abs=0.05)
+    assert float(fitted.sel(quantity="m")) == pytest.approx(-2.0, abs=0.15)
+    assert float(fitted.sel(quantity="balance_residual")) == pytest.approx(-0.5, abs=0.1)
+    np.testing.assert_array_equal(single["predicted_slope"].values, [-2, -1, -1, -2, -0.5])
+    # the balance voltage of chemical_single is the reversal potential E = 2 (its docstring)
+    assert float(single["balance_voltage"].sel(population="E")) == pytest.approx(2.0, abs=1e-10)
+    assert float(single["errors"].sel(quantity="mean", gamma=1e4, population="E")) < 1e-7
+    attrs = single.attrs
+    assert attrs["study"] == "gamma_convergence" and attrs["abscissa"] == "gamma"
+    assert json.loads(attrs["parameters"])["gammas"] == GAMMAS
+    assert json.loads(attrs["fitted_slopes"])["mean"]["E"] == pytest.approx(
+        float(fitted.sel(quantity="mean")))
+    assert "model" in attrs and "meanfield_version" in attrs
+
+
+def test_gamma_convergence_second_order_two_populations() -> None:
+    ds = convergence.gamma_convergence(models.chemical(), [10.0, 100.0, 1000.0], cells=2500,
+                                       order=2)
+    fitted = ds["fitted_slope"]
+    np.testing.assert_allclose(fitted.sel(quantity="mean").values, [-3, -3], atol=0.2)
+    np.testing.assert_allclose(fitted.sel(quantity="var").values, [-2, -2], atol=0.2)
+    np.testing.assert_allclose(fitted.sel(quantity="balance_point").values, [-1, -1], atol=0.1)
+    # MATH.md §7: γ·(mean − v) approaches μ
+    gap = 1000.0 * (ds["mean"].sel(gamma=1000.0) - ds["balance_voltage"])
+    np.testing.assert_allclose(gap.values, ds["mu"].values, rtol=2e-2)
+
+
+def test_non_concentrating_model_reports_balance_residual_only() -> None:
+    ds = convergence.gamma_convergence(models.current_balanced(), [100.0, 1000.0, 1e4],
+                                       cells=300, fit_from=100.0, options={"stability": False})
+    assert ds["quantity"].values.tolist() == ["balance_residual"]
+    assert "unavailable" in ds.attrs["predictions"]
+    assert ds["predicted_slope"].values.tolist() == [-1.0]
+    np.testing.assert_allclose(ds["fitted_slope"].values, [[-1, -1]], atol=0.1)
+
+
+def test_missing_asymptotics_degrades(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delattr(asymptotics, "stationary_expansion")
+    ds = convergence.gamma_convergence(models.chemical_single(), [10.0, 100.0, 1000.0], cells=600,
+                                       options={"stability": False})
+    assert ds["quantity"].values.tolist() == ["balance_residual"]
+    assert "has no stationary_expansion" in ds.attrs["predictions"]
+
+
+def test_dask_client_and_directory_give_the_same_study(tmp_path: Path,
+                                                       single: xr.Dataset) -> None:
+    client, cluster = sweep.open_client(workers=2, processes=False)
+    try:
+        on_dask = convergence.gamma_convergence(models.chemical_single(), GAMMAS, cells=3000,
+                                                fit_from=100.0, client=client,
+                                                directory=tmp_path)
+    finally:
+        client.close()
+        cluster.close()
+    xr.testing.assert_identical(on_dask, single)
+    assert len(list(tmp_path.glob("point-*.nc"))) == 3
+    again = convergence.gamma_convergence(models.chemical_single(), GAMMAS, cells=3000,
+                                          fit_from=100.0, directory=tmp_path)
+    xr.testing.assert_identical(again, single)
+
+
+def test_grid_convergence_stationary_second_order() -> None:
+    ds = convergence.grid_convergence(models.chemical_single(), 2.0, cells=[25, 50, 100, 200])
+    assert float(ds["fitted_slope"].sel(quantity="L1", population="E")) == pytest.approx(2.0,
+                                                                                       abs=0.15)
+    assert json.loads(ds.attrs["parameters"])["reference_cells"] == 1600
+    np.testing.assert_allclose(ds["h"].values, 8.0 / np.array([25, 50, 100, 200]))
+
+
+@pytest.mark.filterwarnings("ignore:the grid does not resolve")
+def test_grid_convergence_time_dependent_second_order() -> None:
+    ds = convergence.grid_convergence(models.chemical(), 1.0, cells=[40, 80, 160], method="sg",
+                                      t_final=0.2, reference_cells=640)
+    np.testing.assert_allclose(ds["fitted_slope"].sel(quantity="L1").values, [2, 2], atol=0.3)
+    np.testing.assert_allclose(ds["fitted_slope"].sel(quantity="mean").values, [2, 2], atol=0.2)
+
+
+@pytest.mark.parametrize(("scheme", "order"), [("be", 1.0), ("bdf2", 2.0)])
+def test_time_convergence_orders(scheme: str, order: float) -> None:
+    ds = convergence.time_convergence(models.chemical(), 1.0, dts=[0.0125, 0.025, 0.05, 0.1],
+                                      t_final=0.4, cells=60, expected_order=order,
+                                      options={"scheme": scheme})
+    np.testing.assert_allclose(ds["fitted_slope"].sel(quantity="L1").values, [order, order],
+                               atol=0.15)
+    assert json.loads(ds.attrs["parameters"])["reference_dt"] == pytest.approx(0.0125 / 8)
+
+
+def test_plot_and_table(single: xr.Dataset) -> None:
+    figure = single.study.plot()
+    visible = [ax for ax in figure.axes if ax.get_visible()]
+    assert len(visible) == 5
+    for ax in visible:
+        assert ax.get_xlabel() == "coupling strength γ" and ax.get_ylabel() and ax.get_title()
+        assert ax.get_xscale() == "log" and ax.get_yscale() == "log"
+    plotting.close(figure)
+    table = single.study.slopes()
+    assert "balance_residual" in table and "-0.5" in table
+    with pytest.raises(ValueError, match="ds=.*a convergence study"):
+        plotting.plot(xr.Dataset({"a": ((), 1.0)}))
+
+
+def test_bad_input() -> None:
+    model = models.chemical_single()
+    with pytest.raises(TypeError, match="model has type str"):
+        convergence.gamma_convergence("chemical", [1, 10])
+    with pytest.raises(ValueError, match="gammas=.*strictly increasing"):
+        convergence.gamma_convergence(model, [10, 1])
+    with pytest.raises(ValueError, match="method='euler'.*stationary, sg, fipy"):
+        convergence.gamma_convergence(model, [10, 100], method="euler")
+    with pytest.raises(ValueError, match="t_final=1.0 .*None with method='stationary'"):
+        convergence.gamma_convergence(model, [10, 100], t_final=1.0)
+    with pytest.raises(ValueError, match="t_final=None .*time-dependent method 'sg'"):
+        convergence.gamma_convergence(model, [10, 100], method="sg")
+    with pytest.raises(ValueError, match="fit_from=1000.0 .*at least two gammas"):
+        convergence.gamma_convergence(model, [10, 100, 1000], fit_from=1000.0)
+    with pytest.raises(ValueError, match="cells=.*at least 2 strictly increasing"):
+        convergence.grid_convergence(model, 1.0, cells=[50])
+    with pytest.raises(ValueError, match="reference_cells=100 .*integer >= 201"):
+        convergence.grid_convergence(model, 1.0, cells=[50, 200], reference_cells=100)
+    with pytest.raises(ValueError, match="dts=.*steps <= t_final"):
+        convergence.time_convergence(model, 1.0, dts=[0.1, 2.0], t_final=1.0)
+    with pytest.raises(ValueError, match="reference_dt=0.2 .*smaller than min"):
+        convergence.time_convergence(model, 1.0, dts=[0.1, 0.2], t_final=1.0, reference_dt=0.2)
+    with pytest.raises(ValueError, match="method='stationary' .*'sg' or 'fipy'"):
+        convergence.time_convergence(model, 1.0, dts=[0.1, 0.2], t_final=1.0,
+                                     method="stationary")
+
+
+def test_truncation_study_orders() -> None:
+    ds = convergence.truncation_study(models.chemical(), [10.0, 100.0, 1000.0, 1e4],
+                                      orders=(-2, 0, 1), cells=4000)
+    fitted = ds["fitted_slope"]
+    expected = {"mean_K-2": -1, "var_K-2": -1, "mean_K0": -2, "var_K0": -2, "mean_K1": -3}
+    for quantity, slope in expected.items():
+        np.testing.assert_allclose(fitted.sel(quantity=quantity).values, [slope, slope],
+                                   atol=0.15 if slope > -3 else 0.25, err_msg=quantity)
+        assert float(ds["predicted_slope"].sel(quantity=quantity)) == slope
+    assert convergence.truncation_slopes(-1) == (-2.0, -1.0)
+    figure = plotting.plot(ds)
+    assert all(ax.get_ylabel() for ax in figure.axes if ax.get_visible())
+    plotting.close(figure)
+
+
+def test_truncation_exact_when_the_drift_series_ends() -> None:
+    # chemical_single: linear drift and affine field, so the drift series stops at ε^0 and the
+    # truncated equation at K = 0 is the exact one: it reproduces the finite-volume state
+    ds = convergence.truncation_study(models.chemical_single(), [10.0, 100.0, 1000.0],
+                                      orders=(-2, 0), cells=3000)
+    assert float(ds["errors"].sel(quantity="mean_K0").max()) < 1e-11
+    assert float(ds["errors"].sel(quantity="var_K0").max()) < 1e-9
+    np.testing.assert_allclose(ds["fitted_slope"].sel(quantity="mean_K-2"), [-1.0], atol=0.1)
+
+
+def test_truncation_bad_input() -> None:
+    from meanfield.studies.truncated import truncated_stationary
+
+    with pytest.raises(ValueError, match="orders=-3 .*integer >= -2"):
+        convergence.truncation_study(models.chemical(), [10, 100], orders=(-3,))
+    with pytest.raises(ValueError, match="orders=.*distinct"):
+        convergence.truncation_study(models.chemical(), [10, 100], orders=(0, 0))
+    with pytest.raises(ValueError, match="model=.*stationary expansion"):
+        convergence.truncation_study(models.current_balanced(), [10, 100])
+    with pytest.raises(ValueError, match="gamma=0 .*> 0"):
+        truncated_stationary(models.chemical(), 0, 0)
+
+
+def test_rescaled_solver_agrees_with_native(monkeypatch: pytest.MonkeyPatch) -> None:
+    import solvers
+    from solvers.rescaled import solve_rescaled
+
+    # the study calls solvers.solve_rescaled (exported by the rescaled-solver issue)
+    monkeypatch.setattr(solvers, "solve_rescaled", solve_rescaled, raising=False)
+    ds = convergence.gamma_convergence(models.chemical_single(), [100.0, 1000.0, 1e4],
+                                       cells=3000, fit_from=100.0, rescaled=True,
+                                       rescaled_cells=100, rescaled_t_final=3.0)
+    np.testing.assert_allclose(ds["rescaled_mean"], ds["mean"], rtol=0, atol=1e-8)
+    np.testing.assert_allclose(ds["rescaled_var"], ds["var"], rtol=1e-6)
+    for q in ("mean", "var", "balance_point"):
+        np.testing.assert_allclose(ds["fitted_slope"].sel(quantity=f"rescaled_{q}"),
+                                   ds["fitted_slope"].sel(quantity=q), atol=0.05)
+    monkeypatch.delattr(solvers, "solve_rescaled")
+    with pytest.raises(ValueError, match="rescaled=True .*no solvers.solve_rescaled"):
+        convergence.gamma_convergence(models.chemical_single(), [10, 100], rescaled=True)
