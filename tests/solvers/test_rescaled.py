@@ -1,0 +1,107 @@
+"""The solver of the exact PDE in the moving zoomed frame (solvers.rescaled, MATH.md §6)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import asymptotics as asy
+import meanfield as mf
+import solvers
+from solvers.limits import balance_points
+from solvers.rescaled import remap, solve_rescaled
+
+
+def _coarse(edges_fine: np.ndarray, rho_fine: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    """Cell averages of fine cell averages on coarser cells (exact: cumulative mass)."""
+    cumulative = np.concatenate([[0.0], np.cumsum(rho_fine * np.diff(edges_fine))])
+    return np.diff(np.interp(edges, edges_fine, cumulative)) / np.diff(edges)
+
+
+@pytest.mark.parametrize("gamma, cells", [(10.0, 1000), (100.0, 1500), (1000.0, 3000)])
+def test_rescaled_and_native_agree_after_the_change_of_variables(gamma, cells):
+    model = mf.models.chemical()
+    point = next(b for b in balance_points(model) if b.stable)
+    width = np.sqrt(np.array(model.diffusion) / (gamma * point.slope))
+    # start a few widths off the balance point: a genuine transient in the zoomed regime
+    initial = [lambda x, c=point.v[p] + 3 * width[p], s=2 * width[p]:
+               np.exp(-((x - c) ** 2) / (2 * s * s)) for p in range(model.P)]
+    times = [0.5 / gamma, 2 / gamma, 5 / gamma, 1.0]
+    native = solvers.solve(model, gamma=gamma, t_final=1.0, cells=cells, save_at=times,
+                           rtol=1e-7, atol=1e-12, initial=initial)
+    zoomed = solve_rescaled(model, gamma=gamma, t_final=1.0, cells=200, save_at=times,
+                            rtol=1e-6, initial=initial)
+    np.testing.assert_allclose(zoomed.t, native.t, rtol=1e-12)
+    for k in range(1, len(native.t)):
+        assert np.max(np.abs(zoomed.mean[k] - native.mean[k]) / width) < 1e-2
+        assert np.max(np.abs(zoomed.var[k] / native.var[k] - 1)) < 2e-2
+        for p in range(model.P):  # L1 on a common grid of 60 cells over mean ± 6 widths
+            common = native.mean[k, p] + 6 * width[p] * np.linspace(-1, 1, 61)
+            fine = _coarse(native.grid.edges, native.rho[k, p], common)
+            mapped = zoomed.density_on(common, k)[p]
+            assert np.sum(np.abs(fine - mapped) * np.diff(common)) < 1e-2
+    # t = 1: close to (γ ≥ 100: at) the stationary state, where both are spectrally accurate
+    assert np.max(np.abs(zoomed.mean[-1] - native.mean[-1])) < (1e-4 if gamma < 100 else 1e-7)
+    assert np.max(np.abs(zoomed.var[-1] / native.var[-1] - 1)) < (1e-3 if gamma < 100 else 1e-6)
+    np.testing.assert_allclose(zoomed.mass, 1.0, atol=1e-12)
+
+
+@pytest.mark.parametrize("name, gamma", [("chemical", 1e8), ("linear_ou", 1e8),
+                                         ("chemical_single", 1e8), ("chemical", 1e12)])
+def test_huge_gamma_on_200_cells_matches_the_first_order_expansion(name, gamma):
+    model = mf.models.CATALOGUE[name]()
+    expansion = asy.stationary_expansion(model, order=1)
+    sol = solve_rescaled(model, gamma=gamma, t_final=1.0, cells=200, rtol=1e-3)
+    assert np.max(np.abs(sol.mean[-1] - (expansion.v + expansion.mu / gamma))) < 1e-9
+    assert np.max(np.abs(sol.var[-1] / (expansion.D / (gamma * expansion.A)) - 1)) < 1e-3
+    np.testing.assert_allclose(sol.mass, 1.0, atol=1e-12)
+    assert sol.q.shape[-1] == 200 and sol.eps == pytest.approx(gamma ** -0.5)
+
+
+def test_backward_euler_is_positive_and_conservative_through_the_initial_layer():
+    sol = solve_rescaled(mf.models.chemical(), gamma=1e6, t_final=1e-4, cells=100,
+                         method="be", rtol=1e-3)
+    assert sol.q.min() >= 0
+    np.testing.assert_allclose(sol.mass, 1.0, atol=1e-12)
+    assert sol.info["remaps"] > 5  # the window followed the concentration
+
+
+def test_remap_is_conservative_positive_and_third_order_on_smooth_profiles():
+    errors = []
+    for cells in (40, 80, 160):
+        old = np.linspace(-6, 6, cells + 1)
+        new = np.linspace(-5.3, 5.9, cells + 1)
+        centres = (old[1:] + old[:-1]) / 2
+        q = np.exp(-centres**2 / 2)
+        q /= q @ np.diff(old)
+        out = remap(old, q, new)
+        assert out.min() >= 0 and out @ np.diff(new) == pytest.approx(1.0, abs=1e-14)
+        exact = np.diff(0.5 * (1 + np.vectorize(__import__("math").erf)(new / np.sqrt(2))))
+        errors.append(np.sum(np.abs(out * np.diff(new) - exact)))
+    orders = np.log2(np.array(errors[:-1]) / np.array(errors[1:]))
+    assert np.all(orders > 1.8), (errors, orders)
+
+
+def test_result_exposes_frame_and_converts_to_xarray():
+    sol = solve_rescaled(mf.models.chemical_single(), gamma=1e4, t_final=0.01, cells=50,
+                         rtol=1e-3, save_at=[0.001, 0.01])
+    assert sol.y.shape == sol.q.shape == (3, 1, 50)
+    np.testing.assert_allclose(sol.x_edges(-1), sol.center[-1][:, None] + sol.eps * sol.y_edges[-1])
+    ds = sol.to_xarray()
+    assert ds["q"].dims == ("t", "population", "cell") and ds.attrs["gamma"] == 1e4
+
+
+def test_bad_input_is_rejected_with_the_argument_named():
+    model = mf.models.chemical()
+    with pytest.raises(ValueError, match="gamma"):
+        solve_rescaled(model, gamma=-1.0, t_final=1.0)
+    with pytest.raises(ValueError, match="method"):
+        solve_rescaled(model, gamma=10.0, t_final=1.0, method="rk4")
+    with pytest.raises(ValueError, match="window"):
+        solve_rescaled(model, gamma=10.0, t_final=1.0, window=2.0)
+    with pytest.raises(TypeError, match="model"):
+        solve_rescaled("chemical", gamma=10.0, t_final=1.0)
+    with pytest.raises(TypeError, match="initial"):
+        solve_rescaled(model, gamma=10.0, t_final=1.0, initial=[1.0, 2.0])
+    with pytest.raises(ValueError, match="stable balance point"):
+        solve_rescaled(mf.models.current_balanced(), gamma=10.0, t_final=1.0)
