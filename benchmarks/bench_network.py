@@ -97,6 +97,8 @@ def main() -> None:
     rows = [("plain numpy EM loop (baseline)", baseline(model, gamma, n, steps, dt, seed))]
     rows.append(("simulate_network numpy path, em", package(model, gamma, n, steps, dt, seed,
                                                             fast=False)))
+    rows.append(("simulate_network numpy path, ou", package(model, gamma, n, steps, dt, seed,
+                                                            fast=False, scheme="ou")))
     rows.append(("simulate_network numba, em, 1 thread",
                  package(model, gamma, n, steps, dt, seed, fast=True, threads=1)))
     rows.append(("simulate_network numba, ou, 1 thread",

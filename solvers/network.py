@@ -7,10 +7,12 @@ Agent ``i`` of population ``p``:
     \qquad m_q = \frac{1}{n_q}\sum_{k \in q} \Psi_q(X_k),
 
 ``j`` over the populations, then the external inputs (frozen moments ``m_j(t)``). The coupling is
-separable, so each step costs O(n): the moments of the next step are summed while the agents
-move. The moments (and the external inputs' ``m_j(t)``) are frozen over a step. Schemes and their
-orders: :mod:`solvers.network_kernels`. Agents are processed in chunks (numpy path) or in place
-(numba path), so memory is the state vector plus a few MiB: n = 10⁷ per population fits in 2 GiB.
+separable, so each step costs O(n): the moments are summed while the agents move (for
+``"em"`` those of the new states, for ``"ou"`` those of the agents after its intrinsic-drift
+sub-step). The moments (and the external inputs' ``m_j(t)``, taken at the start of the step) are
+frozen over a step. Schemes and their orders: :mod:`solvers.network_kernels`. Agents are
+processed in chunks (numpy path) or in place (numba path), so memory is the state vector plus a
+few MiB: n = 10⁷ per population fits in 2 GiB.
 """
 
 from __future__ import annotations
@@ -29,11 +31,16 @@ from solvers.grid import Grid
 from solvers.network_kernels import (
     CHUNK,
     NumpyPopulation,
+    drift_fraction,
     numba_advance,
     numba_available,
+    numba_drift,
     numba_kernel,
+    numba_relax,
     numpy_advance,
+    numpy_drift,
     numpy_population,
+    numpy_relax,
     population_expressions,
     step_key,
 )
@@ -292,7 +299,10 @@ def simulate_network(model: Model, *, gamma: float, n: int | Sequence[int], t_fi
     seed : int seeding every random draw (same seed → identical result)
     initial : None (sample the model's initial densities), a ``StationaryState`` (sample its
         densities), a ``NetworkResult`` (continue from its final states) or P arrays of states
-    scheme : ``"em"`` (Euler–Maruyama) or ``"ou"`` (exact OU step for the part linear in x)
+    scheme : ``"em"`` (Euler–Maruyama) or ``"ou"`` (splitting: the intrinsic drift explicitly,
+        then the coupling and the noise by the exact Ornstein–Uhlenbeck transition of the part
+        linear in x, moments of the drifted agents frozen; no stiff variance bias); both weak
+        order 1 (:mod:`solvers.network_kernels`)
     save_at : times at which statistics are recorded (snapped to the step grid; default 101
         evenly spaced times)
     bins : histogram cells (an int on the domain, edges, or a Grid; default 200 cells)
@@ -353,6 +363,22 @@ def simulate_network(model: Model, *, gamma: float, n: int | Sequence[int], t_fi
     P = model.P
     m = np.array([_readout_sum(pops[p], states[p]) / counts[p] for p in range(P)])
     stepping = 0.0
+
+    def drift_all(cs: list[np.ndarray], part: str) -> np.ndarray:
+        """The ``"ou"`` drift pass of every population (``part``: see ``drift_fraction``)."""
+        out = np.empty(P)
+        for p in range(P):
+            fraction = drift_fraction(pops[p], cs[p], step, part)
+            out[p] = (numba_drift(kernels[p], states[p], cs[p], step, fraction, bounds)
+                      if kernels is not None else
+                      numpy_drift(pops[p], states[p], step, bounds, cs[p], fraction))
+        return out
+
+    # "ou": the states are read out (x) at saved times; in between they are the drifted agents y,
+    # each relaxation being fused with the drift that follows it (solvers.network_kernels)
+    readable = True
+    cs = [gamma * nm.g[p] * np.concatenate([m, nm.external_m(0.0)]) for p in range(P)]
+    sums = np.empty(P)
     try:
         with np.errstate(over="ignore", invalid="ignore"):
             for k in range(steps + 1):
@@ -364,15 +390,33 @@ def simulate_network(model: Model, *, gamma: float, n: int | Sequence[int], t_fi
                 if k == steps:
                     break
                 tick = _time.perf_counter()
-                mj = np.concatenate([m, external])
-                sums = np.empty(P)
-                for p in range(P):
-                    c = gamma * nm.g[p] * mj
-                    if kernels is not None:
-                        sums[p] = numba_advance(pops[p], kernels[p], states[p], c, step, scheme,
-                                                bounds, step_key(seed_key, p, k))
-                    else:
-                        sums[p] = numpy_advance(pops[p], states[p], c, step, scheme, bounds, rng)
+                if scheme == "ou":
+                    if readable:  # x → y: the part 1 − θ of the drift left at the read-out
+                        sums = drift_all(cs, "lead")
+                    # relaxation (coupling + noise) with the moments of y frozen, then the drift
+                    # of the next step (full) or up to the read-out point (a fraction θ)
+                    mj = np.concatenate([sums / np.array(counts), external])
+                    cs = [gamma * nm.g[p] * mj for p in range(P)]
+                    readable = k + 1 in save_set or k + 1 == steps
+                    for p in range(P):
+                        fraction = drift_fraction(pops[p], cs[p], step,
+                                                  "tail" if readable else "full")
+                        if kernels is not None:
+                            sums[p] = numba_relax(pops[p], kernels[p], states[p], cs[p], step,
+                                                  bounds, step_key(seed_key, p, k), fraction)
+                        else:
+                            sums[p] = numpy_relax(pops[p], states[p], cs[p], step, bounds, rng,
+                                                  fraction)
+                else:
+                    mj = np.concatenate([m, external])
+                    sums = np.empty(P)
+                    for p in range(P):
+                        c = gamma * nm.g[p] * mj
+                        if kernels is not None:
+                            sums[p] = numba_advance(pops[p], kernels[p], states[p], c, step,
+                                                    bounds, step_key(seed_key, p, k))
+                        else:
+                            sums[p] = numpy_advance(pops[p], states[p], c, step, bounds, rng)
                 m = sums / np.array(counts)
                 stepping += _time.perf_counter() - tick
                 _check_finite(m, dt, now + step)

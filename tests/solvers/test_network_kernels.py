@@ -76,12 +76,13 @@ def test_per_agent_stiffness_path_agrees_with_numpy_and_pde():
         assert abs(net.var.mean() - state.var[0]) < 4 * se_var[0] + 0.02 * state.var[0]
 
 
-def test_threaded_kernel_matches_serial_kernel():
+@pytest.mark.parametrize("scheme", ["em", "ou"])
+def test_threaded_kernel_matches_serial_kernel(scheme):
     # the counter-based generator does not depend on the thread count; sums differ by round-off
     import numba
 
     model = mf.models.chemical_single()
-    options = dict(gamma=5.0, n=200_000, t_final=0.02, dt=0.01, seed=3, fast=True)
+    options = dict(gamma=5.0, n=200_000, t_final=0.02, dt=0.01, seed=3, fast=True, scheme=scheme)
     serial = simulate_network(model, threads=1, **options)
     threaded = simulate_network(model, threads=2, **options)
     assert serial.info["threads"] == 1
