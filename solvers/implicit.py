@@ -11,6 +11,9 @@ systems give ``ρ(m)`` exactly; Newton drives ``R(m) = w·ρ(m) − m`` to zero 
 Jacobian (one adjoint solve per population, see :mod:`solvers.kernels`), globalised by a trust
 region and, if that fails, by continuation in ``κ``. Nothing is lagged, so the stage is stable
 and accurate at any ``γ·κ``.
+When the kernel has a compiled ``newton`` and the coupling is an :class:`AffineCoupling`, the
+whole iteration runs compiled (the constant or time-dependent inputs folded into the base once
+per time, :meth:`AffineCoupling.folded_base`), with the same decisions and numbers to round-off.
 
 Interface for other solvers (e.g. a zoomed, moving frame): build a :class:`StageProblem` from
 
@@ -64,15 +67,41 @@ class AffineCoupling:
 
     def __post_init__(self) -> None:
         count = self.unknowns or self.slopes.shape[1]
-        object.__setattr__(self, "_derivative", np.ascontiguousarray(self.slopes[:, :count]))
+        object.__setattr__(self, "_derivative", np.ascontiguousarray(self.slopes[:, :count],
+                                                                     dtype=float))
+        object.__setattr__(self, "_folded", {})
 
     def moments(self, m: np.ndarray, time: float) -> np.ndarray:
         return np.concatenate([np.asarray(m, dtype=float), self.external(time)])
 
+    def folded_base(self, time: float) -> np.ndarray:
+        """``base_p + Σ_k e_k(t) slopes_p,P+k`` (the inputs folded in), cached while the
+        external moments ``e(t)`` keep their values (constant inputs: computed once)."""
+        count = self._derivative.shape[1]
+        cache = self._folded
+        if count == self.slopes.shape[1]:  # no inputs
+            if "base" not in cache:
+                cache["base"] = np.array(self.base, dtype=float, order="C")
+            return cache["base"]
+        inputs = np.asarray(self.external(time), dtype=float)
+        if "inputs" in cache and np.array_equal(cache["inputs"], inputs):
+            return cache["base"]
+        folded = np.array(self.base, dtype=float, order="C")
+        for k, value in enumerate(inputs):
+            folded += value * self.slopes[:, count + k]
+        cache.update(inputs=inputs.copy(), base=folded)
+        return folded
+
     def differences(self, m: np.ndarray, time: float) -> np.ndarray:
-        out = np.matmul(self.moments(m, time), self.slopes)
-        out += self.base
+        out = self.folded_base(time).copy()
+        for q, value in enumerate(np.asarray(m, dtype=float)[: self._derivative.shape[1]]):
+            out += value * self._derivative[:, q]
         return out
+
+    @property
+    def unknown_slopes(self) -> np.ndarray:
+        """``slopes[:, :Q]`` for the Q unknown moments, C-contiguous (P, Q, M−1)."""
+        return self._derivative
 
     def derivative(self, m: np.ndarray, time: float) -> np.ndarray:
         if np.asarray(m).size == self._derivative.shape[1]:
@@ -91,6 +120,10 @@ class StageProblem:
     kernel: StageKernel
     workspace: dict[str, Any] = field(default_factory=dict, repr=False)
     """Scratch arrays of the kernel, reused between stage solves (not thread-safe)."""
+
+    def __post_init__(self) -> None:
+        for name in ("scale", "widths", "weights"):  # compiled kernels want C-ordered floats
+            object.__setattr__(self, name, np.ascontiguousarray(getattr(self, name), dtype=float))
 
     @property
     def P(self) -> int:
@@ -157,6 +190,14 @@ def newton_stage(problem: StageProblem, rhs: np.ndarray, kappa: float, time: flo
     steep sigmoid-like function of ``m`` and plain Newton would cycle between its flat sides.)
     ``max_iter`` counts kernel evaluations.
     """
+    compiled = problem.kernel.newton
+    if compiled is not None and isinstance(problem.coupling, AffineCoupling) \
+            and np.size(m_guess) == problem.coupling.unknown_slopes.shape[1]:
+        rho, m, iterations, converged, norm = compiled(
+            problem.coupling.folded_base(time), problem.coupling.unknown_slopes, problem.scale,
+            problem.widths, problem.weights, kappa, np.ascontiguousarray(rhs, dtype=float),
+            m_guess, max_iter, rtol, problem.workspace)
+        return StageResult(rho, m, iterations, converged, norm)
     P = problem.P
     m = np.array(m_guess, dtype=float)
     identity = np.eye(P)

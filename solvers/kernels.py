@@ -24,10 +24,13 @@ Work is O(M) per population. ``I − κL`` is an M-matrix whose h-weighted colum
 reduced column sums (a Grassmann–Taksar–Heyman-type recurrence, :func:`schur_pivots`), so no
 step subtracts: on a non-negative right-hand side every operation adds non-negative numbers,
 ``rho ≥ 0`` holds exactly in floating point and the relative accuracy does not degrade as
-``κ → ∞`` (where plain elimination loses ``κ‖L‖ε``). The numba kernel runs the recurrences in
-one pass (the exponentials ``expm1(−|δ|)`` vectorised by numpy first); the numpy twin
-evaluates the pivots by a vectorised prefix product and hands the
-factors to LAPACK ``dgttrs``. They agree to round-off.
+``κ → ∞`` (where plain elimination loses ``κ‖L‖ε``). The numba kernel
+(:mod:`solvers.kernels_numba`) fuses coefficients, recurrences, readouts and adjoint into one
+forward and one backward sweep per population, and also runs the whole Newton iteration and the
+tail of a time step compiled; the numpy twin evaluates the pivots by a vectorised prefix product
+and hands the factors to LAPACK ``dgttrs``, and its Newton iteration and step tail are the
+Python ones (:func:`solvers.implicit.newton_stage`, :func:`finish_step_numpy`). They agree to
+round-off.
 """
 
 from __future__ import annotations
@@ -51,11 +54,24 @@ class StageKernel:
     readout, magnitude, factors)`` and ``jacobian(factors, ddelta, scale, widths, weights,
     kappa, rho) -> jac``. ``workspace`` is an optional dict, owned by the caller, in which a
     kernel may keep its factor arrays between calls (the factors of one call are then valid
-    until the next call with the same workspace)."""
+    until the next call with the same workspace).
+
+    Optional fused pieces (``None``: the generic path is used):
+
+    - ``newton(base, slopes, scale, widths, weights, kappa, rhs, m_guess, max_iter, rtol,
+      workspace) -> (rho, m, iterations, converged, residual)``: the whole Newton iteration of
+      :func:`solvers.implicit.newton_stage` for ``δ = base + Σ_q m_q slopes[:, q]``;
+    - ``finish(rho, rhs, kappa, rho_n, f_n, rho_prev, ratio, h, weights, widths) ->
+      (limited rho, f, w·f, sums)``: the tail of a time step (:func:`finish_step_numpy`);
+    - ``combine(x, cx, y, cy) -> cx·x + cy·y``.
+    """
 
     name: str
     solve: Callable[..., tuple[np.ndarray, np.ndarray, np.ndarray, Any]]
     jacobian: Callable[..., np.ndarray]
+    newton: Callable[..., tuple[np.ndarray, np.ndarray, int, bool, float]] | None = None
+    finish: Callable[..., tuple[np.ndarray, ...]] | None = None
+    combine: Callable[..., np.ndarray] | None = None
 
     def __call__(self, delta: np.ndarray, ddelta: np.ndarray, scale: np.ndarray,
                  widths: np.ndarray, weights: np.ndarray, kappa: float, rhs: np.ndarray
@@ -63,6 +79,49 @@ class StageKernel:
         rho, readout, magnitude, factors = self.solve(delta, scale, widths, weights, kappa, rhs)
         jac = self.jacobian(factors, ddelta, scale, widths, weights, kappa, rho)
         return rho, readout, magnitude, jac
+
+
+def finish_step_numpy(rho: np.ndarray, rhs: np.ndarray, kappa: float, rho_n: np.ndarray,
+                      f_n: np.ndarray, rho_prev: np.ndarray, ratio: float, h: float,
+                      weights: np.ndarray, widths: np.ndarray
+                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Tail of a time step ``ρ = r + κ f`` from ``ρ_n`` (derivative ``f_n``), with ``ρ`` limited.
+
+    The limited densities ``ρ̃_p = max(ρ_p, 0)·M_p/(M_p − N_p)`` (mass ``M_p = Σ ρ h`` kept,
+    ``N_p = Σ min(ρ, 0) h`` the negative mass; ``ρ̃ = ρ``, the same array, when ``ρ ≥ 0``) are
+    returned with ``f = (ρ̃ − r)/κ``, its readout ``w·f`` (P,) and ``sums`` (8, P): per
+    population ``Σ|ρ̃ − p| h`` with ``p`` the predictor (for BDF2, when ``rho_prev`` has P rows,
+    the quadratic through ``ρ_{n−1}``, ``ρ_n`` with slope ``f_n``: ``(1 − ω²)ρ_n + ω²ρ_{n−1} +
+    h(1 + ω)f_n``, ``ω = ratio``; else ``ρ_n + h f_n``), ``Σ|ρ̃| h``, ``min ρ``, ``M``, ``N``,
+    the moments ``w·ρ̃``, and ``Σ|ρ − p| h``, ``Σ|ρ| h`` before limiting.
+    """
+    mass, negative, lowest = rho @ widths, np.minimum(rho, 0.0) @ widths, rho.min(axis=1)
+    raw = rho
+    if np.any(lowest < 0):
+        factor = np.where(lowest < 0, mass / (mass - negative), 1.0)
+        rho = np.maximum(rho, 0.0)
+        rho *= factor[:, None]
+    f = rho - rhs
+    f /= kappa
+    if rho_prev.shape[0] == rho.shape[0]:
+        predicted = rho_n * (1.0 - ratio * ratio)
+        predicted += rho_prev * (ratio * ratio)
+        predicted += f_n * (h * (1.0 + ratio))
+    else:
+        predicted = f_n * h
+        predicted += rho_n
+    deviation = np.abs(rho - predicted) @ widths
+    raw_deviation = np.abs(raw - predicted) @ widths
+    sums = np.array([deviation, np.abs(rho) @ widths, lowest, mass, negative,
+                     np.einsum("pi,pi->p", weights, rho), raw_deviation, np.abs(raw) @ widths])
+    return rho, f, np.einsum("pi,pi->p", weights, f), sums
+
+
+def combine_numpy(x: np.ndarray, cx: float, y: np.ndarray, cy: float) -> np.ndarray:
+    """``cx·x + cy·y``."""
+    out = x * cx
+    out += y * cy
+    return out
 
 
 def schur_pivots(widths: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -127,7 +186,8 @@ def _jacobian_numpy(factors: Any, ddelta: np.ndarray, scale: np.ndarray, widths:
     return jac
 
 
-STAGE_NUMPY = StageKernel("numpy", _solve_numpy, _jacobian_numpy)
+STAGE_NUMPY = StageKernel("numpy", _solve_numpy, _jacobian_numpy, finish=finish_step_numpy,
+                          combine=combine_numpy)
 
 
 def stage_numpy(delta: np.ndarray, ddelta: np.ndarray, scale: np.ndarray, widths: np.ndarray,

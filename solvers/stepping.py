@@ -26,6 +26,11 @@ accepted when the largest is ≤ 1; the next step is ``h·min(f_max, max(0.2, 0.
 Reuse: :func:`take_step` advances a :class:`StepState` by one step of a given size for any
 :class:`~solvers.implicit.StageProblem`; :class:`Controller` proposes step sizes; :func:`integrate`
 combines them over a list of output times (fixed ``dt`` or adaptive).
+
+Cost: the BDF2 right-hand side is one fused pass (``kernel.combine``), the stage one compiled
+Newton call when the kernel has one (:mod:`solvers.implicit`), and the tail of the step (``f``,
+its readout ``dm/dt`` kept for the next predictor, the error sums, the limiting) one fused pass
+(``kernel.finish``, :func:`solvers.kernels.finish_step_numpy`), two when limiting.
 """
 
 from __future__ import annotations
@@ -38,6 +43,7 @@ import numpy as np
 
 from meanfield.errors import bad_value
 from solvers.implicit import StageProblem, StageResult, solve_stage
+from solvers.kernels import combine_numpy, finish_step_numpy
 
 ORDERS = {"be": 1, "bdf2": 2}
 """Declared order of each scheme."""
@@ -54,6 +60,8 @@ class StepState:
     t_prev: float | None = None
     rho_prev: np.ndarray | None = None
     m_prev: np.ndarray | None = None
+    m_slope: np.ndarray | None = None
+    """``dm/dt = w·f`` when already known (else read out from ``f`` when needed)."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -83,18 +91,31 @@ def error_norm(problem: StageProblem, err: np.ndarray, rho: np.ndarray, rtol: fl
 
 def _stage(problem: StageProblem, state: StepState, rhs: np.ndarray, kappa: float, t_new: float,
            h: float) -> Any:
-    slope = problem.readout(state.f)
+    slope = state.m_slope if state.m_slope is not None else problem.readout(state.f)
     change = h * slope
     if state.m_prev is not None:  # quadratic through m_{n-1}, m_n with slope dm/dt at t_n
         h1 = state.t - state.t_prev
         change = change + (state.m_prev - state.m + slope * h1) * (h / h1) ** 2
-    small = np.all(np.abs(change) <= 0.1 * (np.abs(state.m) + 1e-12))
+    small = bool(np.all(np.abs(change) <= 0.1 * (np.abs(state.m) + 1e-12)))
     guess = state.m + change if small else state.m
     result = solve_stage(problem, rhs, kappa, t_new, guess)
     if not result.converged and small:
         retry = solve_stage(problem, rhs, kappa, t_new, state.m)
         return retry, result.iterations + retry.iterations
     return result, result.iterations
+
+
+_NO_HISTORY = np.empty((0, 0))
+
+
+def _tail(problem: StageProblem, rho: np.ndarray, rhs: np.ndarray, kappa: float,
+          state: StepState, bdf2: bool, ratio: float, h: float
+          ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """``(limited ρ, f_new, w·f_new, sums)`` of :func:`solvers.kernels.finish_step_numpy`."""
+    finish = problem.kernel.finish or finish_step_numpy
+    previous = state.rho_prev if bdf2 else _NO_HISTORY
+    return finish(rho, rhs, kappa, state.rho, state.f, previous, ratio, h, problem.weights,
+                  problem.widths)
 
 
 def take_step(problem: StageProblem, state: StepState, h: float, scheme: str, *,
@@ -108,58 +129,35 @@ def take_step(problem: StageProblem, state: StepState, h: float, scheme: str, *,
         h1 = state.t - state.t_prev
         ratio = h / h1
         kappa = h * (h + h1) / (2 * h + h1)
-        rhs = state.rho * (kappa * (h + h1) / (h * h1))
-        rhs -= state.rho_prev * (kappa * h / (h1 * (h + h1)))
+        combine = problem.kernel.combine or combine_numpy
+        rhs = combine(state.rho, kappa * (h + h1) / (h * h1), state.rho_prev,
+                      -(kappa * h / (h1 * (h + h1))))
         stage, newton = _stage(problem, state, rhs, kappa, t_new, h)
         if not stage.converged:
             return StepResult(None, np.inf, 2, newton, False)
         # predictor p(t_{n+1}): quadratic through ρ_{n−1}, ρ_n with slope f_n at t_n
-        predicted = state.rho * (1.0 - ratio * ratio)
-        predicted += state.rho_prev * (ratio * ratio)
-        predicted += state.f * (h * (1.0 + ratio))
-        if np.min(stage.rho) < 0:
-            allowance = np.abs(stage.rho - predicted) @ problem.widths
-            limited = clip_negative(problem, stage.rho, np.maximum(allowance, 1e-3 * atol),
-                                    1e-3 * rtol)
-            if limited is None:
+        rho, f_new, slope, sums = _tail(problem, stage.rho, rhs, kappa, state, True, ratio, h)
+        if np.any(sums[2] < 0):  # negative entries: keep the limited ρ if allowed (see above)
+            limit = np.maximum(sums[6], 1e-3 * atol) + 1e-3 * rtol * sums[7]
+            if np.any(-sums[4] > limit) or np.any(sums[3] <= 0):
                 use_bdf2, fallback = False, True
             else:
                 clipped = True
-                stage = StageResult(limited, problem.readout(limited), stage.iterations, True,
-                                    stage.residual)
-    if use_bdf2:
-        err = np.subtract(stage.rho, predicted, out=predicted)
-        err *= (h + h1) / (3 * h + 2 * h1)
-    else:
+                stage = StageResult(rho, sums[5], stage.iterations, True, stage.residual)
+        if use_bdf2:
+            error = sums[0] * ((h + h1) / (3 * h + 2 * h1))
+    if not use_bdf2:
         kappa, rhs = h, state.rho
         stage, extra = _stage(problem, state, rhs, kappa, t_new, h)
         newton += extra
         if not stage.converged:
             return StepResult(None, np.inf, 1, newton, fallback)
-        err = stage.rho - state.rho
-        err -= state.f * h
-        err *= 0.5
-    rho = stage.rho
-    f_new = rho - rhs
-    f_new /= kappa
-    new = StepState(t=t_new, rho=rho, m=stage.m, f=f_new, t_prev=state.t, rho_prev=state.rho,
-                    m_prev=state.m)
-    return StepResult(new, error_norm(problem, err, rho, rtol, atol), 2 if use_bdf2 else 1,
-                      newton, fallback, clipped)
-
-
-def clip_negative(problem: StageProblem, rho: np.ndarray, atol: Any, rtol: float
-                  ) -> np.ndarray | None:
-    """Zero the negative entries and rescale to the same mass, if their mass is ≤ atol + rtol‖ρ‖₁.
-
-    Returns ``None`` when the negative part is larger (the caller then falls back to BE).
-    """
-    negative = np.minimum(rho, 0.0) @ problem.widths
-    mass = rho @ problem.widths
-    if np.any(-negative > atol + rtol * (np.abs(rho) @ problem.widths)) or np.any(mass <= 0):
-        return None
-    positive = np.maximum(rho, 0.0)
-    return positive * (mass / (positive @ problem.widths))[:, None]
+        rho, f_new, slope, sums = _tail(problem, stage.rho, rhs, kappa, state, False, 0.0, h)
+        error = sums[0] * 0.5  # (BE from ρ_n ≥ 0 is non-negative: nothing is limited)
+    new = StepState(t=t_new, rho=rho, m=stage.m, f=f_new, t_prev=state.t,
+                    rho_prev=state.rho, m_prev=state.m, m_slope=slope)
+    norm = float(np.max(error / (atol + rtol * sums[1])))
+    return StepResult(new, norm, 2 if use_bdf2 else 1, newton, fallback, clipped)
 
 
 @dataclass

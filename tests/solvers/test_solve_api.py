@@ -197,3 +197,123 @@ def test_auto_kernel_falls_back_to_numpy_without_numba(monkeypatch):
     assert kernels.stage_kernel("auto")[0] == "numpy"
     with pytest.raises(ValueError, match="kernel='numba'.*numba is not installed"):
         kernels.stage_kernel("numba")
+
+
+@pytest.mark.parametrize(("name", "gamma", "kappa"), [("chemical", 300.0, 1e-3),
+                                                     ("chemical", 300.0, 1e6),
+                                                     ("current_balanced", 1e4, 0.1)])
+def test_compiled_newton_takes_the_same_iterations_as_the_python_newton(name, gamma, kappa):
+    """The whole Newton loop in numba against the Python loop driving the numba kernel and the
+    numpy twin: same iterations, same numbers to round-off."""
+    from dataclasses import replace
+
+    from solvers.implicit import solve_stage
+    from solvers.solve import initial_densities
+
+    model = models.CATALOGUE[name]()
+    grid = solvers.Grid.uniform(*model.domain, 150)
+    nm = numeric(model)
+    _, compiled = sg_problem(nm, grid, gamma, "numba")
+    looped = replace(compiled, kernel=replace(compiled.kernel, newton=None), workspace={})
+    _, plain = sg_problem(nm, grid, gamma, "numpy")
+    rhs = initial_densities(nm, grid, None)
+    guess = compiled.readout(rhs)
+    fast, slow, twin = (solve_stage(problem, rhs, kappa, 0.0, guess)
+                        for problem in (compiled, looped, plain))
+    assert fast.converged and fast.residual <= 1e-12 and fast.rho.min() >= 0.0
+    assert fast.iterations == slow.iterations == twin.iterations >= 2
+    for other in (slow, twin):
+        assert np.max(np.abs(fast.rho - other.rho)) <= 1e-12 * np.max(other.rho)
+        assert np.max(np.abs(fast.m - other.m)) <= 1e-13 * np.max(np.abs(other.m))
+
+
+def test_branch_free_exponential_and_bernoulli_functions_are_accurate():
+    from solvers.fv import bernoulli, bernoulli_derivative
+    from solvers.kernels_numba import bernoulli_values, exp_negative
+
+    rng = np.random.default_rng(5)
+    u = np.concatenate([rng.uniform(0.0, 1.0, 2000), rng.uniform(0.0, 700.0, 2000),
+                        [0.0, 0.5, 708.0, 708.5, 1e8, np.inf]])
+    exact = np.exp(-u)
+    ours = np.array([exp_negative(v) for v in u])
+    normal = exact > 1e-300
+    assert np.max(np.abs(ours[normal] - exact[normal]) / exact[normal]) <= 2.5e-16
+    assert np.all(ours[u > 708.0] == 0.0)
+    z = np.concatenate([rng.uniform(-1.0, 1.0, 2000), rng.uniform(-800.0, 800.0, 2000),
+                        [0.0, 0.5, -0.5, 1e-9]])
+    plus, minus, slope = np.array([bernoulli_values(v) for v in z]).T
+    for ours_b, exact_b in ((plus, bernoulli(z)), (minus, bernoulli(-z))):
+        big = exact_b > 1e-300
+        assert np.max(np.abs(ours_b[big] - exact_b[big]) / exact_b[big]) <= 1e-15
+    assert np.max(np.abs(slope - bernoulli_derivative(z))) <= 1e-12
+
+
+@pytest.mark.parametrize("bdf2", [True, False])
+@pytest.mark.parametrize("clip", [True, False])
+def test_fused_step_tail_and_combination_agree_with_their_numpy_twins(bdf2, clip):
+    from solvers.kernels import combine_numpy, finish_step_numpy
+    from solvers.kernels_numba import combine, finish_step
+
+    rng = np.random.default_rng(7)
+    rho, rhs, rho_n, f_n, prev = (rng.standard_normal((2, 97)) for _ in range(5))
+    rho = np.abs(rho)  # population 1 non-negative: never limited
+    if clip:
+        rho[0, ::7] *= -0.01
+    weights, widths = rng.random((2, 97)), rng.random(97)
+    previous = prev if bdf2 else np.empty((0, 0))
+    args = (rho, rhs, 0.3, rho_n, f_n, previous, 1.7, 0.01, weights, widths)
+    plain = finish_step_numpy(*args)
+    for fast, twin in zip(finish_step(*args), plain, strict=True):
+        assert np.allclose(fast, twin, rtol=1e-13, atol=1e-15)
+    used = rho.copy()
+    mass, negative = rho @ widths, np.minimum(rho, 0.0) @ widths
+    used[0] = np.maximum(rho[0], 0.0) * mass[0] / (mass[0] - negative[0])
+    assert np.allclose(plain[0], used, rtol=1e-15, atol=0)
+    assert (plain[0] is rho) == (not clip)
+    assert np.allclose(used @ widths, mass, rtol=1e-14) and used.min() >= 0
+    predicted = (rho_n * (1 - 1.7**2) + prev * 1.7**2 + f_n * 0.01 * 2.7 if bdf2
+                 else rho_n + 0.01 * f_n)
+    assert np.allclose(plain[1], (used - rhs) / 0.3, rtol=1e-14)
+    expected = [np.abs(used - predicted) @ widths, np.abs(used) @ widths, rho.min(axis=1),
+                mass, negative, np.einsum("pi,pi->p", weights, used),
+                np.abs(rho - predicted) @ widths, np.abs(rho) @ widths]
+    assert np.allclose(plain[3], expected, rtol=1e-13, atol=0)
+    assert np.allclose(combine(rho, 2.0, rhs, -3.0), combine_numpy(rho, 2.0, rhs, -3.0),
+                       rtol=0, atol=1e-15)
+
+
+def test_inputs_are_folded_into_the_base_once_while_constant():
+    from solvers.implicit import AffineCoupling
+
+    rng = np.random.default_rng(11)
+    base, slopes = rng.standard_normal((2, 9)), rng.standard_normal((2, 3, 9))
+    drive = AffineCoupling(base=base, slopes=slopes, external=lambda t: np.array([np.sin(t)]),
+                           unknowns=2)
+    m = np.array([0.4, -1.3])
+    for time in (0.0, 0.7):
+        expected = base + np.einsum("j,pji->pi", np.append(m, np.sin(time)), slopes)
+        assert np.allclose(drive.differences(m, time), expected, rtol=1e-14, atol=1e-14)
+    constant = AffineCoupling(base=base, slopes=slopes, external=lambda t: np.array([0.25]),
+                              unknowns=2)
+    assert constant.folded_base(0.0) is constant.folded_base(5.0)
+    assert drive.folded_base(0.0) is not drive.folded_base(0.7)
+    closed = AffineCoupling(base=base, slopes=slopes, external=lambda t: np.empty(0))
+    assert closed.folded_base(0.0) is closed.folded_base(1.0)
+    assert np.array_equal(closed.folded_base(0.0), base)
+    m3 = np.array([0.4, -1.3, 2.0])
+    assert np.allclose(closed.differences(m3, 0.0), base + np.einsum("j,pji->pi", m3, slopes),
+                       rtol=1e-14, atol=1e-14)
+
+
+@pytest.mark.parametrize("directions", [1, 3, 5])
+def test_kernel_jacobians_agree_for_any_number_of_directions(directions):
+    rng = np.random.default_rng(13)
+    grid = solvers.Grid(np.sort(rng.uniform(-5.0, 5.0, 121)))
+    _, problem = sg_problem(numeric(MODEL), grid, 50.0)
+    delta = problem.coupling.differences(np.array([0.3, 0.6]), 0.0)
+    ddelta = rng.standard_normal((2, directions, grid.cells - 1))
+    args = (delta, ddelta, problem.scale, problem.widths, problem.weights, 0.2,
+            rng.random((2, grid.cells)))
+    fast, plain = stage_kernel("numba")[1](*args)[3], stage_numpy(*args)[3]
+    assert fast.shape == plain.shape == (2, directions)
+    assert np.max(np.abs(fast - plain)) <= 1e-12 * np.max(np.abs(plain))
