@@ -43,7 +43,6 @@ Every rejection names the key, shows the value and says what is allowed.
 from __future__ import annotations
 
 import inspect
-import math
 import os
 import tomllib
 from collections.abc import Mapping
@@ -51,7 +50,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from meanfield.errors import bad_type, bad_value
+from meanfield.errors import bad_type, bad_value, check_finite_number
 from meanfield.model import Model
 
 SECTIONS = ("model", "solve", "sweep", "derive", "output")
@@ -63,15 +62,9 @@ EXPLICIT_KEYS = ("populations", "g", "phi", "psi", "domain", "inputs", "initial"
 
 
 def _number(key: str, value: Any, *, positive: bool = False, nonnegative: bool = False) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
+    if not isinstance(value, (int, float)):  # TOML gives int/float; anything else is a type error
         bad_type(key, value, "a number")
-    if not math.isfinite(value):
-        bad_value(key, value, "a finite number")
-    if positive and value <= 0:
-        bad_value(key, value, "a number > 0")
-    if nonnegative and value < 0:
-        bad_value(key, value, "a number >= 0")
-    return float(value)
+    return check_finite_number(key, value, positive=positive, nonnegative=nonnegative)
 
 
 def _integer(key: str, value: Any, minimum: int) -> int:
