@@ -15,12 +15,17 @@ Both return an ``xarray.Dataset`` (model JSON, parameters, ``meanfield.__version
 slopes in the attributes); :func:`plot` draws either (a ``matplotlib.figure.Figure``).
 ``network_convergence`` follows the layout of the convergence studies (``errors``,
 ``fitted_slope``, ``predicted_slope``, abscissa ``n``), so ``meanfield.studies.plot`` draws it too.
+Each network run is an independent point of :func:`meanfield.studies.sweep.run_points`:
+``client=`` runs them on ``dask.distributed``, ``directory=`` writes each as it finishes and a
+re-run reuses the finished ones (seeded: the same dataset, bit for bit, as a serial run).
 """
 
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable, Mapping, Sequence
+from functools import partial
 from types import SimpleNamespace
 from typing import Any
 
@@ -29,6 +34,7 @@ import numpy as np
 from meanfield.errors import bad_type, bad_value, check_finite_number, check_int
 from meanfield.model import Model
 from meanfield.studies.fitting import fit_slope
+from meanfield.studies.sweep import run_points
 
 CONVERGENCE_QUANTITIES = ("w1", "mean", "var")
 BALANCED_FRACTION = 0.99
@@ -51,20 +57,65 @@ def _slope(s: Sequence[float], e: np.ndarray) -> float:
     return fit_slope(np.asarray(s, float)[keep], e[keep]).slope
 
 
+def _run_settings(t_final: Any, dt: Any, scheme: Any, fast: Any) -> dict[str, Any]:
+    """The network settings shared by every point of a study, checked before any point runs."""
+    from solvers.network import SCHEMES
+
+    t_final = check_finite_number("t_final", t_final, positive=True)
+    dt = check_finite_number("dt", dt, positive=True)
+    if dt > t_final:
+        bad_value("dt", dt, f"a step <= t_final={t_final:g}")
+    if scheme not in SCHEMES:
+        bad_value("scheme", scheme, f"one of {SCHEMES}")
+    if fast is not None and not isinstance(fast, bool):
+        bad_type("fast", fast, "None (numba when installed), True or False")
+    return {"t_final": t_final, "dt": dt, "scheme": scheme, "fast": fast}
+
+
+def _convergence_point(target: Mapping[str, np.ndarray], *, model: str, gamma: float, n: int,
+                       seed: int, t_final: float, dt: float, scheme: str, fast: bool | None,
+                       cells: int, reference: str) -> Any:
+    """One ``(n, seed)`` run of :func:`network_convergence`: W1, mean and variance errors.
+
+    ``target`` is the PDE reference (``edges``, ``rho``, ``mean``, ``var``) computed once on
+    ``cells`` cells; with ``reference="stationary"`` the agents are sampled from it, otherwise
+    from the model's initial densities. ``cells`` only names the point (it made ``target``).
+    """
+    import xarray as xr
+
+    import solvers
+    from solvers.network_observables import wasserstein_to_pde
+
+    mdl = Model.from_json(model)
+    ref = SimpleNamespace(**target)
+    net = solvers.simulate_network(mdl, gamma=gamma, n=n, t_final=t_final, dt=dt, seed=seed,
+                                   initial=ref if reference == "stationary" else None,
+                                   scheme=scheme, save_at=[t_final], fast=fast)
+    per_pop = ("population",)
+    return xr.Dataset({"w1": (per_pop, wasserstein_to_pde(net.states, ref)),
+                       "mean_error": (per_pop, np.abs(net.mean[-1] - ref.mean)),
+                       "var_error": (per_pop, np.abs(net.var[-1] - ref.var))},
+                      coords={"population": list(mdl.names)})
+
+
 def network_convergence(model: Model, gamma: float, *, ns: Sequence[int] = (250, 1000, 4000, 16000),
                         seeds: Sequence[int] = (0, 1, 2, 3), t_final: float = 0.2,
                         dt: float = 2e-3, scheme: str = "ou", cells: int = 2000,
-                        reference: str = "stationary", fast: bool | None = None) -> Any:
+                        reference: str = "stationary", fast: bool | None = None,
+                        client: Any = None, directory: str | os.PathLike[str] | None = None,
+                        progress: bool = False) -> Any:
     """W1 (and mean, variance errors) between the network and the PDE for each ``n`` in ``ns``.
 
     Errors are averaged over ``seeds``; ``fitted_slope`` is the slope of their logarithm against
     ``log n`` (predicted −1/2). With several stationary states the first one is used.
+    Each ``(n, seed)`` run is an independent point of :func:`meanfield.studies.sweep.run_points`:
+    ``client=`` runs them on Dask, ``directory=`` writes each as it finishes and reuses the
+    finished ones; the dataset is the same, bit for bit, as a serial run.
     """
     import xarray as xr
 
     import solvers
     from meanfield import __version__
-    from solvers.network_observables import wasserstein_to_pde
 
     if not isinstance(model, Model):
         bad_type("model", model, "a meanfield.Model")
@@ -73,27 +124,27 @@ def network_convergence(model: Model, gamma: float, *, ns: Sequence[int] = (250,
     seed_list = _ints("seeds", seeds, 0)
     if reference not in ("stationary", "solve"):
         bad_value("reference", reference, "'stationary' or 'solve'")
+    settings = _run_settings(t_final, dt, scheme, fast)
     if reference == "stationary":
         state = solvers.stationary_states(model, gamma=gamma, cells=cells, stability=False)[0]
-        target = SimpleNamespace(edges=state.edges, rho=state.rho, mean=state.mean, var=state.var)
-        initial: Any = state
+        target = {"edges": state.edges, "rho": state.rho, "mean": state.mean, "var": state.var}
     else:
         sol = solvers.solve(model, gamma=gamma, t_final=t_final, cells=cells)
-        target = SimpleNamespace(edges=sol.edges, rho=sol.rho[-1], mean=sol.mean[-1],
-                                 var=sol.var[-1])
-        initial = None
+        target = {"edges": sol.edges, "rho": sol.rho[-1], "mean": sol.mean[-1],
+                  "var": sol.var[-1]}
+    target = {k: np.asarray(v, dtype=float) for k, v in target.items()}
+    # every setting a run depends on is part of its point (and of its file name), so a directory
+    # shared by different studies never hands the runs of one to another
+    shared = {"model": model.to_json(), "gamma": gamma, **settings, "cells": cells,
+              "reference": reference}
+    result = run_points(partial(_convergence_point, target),
+                        [{**shared, "n": n, "seed": seed} for n in n_list for seed in seed_list],
+                        client=client, directory=directory, progress=progress,
+                        description="network n")
     P = model.P
-    w1 = np.empty((len(n_list), len(seed_list), P))
-    mean_err = np.empty_like(w1)
-    var_err = np.empty_like(w1)
-    for i, n in enumerate(n_list):
-        for k, seed in enumerate(seed_list):
-            net = solvers.simulate_network(model, gamma=gamma, n=n, t_final=t_final, dt=dt,
-                                           seed=seed, initial=initial, scheme=scheme,
-                                           save_at=[t_final], fast=fast)
-            w1[i, k] = wasserstein_to_pde(net.states, target)
-            mean_err[i, k] = np.abs(net.mean[-1] - target.mean)
-            var_err[i, k] = np.abs(net.var[-1] - target.var)
+    w1, mean_err, var_err = (
+        np.array([ds[key].values for ds in result.datasets], dtype=float)
+        .reshape(len(n_list), len(seed_list), P) for key in ("w1", "mean_error", "var_error"))
     errors = np.stack([w1.mean(axis=1), mean_err.mean(axis=1), var_err.mean(axis=1)])
     slopes = np.array([[_slope(n_list, errors[q, :, p]) for p in range(P)]
                        for q in range(len(CONVERGENCE_QUANTITIES))])
@@ -132,10 +183,38 @@ def _schedules(schedules: Any, gamma0: float) -> dict[str, Callable[[int], float
     return {f"alpha={a:g}": (lambda n, a=a: gamma0 * float(n) ** a) for a in alphas}
 
 
+def _double_limit_point(points: np.ndarray, *, model: str, gamma: float, n: int, seed: int,
+                        t_final: float, dt: float, scheme: str, fast: bool | None,
+                        delta: float) -> Any:
+    """One ``(γ, n, seed)`` run of :func:`double_limit`: per population ``∫|h_p| dμ_n`` and, when
+    there are balance ``points`` (K, P), the fraction within ``delta`` and ``E|X − v_p|``."""
+    import xarray as xr
+
+    import solvers
+    from solvers.network_observables import fraction_within
+
+    mdl = Model.from_json(model)
+    run = solvers.simulate_network(mdl, gamma=gamma, n=n, t_final=t_final, dt=dt, seed=seed,
+                                   scheme=scheme, save_at=[t_final], fast=fast)
+    P = mdl.P
+    within = np.full(P, np.nan)
+    distance = np.full(P, np.nan)
+    if points.shape[0]:
+        within = fraction_within(run.states, points, delta)
+        distance = np.array([np.mean(np.min(np.abs(run.states[p][:, None] - points[None, :, p]),
+                                            axis=1)) for p in range(P)])
+    per_pop = ("population",)
+    return xr.Dataset({"balance_residual": (per_pop, np.asarray(run.balance_residual[-1], float)),
+                       "fraction_within": (per_pop, within), "distance": (per_pop, distance)},
+                      coords={"population": list(mdl.names)})
+
+
 def double_limit(model: Model, schedules: Any = (0.0, 0.5, 1.0), *,
                  ns: Sequence[int] = (100, 1000, 10000), gamma0: float = 1.0,
                  seeds: Sequence[int] = (0,), t_final: float = 1.0, dt: float = 1e-3,
-                 delta: float = 0.1, scheme: str = "ou", fast: bool | None = None) -> Any:
+                 delta: float = 0.1, scheme: str = "ou", fast: bool | None = None,
+                 client: Any = None, directory: str | os.PathLike[str] | None = None,
+                 progress: bool = False) -> Any:
     """Network observables at ``t_final`` along schedules ``γ = γ(n)``.
 
     ``schedules``: exponents ``α`` (``γ = gamma0 · n^α``) or a mapping label → ``n ↦ γ``. The
@@ -146,12 +225,16 @@ def double_limit(model: Model, schedules: Any = (0.0, 0.5, 1.0), *,
     ``δ`` — the probability of the conjecture. Attributes give the slopes of
     ``balance_residual`` and ``distance`` in ``n`` and, per schedule, the first ``n`` from which
     the seed-averaged fraction within ``δ`` reaches 99% (the network balances).
+
+    Each ``(γ(n), n, seed)`` run is an independent point of
+    :func:`meanfield.studies.sweep.run_points` (schedules meeting at the same γ share it):
+    ``client=`` runs them on Dask, ``directory=`` writes each as it finishes and reuses the
+    finished ones; the dataset is the same, bit for bit, as a serial run.
     """
     import xarray as xr
 
-    import solvers
     from meanfield import __version__
-    from solvers.network_observables import balance_points, fraction_within
+    from solvers.network_observables import balance_points
 
     if not isinstance(model, Model):
         bad_type("model", model, "a meanfield.Model")
@@ -160,28 +243,38 @@ def double_limit(model: Model, schedules: Any = (0.0, 0.5, 1.0), *,
     plan = _schedules(schedules, gamma0)
     n_list = sorted(_ints("ns", ns, 1))
     seed_list = _ints("seeds", seeds, 0)
-    points = balance_points(model)
+    settings = _run_settings(t_final, dt, scheme, fast)
     P, S, N = model.P, len(plan), len(n_list)
-    residual = np.empty((S, N, P))
+    gammas = np.array([[check_finite_number("schedules", fn(n), nonnegative=True)
+                        for n in n_list] for fn in plan.values()]).reshape(S, N)
+    points = balance_points(model)
+    shared = {"model": model.to_json(), **settings, "delta": delta}
+    # one point per distinct (γ, n, seed), in order of first use
+    index: dict[tuple[float, int, int], int] = {}
+    for s in range(S):
+        for i, n in enumerate(n_list):
+            for seed in seed_list:
+                index.setdefault((float(gammas[s, i]), n, seed), len(index))
+    result = run_points(partial(_double_limit_point, points),
+                        [{**shared, "gamma": g, "n": n, "seed": seed} for g, n, seed in index],
+                        client=client, directory=directory, progress=progress,
+                        description="double limit")
+
+    def runs(key: str) -> np.ndarray:
+        """``key`` per (schedule, n, seed, population)."""
+        values = [result.datasets[index[(float(gammas[s, i]), n, seed)]][key].values
+                  for s in range(S) for i, n in enumerate(n_list) for seed in seed_list]
+        return np.array(values, dtype=float).reshape(S, N, len(seed_list), P)
+
+    residual = runs("balance_residual").mean(axis=2)
     distance = np.full((S, N, P), np.nan)
     fraction = np.full((S, N, P), np.nan)
-    gammas = np.empty((S, N))
     probability = np.full((S, N), np.nan)
-    for s, fn in enumerate(plan.values()):
-        for i, n in enumerate(n_list):
-            gamma = check_finite_number("schedules", fn(n), nonnegative=True)
-            gammas[s, i] = gamma
-            runs = [solvers.simulate_network(model, gamma=gamma, n=n, t_final=t_final, dt=dt,
-                                             seed=seed, scheme=scheme, save_at=[t_final],
-                                             fast=fast) for seed in seed_list]
-            residual[s, i] = np.mean([r.balance_residual[-1] for r in runs], axis=0)
-            if points.shape[0]:
-                per_seed = np.array([fraction_within(r.states, points, delta) for r in runs])
-                fraction[s, i] = per_seed.mean(axis=0)
-                probability[s, i] = np.mean(np.all(per_seed >= BALANCED_FRACTION, axis=1))
-                distance[s, i] = np.mean([[np.mean(np.min(np.abs(r.states[p][:, None]
-                                                                 - points[None, :, p]), axis=1))
-                                           for p in range(P)] for r in runs], axis=0)
+    if points.shape[0]:
+        per_seed = runs("fraction_within")
+        fraction = per_seed.mean(axis=2)
+        probability = np.mean(np.all(per_seed >= BALANCED_FRACTION, axis=3), axis=2)
+        distance = runs("distance").mean(axis=2)
     names = list(model.names)
     labels = list(plan)
     slopes = {key: {lab: {p: _slope(n_list, values[s, :, j]) for j, p in enumerate(names)}

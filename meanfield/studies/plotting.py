@@ -4,7 +4,8 @@
   axes, with the fitted line and a line of the predicted slope.
 - :func:`densities_figure`: densities of a solve (a few times) or of stationary states, one panel
   per population, on a log scale.
-- :func:`plot` picks the right one from the dataset (also ``dataset.study.plot()``).
+- :func:`plot` picks the right one from the dataset (also ``dataset.study.plot()``), or the
+  ``plot(ds)`` of the study's own module (double limit, FitzHugh–Nagumo, truncated equations).
 """
 
 from __future__ import annotations
@@ -122,22 +123,50 @@ def concentration_figure(states: dict[float, Any], names: tuple[str, ...], *,
     return fig
 
 
-def plot(ds: Any, **kwargs: Any) -> Any:
-    """The natural figure of a study or solve dataset."""
-    if ds.attrs.get("study") == "double_limit":
-        from meanfield.studies.network import plot as network_plot
+STUDY_FIGURES = {"double_limit": "meanfield.studies.network",
+                 "fitzhugh_nagumo": "meanfield.studies.fitzhugh_nagumo",
+                 "rescaled_truncation": "meanfield.studies.rescaled"}
+"""Studies drawn by the ``plot(ds)`` of their own module, by ``ds.attrs["study"]``."""
 
-        return network_plot(ds, **kwargs)
+
+def plot(ds: Any, **kwargs: Any) -> Any:
+    """The natural figure of a study or solve dataset.
+
+    Studies of :data:`STUDY_FIGURES` are drawn by their module's ``plot(ds)`` (which takes no
+    options); other convergence studies (``errors`` and an ``abscissa`` attribute, e.g.
+    ``network_convergence``) by :func:`convergence_figure`; solves and stationary states
+    (``rho``) by :func:`densities_figure`. ``kwargs`` go to the last two.
+    """
+    import importlib
+
+    import xarray as xr
+
+    from meanfield.errors import bad_type, bad_value
+
+    if not isinstance(ds, xr.Dataset):
+        bad_type("ds", ds, "an xarray.Dataset returned by a study or a solve")
+    study = ds.attrs.get("study")
+    if study in STUDY_FIGURES:
+        if kwargs:
+            bad_value("kwargs", sorted(kwargs), f"no options: the {study} figure takes none")
+        return importlib.import_module(STUDY_FIGURES[study]).plot(ds)
     if "errors" in ds.data_vars and "abscissa" in ds.attrs:
         return convergence_figure(ds, **kwargs)
     if "rho" in ds.data_vars:
         return densities_figure(ds, **kwargs)
-    raise ValueError(f"ds={sorted(ds.data_vars)} is not allowed: a convergence study (errors and "
-                     "an abscissa attribute) or densities (rho)")
+    raise ValueError(f"ds={sorted(ds.data_vars)} is not allowed: a study dataset "
+                     f"(study {', '.join(sorted(STUDY_FIGURES))}), a convergence study (errors "
+                     "and an abscissa attribute) or densities (rho)")
 
 
 def slopes_table(ds: Any) -> str:
     """The fitted slopes of a convergence study against the predicted ones, as text."""
+    if "fitted_slope" not in ds.data_vars or "predicted_slope" not in ds.data_vars:
+        from meanfield.errors import bad_value
+
+        bad_value("ds", ds.attrs.get("study", sorted(ds.data_vars)),
+                  "a convergence study (fitted_slope and predicted_slope variables); other "
+                  "studies keep their slopes in attrs['fitted_slopes']")
     fitted = ds["fitted_slope"]
     has_pop = "population" in fitted.dims
     pops = [str(p) for p in fitted["population"].values] if has_pop else [""]

@@ -108,3 +108,112 @@ def model_dataset():
     import xarray as xr
 
     return xr.Dataset(attrs={"study": "other"})
+
+
+# ----------------------------------------------------------------------------- Dask and resume
+TINY = {"ns": (100, 400), "seeds": (0, 1), "t_final": 0.05, "dt": 5e-3, "cells": 200}
+TINY_LIMIT = {"ns": (50, 200), "seeds": (0, 1), "t_final": 0.05, "dt": 5e-3}
+
+
+@pytest.fixture(scope="module")
+def tiny_serial():
+    model = mf.models.linear_ou()
+    return (network_convergence(model, 5.0, **TINY),
+            double_limit(mf.models.chemical(), (0.0, 1.0), **TINY_LIMIT))
+
+
+def test_network_studies_on_a_dask_client_equal_the_serial_run(tiny_serial):
+    import xarray as xr
+    from distributed import Client
+
+    client = Client(processes=False, n_workers=1, threads_per_worker=2, dashboard_address=None)
+    try:
+        assert len(client.scheduler_info()["workers"]) == 1
+        on_dask = network_convergence(mf.models.linear_ou(), 5.0, client=client, **TINY)
+        limit = double_limit(mf.models.chemical(), (0.0, 1.0), client=client, **TINY_LIMIT)
+    finally:
+        client.close()
+    xr.testing.assert_identical(on_dask, tiny_serial[0])
+    xr.testing.assert_identical(limit, tiny_serial[1])
+    assert on_dask["w1_per_seed"].shape == (2, 2, 2)
+    assert np.all(on_dask["w1_per_seed"].values > 0)
+
+
+def test_network_convergence_resumes_from_its_directory(tmp_path, monkeypatch, tiny_serial):
+    import xarray as xr
+
+    from meanfield.studies import network
+    from meanfield.studies.sweep import load_point
+
+    calls = []
+    original = network._convergence_point
+
+    def counted(*args, **kwargs):
+        calls.append((kwargs["n"], kwargs["seed"]))
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(network, "_convergence_point", counted)
+    model = mf.models.linear_ou()
+    first = network_convergence(model, 5.0, directory=tmp_path, **TINY)
+    files = sorted(tmp_path.glob("point-*.nc"))
+    assert len(files) == 4 and sorted(calls) == [(100, 0), (100, 1), (400, 0), (400, 1)]
+    xr.testing.assert_identical(first, tiny_serial[0])
+    # a sweep killed after three points: only the missing one is computed again
+    points = {f: json.loads(load_point(f).attrs["sweep_point"]) for f in files}
+    lost = next(f for f, p in points.items() if (p["n"], p["seed"]) == (400, 1))
+    lost.unlink()
+    calls.clear()
+    resumed = network_convergence(model, 5.0, directory=tmp_path, progress=True, **TINY)
+    assert calls == [(400, 1)]
+    xr.testing.assert_identical(resumed, tiny_serial[0])
+    calls.clear()
+    again = network_convergence(model, 5.0, directory=tmp_path, **TINY)
+    assert calls == []
+    xr.testing.assert_identical(again, tiny_serial[0])
+    # another γ in the same directory gets its own points, not the finished ones
+    other = network_convergence(model, 6.0, directory=tmp_path, **TINY)
+    assert len(calls) == 4 and len(list(tmp_path.glob("point-*.nc"))) == 8
+    assert not np.array_equal(other["errors"].values, first["errors"].values)
+
+
+def test_double_limit_resumes_and_shares_equal_gammas(tmp_path, monkeypatch, tiny_serial):
+    import xarray as xr
+
+    from meanfield.studies import network
+
+    calls = []
+    original = network._double_limit_point
+
+    def counted(*args, **kwargs):
+        calls.append((kwargs["gamma"], kwargs["n"], kwargs["seed"]))
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(network, "_double_limit_point", counted)
+    model = mf.models.chemical()
+    first = double_limit(model, (0.0, 1.0), directory=tmp_path, **TINY_LIMIT)
+    assert sorted(calls) == [(1.0, 50, 0), (1.0, 50, 1), (1.0, 200, 0), (1.0, 200, 1),
+                             (50.0, 50, 0), (50.0, 50, 1), (200.0, 200, 0), (200.0, 200, 1)]
+    xr.testing.assert_identical(first, tiny_serial[1])
+    calls.clear()
+    # γ = 50 at n = 50 is already there: only the new schedule's γ = 4 points run
+    mixed = double_limit(model, {"alpha=1": lambda n: float(n), "fixed": lambda n: 4.0 if n > 50
+                                 else 50.0}, directory=tmp_path, **TINY_LIMIT)
+    assert sorted(calls) == [(4.0, 200, 0), (4.0, 200, 1)]
+    np.testing.assert_array_equal(mixed["balance_residual"].sel(schedule="alpha=1").values,
+                                  first["balance_residual"].sel(schedule="alpha=1").values)
+    np.testing.assert_array_equal(mixed["balance_residual"].sel(schedule="fixed", n=50).values,
+                                  first["balance_residual"].sel(schedule="alpha=1", n=50).values)
+    assert len(list(tmp_path.glob("point-*.nc"))) == 10
+
+
+def test_network_settings_rejected_before_any_run(tmp_path):
+    model = mf.models.linear_ou()
+    with pytest.raises(ValueError, match="dt=0.5 is not allowed: a step <= t_final=0.1"):
+        network_convergence(model, 5.0, ns=(10, 20), t_final=0.1, dt=0.5, directory=tmp_path)
+    with pytest.raises(ValueError, match="scheme='rk4'"):
+        double_limit(mf.models.chemical(), (1.0,), ns=(10, 20), scheme="rk4")
+    with pytest.raises(TypeError, match="fast has type str"):
+        double_limit(mf.models.chemical(), (1.0,), ns=(10, 20), fast="yes")
+    with pytest.raises(ValueError, match="t_final=-1"):
+        network_convergence(model, 5.0, ns=(10, 20), t_final=-1.0)
+    assert list(tmp_path.iterdir()) == []
