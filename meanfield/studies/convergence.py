@@ -289,7 +289,7 @@ def gamma_convergence(model: Model, gammas: Sequence[float], *, cells: int = 400
 
     result = run_points(partial(_gamma_point, **shared), [{"gamma": float(g)} for g in gam],
                         client=client, directory=directory, progress=progress,
-                        description="gamma")
+                        description="gamma", context={"study": "gamma_convergence", **shared})
     names = ("mean", "var", "m", "balance_residual")
     prefixes = ("", "rescaled_") if rescaled else ("",)
     obs = {p + k: _points_dataset(result, p + k) for p in prefixes for k in names}
@@ -369,10 +369,12 @@ def grid_convergence(model: Model, gamma: float, *, cells: Sequence[int], method
         target = _native(model, gamma, int(sizes[0]), method, None, opts)["mean"].tolist()
     from functools import partial
 
-    result = run_points(partial(_grid_point, model.to_json(), gamma=gamma, method=method,
-                                t_final=t_final, options=opts, target=target),
+    bound = {"gamma": gamma, "method": method, "t_final": t_final, "options": opts,
+             "target": target}
+    result = run_points(partial(_grid_point, model.to_json(), **bound),
                         [{"cells": int(c)} for c in [*sizes, ref_cells]], client=client,
-                        directory=directory, progress=progress, description="grid")
+                        directory=directory, progress=progress, description="grid",
+                        context={"study": "grid_convergence", "model": model.to_json(), **bound})
     a, b = model.domain
     h = (b - a) / sizes
     ref = result.datasets[-1]
@@ -441,10 +443,12 @@ def time_convergence(model: Model, gamma: float, *, dts: Sequence[float], t_fina
     opts = dict(options or {})
     from functools import partial
 
-    result = run_points(partial(_time_point, model.to_json(), gamma=gamma, cells=cells,
-                                method=method, t_final=t_final, options=opts),
+    bound = {"gamma": gamma, "cells": cells, "method": method, "t_final": t_final,
+             "options": opts}
+    result = run_points(partial(_time_point, model.to_json(), **bound),
                         [{"dt": float(d)} for d in [ref_dt, *steps]], client=client,
-                        directory=directory, progress=progress, description="dt")
+                        directory=directory, progress=progress, description="dt",
+                        context={"study": "time_convergence", "model": model.to_json(), **bound})
     ref = result.datasets[0]
     rows: dict[str, list[np.ndarray]] = {q: [] for q in ("L1", "mean", "var", "m")}
     for ds in result.datasets[1:]:
@@ -526,10 +530,12 @@ def truncation_study(model: Model, gammas: Sequence[float], orders: Sequence[int
         bad_value("model", model, f"a model with a stationary expansion ({pred['reason']})")
     from functools import partial
 
-    result = run_points(partial(_truncation_point, model.to_json(), orders=ks, cells=cells,
-                                points=points, window=window, target=pred["v"].tolist()),
+    bound = {"orders": ks, "cells": cells, "points": points, "window": window,
+             "target": pred["v"].tolist()}
+    result = run_points(partial(_truncation_point, model.to_json(), **bound),
                         [{"gamma": float(g)} for g in gam], client=client, directory=directory,
-                        progress=progress, description="truncation")
+                        progress=progress, description="truncation",
+                        context={"study": "truncation_study", "model": model.to_json(), **bound})
     native = {k: _points_dataset(result, k) for k in ("mean", "var", "m")}
     trunc = {k: _points_dataset(result, f"truncated_{k}") for k in ("mean", "var", "m")}
     quantities, errors, predicted = [], [], []

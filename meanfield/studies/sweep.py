@@ -55,13 +55,16 @@ def canonical(point: Mapping[str, Any]) -> str:
     return json.dumps(_plain(dict(point), "points"), sort_keys=True, separators=(",", ":"))
 
 
-def point_key(point: Mapping[str, Any]) -> str:
-    """A short stable name for a point: the first 16 hex digits of the SHA-256 of its JSON."""
-    return hashlib.sha256(canonical(point).encode()).hexdigest()[:16]
+def point_key(point: Mapping[str, Any], context: Mapping[str, Any] | None = None) -> str:
+    """A short stable name for a point: the first 16 hex digits of the SHA-256 of its JSON
+    (and of the sweep's ``context``, the settings shared by all its points, when given)."""
+    text = canonical(point) if not context else canonical(point) + canonical(context)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def point_path(directory: str | os.PathLike[str], point: Mapping[str, Any]) -> Path:
-    return Path(directory) / f"point-{point_key(point)}.nc"
+def point_path(directory: str | os.PathLike[str], point: Mapping[str, Any],
+               context: Mapping[str, Any] | None = None) -> Path:
+    return Path(directory) / f"point-{point_key(point, context)}.nc"
 
 
 def grid_points(**values: Sequence[Any]) -> list[dict[str, Any]]:
@@ -145,17 +148,21 @@ def combine(points: Sequence[Mapping[str, Any]], datasets: Sequence[Any]) -> Any
 
 def run_points(fn: Callable[..., Any], points: Iterable[Mapping[str, Any]], *,
                directory: str | os.PathLike[str] | None = None, client: Any = None,
-               progress: bool = False, description: str = "sweep") -> SweepResult:
+               progress: bool = False, description: str = "sweep",
+               context: Mapping[str, Any] | None = None) -> SweepResult:
     """Evaluate ``fn(**point)`` (an ``xarray.Dataset``) for every point, on ``client`` if given.
 
     With ``directory``, finished points found there are loaded instead of computed, and each new
-    point is written as soon as its result arrives. If some points fail, the others are still
-    written and a ``RuntimeError`` lists the failures (re-running retries only those).
+    point is written as soon as its result arrives. ``context`` (plain values: the model JSON and
+    the settings ``fn`` has bound) enters every point's file name, so a directory shared by
+    studies with other models or settings never hands their results to this one. If some points
+    fail, the others are still written and a ``RuntimeError`` lists the failures (re-running
+    retries only those).
     """
     if not callable(fn):
         bad_type("fn", fn, "a callable fn(**point) returning an xarray.Dataset")
     pts = [dict(p) if isinstance(p, Mapping) else p for p in points]
-    keys = [point_key(p) for p in pts]
+    keys = [point_key(p, context) for p in pts]
     if len(set(keys)) != len(keys):
         bad_value("points", pts, "distinct points (each point is computed once)")
     folder = None if directory is None else Path(directory)
@@ -163,9 +170,9 @@ def run_points(fn: Callable[..., Any], points: Iterable[Mapping[str, Any]], *,
     todo: list[int] = []
     if folder is not None:
         folder.mkdir(parents=True, exist_ok=True)
-        _write_manifest(folder, pts)
+        _write_manifest(folder, pts, context)
         for i, p in enumerate(pts):
-            path = point_path(folder, p)
+            path = point_path(folder, p, context)
             if path.exists():
                 results[i] = load_point(path)
             else:
@@ -184,7 +191,7 @@ def run_points(fn: Callable[..., Any], points: Iterable[Mapping[str, Any]], *,
     def finish(i: int, result: Any) -> None:
         result = _check_result(result, pts[i])
         if folder is not None:
-            _write(point_path(folder, pts[i]), result, pts[i])
+            _write(point_path(folder, pts[i], context), result, pts[i])
         results[i] = result
         if bar is not None:
             bar.update(1)
@@ -224,8 +231,10 @@ def run_points(fn: Callable[..., Any], points: Iterable[Mapping[str, Any]], *,
                        reused=reused, directory=folder)
 
 
-def _write_manifest(folder: Path, points: Sequence[Mapping[str, Any]]) -> None:
-    text = json.dumps({"points": [json.loads(canonical(p)) for p in points]}, indent=1)
+def _write_manifest(folder: Path, points: Sequence[Mapping[str, Any]],
+                    context: Mapping[str, Any] | None = None) -> None:
+    text = json.dumps({"points": [json.loads(canonical(p)) for p in points],
+                       "context": json.loads(canonical(context)) if context else None}, indent=1)
     tmp = folder / (MANIFEST + ".part")
     tmp.write_text(text)
     os.replace(tmp, folder / MANIFEST)
@@ -237,9 +246,10 @@ def load_sweep(directory: str | os.PathLike[str]) -> SweepResult:
     manifest = folder / MANIFEST
     if not manifest.exists():
         bad_value("directory", str(folder), f"a sweep directory containing {MANIFEST}")
-    points = json.loads(manifest.read_text())["points"]
-    done = [p for p in points if point_path(folder, p).exists()]
-    return SweepResult(points=tuple(done), datasets=tuple(load_point(point_path(folder, p))
+    recorded = json.loads(manifest.read_text())
+    points, context = recorded["points"], recorded.get("context")
+    done = [p for p in points if point_path(folder, p, context).exists()]
+    return SweepResult(points=tuple(done), datasets=tuple(load_point(point_path(folder, p, context))
                                                           for p in done),
                        computed=0, reused=len(done), directory=folder)
 

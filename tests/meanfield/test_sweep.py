@@ -174,3 +174,34 @@ def test_combine_keeps_list_parameters_as_json() -> None:
     assert out["sigma"].values.tolist() == ["[0.5, 0.6]", "[0.8, 0.6]"]
     np.testing.assert_array_equal(out["gamma"].values, [1.0, 2.0])
     np.testing.assert_array_equal(out["value"].values, [0.0, 1.0])
+
+
+def _settings_point(gamma: float, *, offset: float) -> xr.Dataset:
+    return xr.Dataset({"value": ((), gamma + offset)})
+
+
+def test_context_keeps_studies_with_other_settings_apart(tmp_path: Path) -> None:
+    from functools import partial
+
+    points = sweep.grid_points(gamma=[1.0, 2.0])
+    first = sweep.run_points(partial(_settings_point, offset=0.0), points, directory=tmp_path,
+                             context={"offset": 0.0})
+    other = sweep.run_points(partial(_settings_point, offset=10.0), points, directory=tmp_path,
+                             context={"offset": 10.0})
+    assert first.computed == 2 and other.computed == 2 and other.reused == 0
+    assert [float(ds["value"]) for ds in other.datasets] == [11.0, 12.0]
+    again = sweep.run_points(partial(_settings_point, offset=10.0), points, directory=tmp_path,
+                             context={"offset": 10.0})
+    assert again.reused == 2 and [float(ds["value"]) for ds in again.datasets] == [11.0, 12.0]
+    assert [float(ds["value"]) for ds in sweep.load_sweep(tmp_path).datasets] == [11.0, 12.0]
+
+
+def test_grid_convergence_directory_is_keyed_by_model(tmp_path: Path) -> None:
+    from meanfield import models, studies
+
+    a = studies.grid_convergence(models.linear_ou(), 10.0, cells=[40, 80], reference_cells=160,
+                                 directory=tmp_path)
+    b = studies.grid_convergence(models.linear_ou(sigma=(0.9, 0.5)), 10.0, cells=[40, 80],
+                                 reference_cells=160, directory=tmp_path)
+    assert len(list(tmp_path.glob("point-*.nc"))) == 6
+    assert not np.allclose(a["errors"].values, b["errors"].values)
