@@ -101,7 +101,8 @@ def _sweep(args: argparse.Namespace) -> int:
     fn = partial(tasks.run_task, cfg.model_table, options)
     result = sweep.run_sweep(fn, points, directory=directory, workers=workers,
                              scheduler=scheduler, processes=not args.threads,
-                             progress=not args.no_progress, description=cfg.output.name)
+                             progress=not args.no_progress, description=cfg.output.name,
+                             context={"model": cfg.model_table, "solve": options})
     print(f"{len(points)} points: {result.computed} computed, {result.reused} reused from "
           f"{directory}")
     combined = sweep.combine(result.points, [tasks.summary(d) for d in result.datasets])

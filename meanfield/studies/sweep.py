@@ -281,7 +281,8 @@ def open_client(*, workers: int | None = None, scheduler: str | None = None,
 def run_sweep(fn: Callable[..., Any], points: Iterable[Mapping[str, Any]], *,
               directory: str | os.PathLike[str], client: Any = None, workers: int | None = None,
               scheduler: str | None = None, processes: bool = True,
-              progress: bool = False, description: str = "sweep") -> SweepResult:
+              progress: bool = False, description: str = "sweep",
+              context: Mapping[str, Any] | None = None) -> SweepResult:
     """:func:`run_points` on Dask, persisting every point in ``directory`` (resumable).
 
     Uses ``client`` if given; otherwise connects to ``scheduler`` or starts a ``LocalCluster``
@@ -291,11 +292,11 @@ def run_sweep(fn: Callable[..., Any], points: Iterable[Mapping[str, Any]], *,
         if workers is not None or scheduler is not None:
             bad_value("client", client, "either client= or workers=/scheduler=, not both")
         return run_points(fn, points, directory=directory, client=client, progress=progress,
-                          description=description)
+                          description=description, context=context)
     own, cluster = open_client(workers=workers, scheduler=scheduler, processes=processes)
     try:
         return run_points(fn, points, directory=directory, client=own, progress=progress,
-                          description=description)
+                          description=description, context=context)
     finally:
         own.close()
         if cluster is not None:
