@@ -61,7 +61,8 @@ def solve(model: Model, *, gamma: float, t_final: float, cells: int | None = Non
         population ``≤ atol + rtol‖ρ‖₁``), or a fixed step (each interval between two times of
         ``save_at`` is cut into equal steps ``≤ dt``).
     save_at : output times in ``[0, t_final]`` (0 and ``t_final`` are always included); default
-        up to 101 equally spaced times, fewer if P·M is so large that they would exceed 200 MB.
+        up to 101 equally spaced times, fewer if P·M is so large that they would exceed 200 MB
+        (with a fixed ``dt``: times on the grid of ``ceil(t_final/dt)`` equal steps).
     progress : show a tqdm progress bar.
     options : for ``method="sg"``: ``scheme`` ("bdf2" default, or "be"), ``kernel`` ("auto",
         "numba", "numpy") and ``max_steps``; for ``method="fipy"`` see
@@ -88,7 +89,7 @@ def solve(model: Model, *, gamma: float, t_final: float, cells: int | None = Non
     grid_ = make_grid(model.domain, cells, grid)
     nm = numeric(model)
     rho0 = initial_densities(nm, grid_, initial)
-    times = output_times(save_at, t_final, model.P * grid_.cells)
+    times = output_times(save_at, t_final, model.P * grid_.cells, dt)
     if method == "fipy":
         from solvers.fipy_backend import solve_fipy
 
@@ -175,11 +176,20 @@ def _call(fn: Callable[[np.ndarray], Any], x: np.ndarray, M: int) -> np.ndarray:
         bad_value("initial", f"a callable returning shape {out.shape}", f"values of shape ({M},)")
 
 
-def output_times(save_at: Any, t_final: float, size: int) -> np.ndarray:
-    """Sorted, unique output times in [0, t_final], always containing 0 and t_final."""
+def output_times(save_at: Any, t_final: float, size: int, dt: float | None = None) -> np.ndarray:
+    """Sorted, unique output times in [0, t_final], always containing 0 and t_final.
+
+    The default is up to 101 equally spaced frames; with a fixed ``dt`` the frames are taken on
+    the grid of ``ceil(t_final/dt)`` equal steps, so saving never shortens the steps.
+    """
     if save_at is None:
         frames = int(min(101, max(2, FRAME_BUDGET_BYTES // (8 * size))))
-        return np.linspace(0.0, t_final, frames)
+        if dt is None:
+            return np.linspace(0.0, t_final, frames)
+        steps = max(1, int(np.ceil(t_final / dt * (1 - 1e-12))))
+        stride = max(1, int(np.ceil(steps / (frames - 1))))
+        marks = np.unique(np.append(np.arange(0, steps + 1, stride), steps))
+        return t_final * marks / steps
     try:
         values = np.array(save_at, dtype=float).ravel()
     except (TypeError, ValueError):

@@ -317,3 +317,16 @@ def test_kernel_jacobians_agree_for_any_number_of_directions(directions):
     fast, plain = stage_kernel("numba")[1](*args)[3], stage_numpy(*args)[3]
     assert fast.shape == plain.shape == (2, directions)
     assert np.max(np.abs(fast - plain)) <= 1e-12 * np.max(np.abs(plain))
+
+
+def test_fixed_dt_default_frames_do_not_shorten_the_steps():
+    from solvers.solve import output_times
+
+    times = output_times(None, 10.0, 100, dt=0.5)
+    assert times[0] == 0.0 and times[-1] == 10.0 and len(times) == 21
+    assert np.allclose(np.diff(times), 0.5)
+    many = output_times(None, 1.0, 100, dt=1e-4)
+    assert len(many) <= 101 and many[-1] == 1.0
+    assert np.allclose(np.round(many / 1e-4), many / 1e-4, atol=1e-6)
+    sol = solvers.solve(models.chemical_single(), gamma=10.0, t_final=2.0, cells=60, dt=0.5)
+    assert sol.info["steps"] == 4 and sol.t.size == 5
