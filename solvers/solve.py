@@ -93,6 +93,7 @@ def solve(model: Model, *, gamma: float, t_final: float, cells: int | None = Non
     if method == "fipy":
         from solvers.fipy_backend import solve_fipy
 
+        warn_if_unresolved(nm, grid_, gamma, rho0, 0.0)
         return solve_fipy(model, gamma=gamma, t_final=t_final, grid=grid_, rho0=rho0, dt=dt,
                           rtol=rtol, atol=atol, save_at=times, progress=progress, **options)
     settings = sg_options(options)

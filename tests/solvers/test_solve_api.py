@@ -330,3 +330,12 @@ def test_fixed_dt_default_frames_do_not_shorten_the_steps():
     assert np.allclose(np.round(many / 1e-4), many / 1e-4, atol=1e-6)
     sol = solvers.solve(models.chemical_single(), gamma=10.0, t_final=2.0, cells=60, dt=0.5)
     assert sol.info["steps"] == 4 and sol.t.size == 5
+
+
+def test_fipy_path_warns_about_an_unresolved_concentration_width(monkeypatch):
+    from solvers import fipy_backend as backend
+
+    monkeypatch.setattr(backend, "solve_fipy", lambda model, **kwargs: "fipy-solution")
+    with pytest.warns(UserWarning, match=r"does not resolve the concentration width"):
+        assert solvers.solve(MODEL, method="fipy", gamma=1e4, t_final=0.01, cells=50) == \
+            "fipy-solution"
