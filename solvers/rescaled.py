@@ -14,11 +14,14 @@ exactly like the native solver: Scharfetter–Gummel fluxes built from potential
 (Gauss–Legendre integrals of ``∂_y V`` between centres, never differences of large
 antiderivatives), so the discrete equilibrium is ``exp(−V/D)`` at the centres and the implicit
 operator is an M-matrix; the coupling moments (and with them the frame ``c``) are solved
-implicitly by Newton at every step. Time stepping: backward Euler (``"be"``, positive) or
-variable-step BDF2 (``"bdf2"``), error-controlled. The y-window of each population is
-``mean ± window·std`` of its current profile (clipped to the domain) and is moved by a
-conservative, positive remap (clamped cubic spline of the cumulative mass, linear in ``q``)
-when the profile drifts or shrinks.
+implicitly by Newton at every step. Time stepping: backward Euler (``"be"``) or variable-step
+BDF2 (``"bdf2"``), error-controlled; both positive and conservative to round-off (BDF2's
+stage solutions are limited where they dip below zero by no more than the step's local error
+estimate, and the step is redone with backward Euler otherwise: the same rule as the native
+solver, counted in ``info["positivity_clips"]`` and ``info["positivity_fallbacks"]``). The
+y-window of each population is ``mean ± window·std`` of its current profile (clipped to the
+domain) and is moved by a conservative, positive remap (clamped cubic spline of the cumulative
+mass, linear in ``q``) when the profile drifts or shrinks.
 
 The machinery (:func:`march`) is generic in the frame: with scale 1 and centre 0 it is the
 native solver in ``x``, and :mod:`solvers.limits` reuses it for the γ = ∞ constrained
@@ -28,7 +31,7 @@ Fokker–Planck equation.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -146,9 +149,43 @@ def _coefficients(order: int, dt: float, dt_prev: float) -> tuple[float, float, 
     return (1 + 2 * w) / (1 + w), 1 + w, w * w / (1 + w)
 
 
+@dataclass(frozen=True, eq=False)
+class Attempt:
+    """A converged implicit step: the (limited) new level, and what limiting removed.
+
+    ``raw`` is the stage solution before limiting (``None`` when it was already ≥ 0) and
+    ``negative`` (P,) the mass ``Σ min(q, 0) Δy ≤ 0`` that limiting removed per population.
+    """
+
+    level: Level
+    raw: np.ndarray | None
+    negative: np.ndarray
+
+
+def _limited(q: np.ndarray, widths: np.ndarray, target: float) -> tuple[np.ndarray, float]:
+    """``max(q, 0)`` rescaled to mass ``target`` (exact: ≥ 0, mass to round-off), and ``Σ min(q, 0) Δy``.
+
+    ``q`` itself is returned (rescaled) when it has no negative entry.
+    """
+    negative = float(np.minimum(q, 0.0) @ widths) if q.min() < 0 else 0.0
+    if negative < 0:
+        q = np.maximum(q, 0.0)
+    mass = float(q @ widths)
+    if not mass > 0:
+        raise FloatingPointError("a population lost all its mass in the implicit solve")
+    return q * (target / mass), negative
+
+
 def _step(frame: Frame, history: list[Level], edges: np.ndarray, t_new: float, order: int,
-          theta_guess: np.ndarray, cache: dict[str, Any], max_iter: int = 30) -> Level | None:
-    """One implicit step; ``theta`` by Newton with a finite-difference Jacobian (P unknowns)."""
+          theta_guess: np.ndarray, cache: dict[str, Any], max_iter: int = 30) -> Attempt | None:
+    """One implicit step; ``theta`` by Newton with a finite-difference Jacobian (P unknowns).
+
+    The densities entering the moment equations are limited (:func:`_limited`): the implicit
+    map ``θ ↦ q(θ)`` is the stage solve followed by ``max(·, 0)`` and the rescaling to the
+    conserved mass, so the returned level is ≥ 0, conserves mass to round-off and its ``θ`` and
+    frame centre are consistent with the limited densities. Whether the limiting was small
+    enough to keep is decided by the caller (:func:`_clip_allowed`).
+    """
     now = history[-1]
     dt = t_new - now.t
     dt_prev = now.t - history[-2].t if order == 2 else 1.0
@@ -160,18 +197,20 @@ def _step(frame: Frame, history: list[Level], edges: np.ndarray, t_new: float, o
     target = cache["mass"]  # the conserved masses (BDF2 would extrapolate any drift)
     P = now.q.shape[0]
 
-    def solve(theta: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def solve(theta: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, tuple[Any, Any]]:
         centre = frame.centres(theta, t_new, now.centre)
         velocity = (a0 * centre - c_hist) / dt
+        raw = np.empty_like(now.q)
         q = np.empty_like(now.q)
+        negative = np.zeros(P)
         for p in range(P):
             grad = frame.gradient(p, nodes[p], centre, theta, t_new)
             bands = frame_bands(grad, edges[p], frame.scale, velocity[p], frame.D[p])
-            q[p] = solve_implicit(*bands, a0, dt, rhs[p])
-            mass = q[p] @ widths[p]
-            if mass > 0:  # the solve conserves mass exactly only in exact arithmetic
-                q[p] *= target[p] / mass
-        return q, centre, frame.residual(theta, q, edges, centre, t_new)
+            raw[p] = solve_implicit(*bands, a0, dt, rhs[p])
+            # the solve conserves mass exactly only in exact arithmetic: rescale (and limit)
+            q[p], negative[p] = _limited(raw[p], widths[p], target[p])
+        limiting = (raw if np.any(negative < 0) else None, negative)
+        return q, centre, frame.residual(theta, q, edges, centre, t_new), limiting
 
     theta = np.array(theta_guess, dtype=float)
     scale = np.maximum(np.abs(theta), 1.0)
@@ -192,7 +231,7 @@ def _step(frame: Frame, history: list[Level], edges: np.ndarray, t_new: float, o
         return jac
 
     try:
-        q, centre, r = solve(theta)
+        q, centre, r, limiting = solve(theta)
         jac = cache.get("jac")
         fresh = False
         previous = np.inf
@@ -204,17 +243,18 @@ def _step(frame: Frame, history: list[Level], edges: np.ndarray, t_new: float, o
                 jac, fresh = jacobian(theta, r), True
             previous = norm
             trial_theta = theta - np.linalg.solve(jac, r)
-            trial_q, trial_centre, trial_r = solve(trial_theta)
+            trial_q, trial_centre, trial_r, trial_limiting = solve(trial_theta)
             cache["solves"] = cache.get("solves", 0) + 1
             if norm <= NEWTON_TOL and float(np.max(np.abs(trial_r) / scale)) >= norm:
                 break  # round-off floor reached: keep the better iterate
-            theta, q, centre, r = trial_theta, trial_q, trial_centre, trial_r
+            theta, q, centre, r, limiting = (trial_theta, trial_q, trial_centre, trial_r,
+                                             trial_limiting)
         cache["jac"] = jac
         if not np.all(np.isfinite(q)) or np.any(np.abs(r) > NEWTON_TOL * scale):
             return None
     except (np.linalg.LinAlgError, ValueError, FloatingPointError):
         return None
-    return Level(t=t_new, q=q, theta=theta, centre=centre)
+    return Attempt(Level(t=t_new, q=q, theta=theta, centre=centre), *limiting)
 
 
 def _divided(levels: Sequence[Level], attr: str) -> np.ndarray:
@@ -227,21 +267,53 @@ def _divided(levels: Sequence[Level], attr: str) -> np.ndarray:
     return values[0]
 
 
+def _lte_factor(levels: Sequence[Level], order: int) -> float:
+    """Local error = factor × highest divided difference over ``levels`` (order + 2 levels)."""
+    dt = levels[-1].t - levels[-2].t
+    if order == 1:
+        return dt * dt
+    dt_prev = levels[-2].t - levels[-3].t
+    return dt * dt * (dt + dt_prev) ** 2 / (2 * dt + dt_prev)
+
+
 def _error(levels: Sequence[Level], order: int, rtol: float, atol: float,
            control_theta: bool = True) -> float:
     """Scaled local error of the last step from divided differences of the history."""
-    dt = levels[-1].t - levels[-2].t
-    if order == 1:
-        factor = dt * dt
-    else:
-        dt_prev = levels[-2].t - levels[-3].t
-        factor = dt * dt * (dt + dt_prev) ** 2 / (2 * dt + dt_prev)
+    factor = _lte_factor(levels, order)
     new = levels[-1]
     lte_q = factor * np.abs(_divided(levels, "q"))
     lte_theta = factor * np.abs(_divided(levels, "theta"))
     err_q = np.max(lte_q / (rtol * np.max(np.abs(new.q), axis=1, keepdims=True)))
     err_theta = np.max(lte_theta / (atol + rtol * np.abs(new.theta))) if control_theta else 0.0
     return float(max(err_q, err_theta))
+
+
+def _clip_allowed(history: Sequence[Level], attempt: Attempt, widths: np.ndarray, mass: np.ndarray,
+                  rtol: float) -> bool:
+    r"""Whether a BDF2 step may keep its limited densities (else it is redone with backward Euler).
+
+    BDF2's right-hand side ``α1 q_n − α2 q_{n−1}`` is negative where a density drops by more
+    than a factor ``α1/α2 ≈ 4`` in one step (tails during transients, or behind a moving
+    profile), and so may be the stage solution. Limiting (``max(q, 0)`` rescaled to the exact
+    mass) changes a population by about twice its negative mass ``N_p`` in L1, so it is kept
+    when ``|N_p| ≤ ‖lte_p‖₁ + 10⁻³ rtol M_p``, ``lte`` the step's own local error estimate
+    (divided differences, as in :func:`_error`) of the *unlimited* solution: the order is kept.
+    The same rule as the native solver (:mod:`solvers.stepping`).
+    """
+    levels = [*history[-3:], replace(attempt.level, q=attempt.raw)]
+    lte = _lte_factor(levels, 2) * np.abs(_divided(levels, "q"))
+    limit = np.einsum("pi,pi->p", lte, widths) + 1e-3 * rtol * mass
+    return bool(np.all(-attempt.negative <= limit))
+
+
+def _attempt(frame: Frame, history: list[Level], edges: np.ndarray, t_new: float, order: int,
+             guess: np.ndarray, cache: dict[str, Any]) -> Attempt | None:
+    """:func:`_step` from the extrapolated ``guess``, then once more from ``θ_n`` afresh."""
+    attempt = _step(frame, history, edges, t_new, order, guess, cache)
+    if attempt is None:
+        cache.pop("jac", None)
+        attempt = _step(frame, history, edges, t_new, order, history[-1].theta, cache)
+    return attempt
 
 
 def march(frame: Frame, start: Level, edges: np.ndarray, t_final: float, *, method: str = "bdf2",
@@ -253,6 +325,11 @@ def march(frame: Frame, start: Level, edges: np.ndarray, t_final: float, *, meth
     ``dt=None``: adaptive steps (local error per step ≤ ``rtol`` relative for the densities,
     ``atol + rtol|θ|`` for the parameters); a float: fixed steps. ``save_at=None`` saves every
     accepted step.
+
+    Every level is ≥ 0 with the masses of ``start`` to round-off: the stage solutions are
+    limited (:func:`_step`); a BDF2 step whose negative part exceeds its own error estimate is
+    redone with backward Euler (:func:`_clip_allowed`). The diagnostics count the accepted steps
+    that were limited (``positivity_clips``) and redone (``positivity_fallbacks``).
     """
     edges = np.array(edges, dtype=float)
     history = [start]
@@ -263,7 +340,7 @@ def march(frame: Frame, start: Level, edges: np.ndarray, t_final: float, *, meth
         if not targets or targets[-1] < t_final:
             targets.append(t_final)
     h = dt if dt is not None else (dt_initial or 1e-6 * (t_final - start.t))
-    steps = rejected = remaps = 0
+    steps = rejected = remaps = clips = fallbacks = 0
     cache: dict[str, Any] = {"mass": (start.q * np.diff(edges, axis=1)).sum(axis=1)}
     max_order = 1 if method == "be" else 2
     while history[-1].t < t_final * (1 - 1e-14) and steps < max_steps:
@@ -279,16 +356,20 @@ def march(frame: Frame, start: Level, edges: np.ndarray, t_final: float, *, meth
         order = max_order if len(history) >= 3 else 1
         guess = now.theta if len(history) < 2 else now.theta + (now.theta - history[-2].theta) * (
             h_try / max(now.t - history[-2].t, 1e-300))
-        new = _step(frame, history, edges, now.t + h_try, order, guess, cache)
-        if new is None:
-            cache.pop("jac", None)
-            new = _step(frame, history, edges, now.t + h_try, order, now.theta, cache)
-        if new is None:
+        attempt = _attempt(frame, history, edges, now.t + h_try, order, guess, cache)
+        fallback = False
+        if (attempt is not None and order == 2 and attempt.raw is not None
+                and not _clip_allowed(history, attempt, np.diff(edges, axis=1), cache["mass"],
+                                      rtol)):
+            fallback, order = True, 1  # too negative to limit: redo with backward Euler
+            attempt = _attempt(frame, history, edges, now.t + h_try, order, guess, cache)
+        if attempt is None:
             rejected += 1
             if dt is not None or h_try < 1e-15 * max(abs(t_final), 1.0):
                 raise RuntimeError(f"implicit step failed at t={now.t:.6g} (dt={h_try:.3g})")
             h = h_try / 4
             continue
+        new = attempt.level
         candidate = [*history[-(order + 1):], new] if len(history) >= order + 1 else None
         if dt is None and candidate is not None and len(candidate) == order + 2:
             err = _error(candidate, order, rtol, atol, frame.control_theta)
@@ -300,6 +381,8 @@ def march(frame: Frame, start: Level, edges: np.ndarray, t_final: float, *, meth
         elif dt is None:
             h = h_try * 2.0
         steps += 1
+        clips += attempt.raw is not None
+        fallbacks += fallback
         history = [*history[-3:], new]
         if targets is None or abs(new.t - targets[0]) <= 1e-12 * max(abs(new.t), 1.0):
             saved.append(new)
@@ -317,7 +400,8 @@ def march(frame: Frame, start: Level, edges: np.ndarray, t_final: float, *, meth
         raise RuntimeError(f"max_steps={max_steps} reached at t={history[-1].t:.6g}")
     return saved, saved_edges, {"steps": steps, "rejected": rejected, "remaps": remaps,
                                 "solves": cache.get("solves", 0),
-                                "jacobians": cache.get("jacobians", 0), "method": method}
+                                "jacobians": cache.get("jacobians", 0), "method": method,
+                                "positivity_clips": clips, "positivity_fallbacks": fallbacks}
 
 
 # ----------------------------------------------------------------------------- fields
@@ -397,7 +481,9 @@ class RescaledSolution:
 
     ``t`` (nt,); ``center``, ``mean``, ``var``, ``m``, ``mass``, ``balance_residual`` (nt, P);
     ``y_edges`` (nt, P, M+1) the window of each population at each saved time; ``q`` (nt, P, M)
-    the rescaled densities (``ρ(x) = q(y)/eps``). ``info`` holds solver diagnostics.
+    the rescaled densities (``ρ(x) = q(y)/eps``). ``info`` holds solver diagnostics (steps,
+    rejections, remaps, Newton work, and the accepted steps whose densities were limited to stay
+    ≥ 0, ``positivity_clips``, or redone with backward Euler, ``positivity_fallbacks``).
     """
 
     model: Model
@@ -538,7 +624,9 @@ def solve_rescaled(model: Model, *, gamma: float, t_final: float, cells: int = 2
     t_final : final time > 0
     cells : cells per population in ``y``
     initial : ``None`` (the model's initial densities) or P callables of ``x`` (normalised)
-    method : ``"bdf2"`` (second order, default) or ``"be"`` (first order, positive)
+    method : ``"bdf2"`` (second order, default) or ``"be"`` (first order); both keep ``q ≥ 0``
+        and the masses to round-off (BDF2 with limiting or backward-Euler fallback steps,
+        counted in ``info["positivity_clips"]``, ``info["positivity_fallbacks"]``)
     dt : ``None`` for adaptive steps with ``rtol``/``atol``, or a fixed step
     window : half-width of the y-window in standard deviations of the profile
     save_at : times to save (default: every accepted step)
