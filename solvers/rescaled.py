@@ -377,7 +377,9 @@ def march(frame: Frame, start: Level, edges: np.ndarray, t_final: float, *, meth
                 rejected += 1
                 h = h_try * max(0.2, 0.9 * err ** (-1 / (order + 1)))
                 continue
-            h = h_try * min(3.0, max(0.2, 0.9 * max(err, 1e-10) ** (-1 / (order + 1))))
+            # BDF2 with variable steps is zero-stable for step ratios below 1 + √2: cap at 2
+            growth = 2.0 if max_order == 2 else 3.0
+            h = h_try * min(growth, max(0.2, 0.9 * max(err, 1e-10) ** (-1 / (order + 1))))
         elif dt is None:
             h = h_try * 2.0
         steps += 1
