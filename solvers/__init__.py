@@ -9,7 +9,7 @@ from solvers.fipy_backend import SweepDivergenceError, sweep_contraction
 from solvers.grid import Grid
 from solvers.network import NetworkResult, simulate_network
 from solvers.network2d import FhnNetworkResult, simulate_fhn_network
-from solvers.rescaled import RescaledSolution, solve_rescaled
+from solvers.rescaled import Gaussian, RescaledSolution, solve_rescaled
 from solvers.solution import Solution, load
 from solvers.solve import solve
 from solvers.stationary import Branch, StationaryState, continuation, stationary_states
@@ -17,4 +17,4 @@ from solvers.stationary import Branch, StationaryState, continuation, stationary
 __all__ = ["solve", "Grid", "Solution", "load", "StationaryState", "Branch", "stationary_states",
            "continuation", "simulate_fhn_network", "FhnNetworkResult", "solve_fhn_pde", "FhnPdeResult",
            "simulate_network", "NetworkResult", "SweepDivergenceError", "sweep_contraction",
-           "solve_rescaled", "RescaledSolution"]
+           "solve_rescaled", "RescaledSolution", "Gaussian"]

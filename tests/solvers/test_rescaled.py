@@ -9,7 +9,7 @@ import asymptotics as asy
 import meanfield as mf
 import solvers
 from solvers.limits import balance_points
-from solvers.rescaled import remap, solve_rescaled
+from solvers.rescaled import Gaussian, remap, solve_rescaled
 
 
 def _coarse(edges_fine: np.ndarray, rho_fine: np.ndarray, edges: np.ndarray) -> np.ndarray:
@@ -168,3 +168,79 @@ def test_limiting_is_kept_only_when_the_negative_mass_is_within_the_local_error(
     dip[0, -1] = -1e-3
     assert not decide(dip)  # negative mass 5e-4 > (2/9)·5e-4 + 1e-6·M: redo with backward Euler
     assert decide(dip + 0.01 * base)  # the same dip inside a larger change: keep it limited
+
+
+def _narrow_start(model, gamma, form):
+    """A Gaussian 2 concentration widths wide, 5 widths off the balance point, in one ``form``."""
+    point = next(b for b in balance_points(model) if b.stable)
+    width = np.sqrt(np.array(model.diffusion) / (gamma * point.slope))
+    centre, spread = point.v + 5 * width, 2 * width
+    if form == "gaussian":
+        initial = [Gaussian(c, s) for c, s in zip(centre, spread, strict=True)]
+    elif form == "callable":  # exp underflows to 0 a few 1e-5 away: invisible to a coarse scan
+        initial = [lambda x, c=c, s=s: np.exp(-((x - c) ** 2) / (2 * s * s))
+                   for c, s in zip(centre, spread, strict=True)]
+    else:  # samples on the user's own (non-uniform) grid
+        initial = []
+        for c, s in zip(centre, spread, strict=True):
+            x = c + s * np.sinh(np.linspace(-4, 4, 401))  # ±27 s, finest near the peak
+            initial.append((x, np.exp(-((x - c) ** 2) / (2 * s * s))))
+    return initial, centre, spread
+
+
+@pytest.mark.parametrize("gamma", [1e8, 1e12])
+def test_narrow_off_centre_starts_relax_to_the_stationary_expansion(gamma):
+    # the former 4001-point scan saw no mass in a profile this narrow at γ = 1e12
+    model = mf.models.chemical()
+    expansion = asy.stationary_expansion(model, order=1)
+    finals = []
+    for form in ("callable", "gaussian", "samples"):
+        initial, centre, spread = _narrow_start(model, gamma, form)
+        sol = solve_rescaled(model, gamma=gamma, t_final=100 / gamma, cells=100, rtol=1e-3,
+                             initial=initial)
+        # the initial state is the given profile: its moments on the 100-cell window
+        assert np.max(np.abs(sol.mean[0] - centre) / spread) < 1e-6, form
+        assert np.max(np.abs(sol.var[0] / spread**2 - 1)) < 1e-3, form
+        assert sol.q.min() >= 0
+        np.testing.assert_allclose(sol.mass, 1.0, atol=1e-12)
+        assert np.max(np.abs(sol.mean[-1] - (expansion.v + expansion.mu / gamma))) < 1e-9, form
+        assert np.max(np.abs(sol.var[-1] / (expansion.D / (gamma * expansion.A)) - 1)) < 1e-3
+        finals.append(sol.mean[-1])
+    width = np.sqrt(expansion.D / (gamma * expansion.A))
+    assert np.max(np.abs(np.array(finals) - finals[0]) / width) < 1e-4  # the three forms agree
+
+
+def test_a_narrow_compact_bump_anywhere_is_found_by_the_refined_scan():
+    model = mf.models.chemical_single()
+    gamma = 1e12
+    lo, hi = 1.2345, 1.2345 + 4e-6  # a top hat 4e-6 wide: no point of a 4000-cell scan hits it
+    sol = solve_rescaled(model, gamma=gamma, t_final=1e-13, cells=100, rtol=1e-3,
+                         initial=lambda x: ((x > lo) & (x < hi)).astype(float))
+    cell = float(np.max(np.diff(sol.x_edges(0)[0])))  # midpoint samples of a discontinuity
+    assert cell < (hi - lo) / 10 and abs(sol.mean[0, 0] - (lo + hi) / 2) < 0.1 * cell
+    assert sol.var[0, 0] == pytest.approx((hi - lo) ** 2 / 12, rel=0.05)
+    np.testing.assert_allclose(sol.mass, 1.0, atol=1e-12)
+
+
+def test_bad_initial_data_is_rejected_with_a_named_message():
+    model = mf.models.chemical()
+    kw = dict(gamma=1e8, t_final=1e-6, cells=50)
+    with pytest.raises(ValueError, match=r"initial\[0\]=.*positive mass.*0 at all 16384000 points"):
+        solve_rescaled(model, initial=lambda x: 0 * x, **kw)
+    with pytest.raises(ValueError, match=r"initial\[1\]\(x=.*\)=-1\.0 .*finite, nonnegative"):
+        solve_rescaled(model, initial=[lambda x: np.ones_like(x), lambda x: -np.ones_like(x)], **kw)
+    with pytest.raises(ValueError, match=r"initial\[0\]\(x=.*\)=nan .*finite, nonnegative"):
+        solve_rescaled(model, initial=lambda x: np.where(x > 0.5, np.nan, 1.0), **kw)
+    x = np.linspace(-1, 1, 11)
+    with pytest.raises(ValueError, match=r"initial\[0\].*positive mass \(the samples are all 0"):
+        solve_rescaled(model, initial=(x, np.zeros(11)), **kw)
+    with pytest.raises(ValueError, match=r"initial\[0\]\(x=0\)=nan .*finite, nonnegative"):
+        solve_rescaled(model, initial=(x, np.where(x == 0, np.nan, 1.0)), **kw)
+    with pytest.raises(ValueError, match=r"initial\[0\].*inside the domain"):
+        solve_rescaled(model, initial=(10 * x, np.ones(11)), **kw)
+    with pytest.raises(ValueError, match=r"initial\[0\].*Gaussian with its mean inside the domain"):
+        solve_rescaled(model, initial=Gaussian(7.0, 0.1), **kw)
+    with pytest.raises(ValueError, match="std"):
+        Gaussian(0.0, 0.0)
+    with pytest.raises(TypeError, match=r"initial.*Gaussian\(mean, std\)"):
+        solve_rescaled(model, initial=[Gaussian(0.0, 1.0)], **kw)
