@@ -36,7 +36,7 @@ def test_unknown_options_are_rejected_by_name() -> None:
         fipy_options(sweeps=3, colour="red")
     model = mf.models.chemical_single()
     with pytest.raises(TypeError, match=r"unknown FiPy option\(s\) \['scheme'\]"):
-        solvers.solve(model, gamma=1.0, t_final=0.1, cells=20, method="fipy", scheme="bdf2")
+        solvers.solve(model, gamma=1.0, t_final=0.1, cells=80, method="fipy", scheme="bdf2")
 
 
 @pytest.mark.parametrize(("options", "message"), [

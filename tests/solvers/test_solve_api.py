@@ -328,7 +328,7 @@ def test_fixed_dt_default_frames_do_not_shorten_the_steps():
     many = output_times(None, 1.0, 100, dt=1e-4)
     assert len(many) <= 101 and many[-1] == 1.0
     assert np.allclose(np.round(many / 1e-4), many / 1e-4, atol=1e-6)
-    sol = solvers.solve(models.chemical_single(), gamma=10.0, t_final=2.0, cells=60, dt=0.5)
+    sol = solvers.solve(models.chemical_single(), gamma=10.0, t_final=2.0, cells=160, dt=0.5)
     assert sol.info["steps"] == 4 and sol.t.size == 5
 
 
