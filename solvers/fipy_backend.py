@@ -67,6 +67,7 @@ from solvers.fv import potential_differences
 from solvers.grid import Grid
 from solvers.observables import readouts
 from solvers.solution import Solution
+from solvers.stepping import advance, progress_bar
 
 LINEAR_SOLVERS = {"lu": "LinearLUSolver", "gmres": "LinearGMRESSolver",
                   "bicgstab": "LinearBicgstabSolver", "cgs": "LinearCGSSolver"}
@@ -313,7 +314,7 @@ def solve_fipy(model: Model, *, gamma: float, t_final: float, grid: Grid, rho0: 
     atol = check_finite_number("atol", atol, nonnegative=True)
     nm = numeric(model)
     problem = _FipyProblem(nm, grid, gamma, rho0, opts)
-    bar = _progress_bar(progress, float(save_at[-1]))
+    bar = progress_bar(progress, float(save_at[-1]), desc="fipy")
     started = _time.perf_counter()
     stats = {"steps": 0, "rejected": 0, "sweeps": 0, "max_sweeps_in_step": 0,
              "dt_min": np.inf, "dt_max": 0.0}
@@ -366,7 +367,7 @@ def _fixed_interval(problem: _FipyProblem, rho: np.ndarray, now: float, target: 
         now = now + step
         history.record(now, problem.moments(rho)[0])
         _count(stats, step, sweeps)
-        _advance(bar, step)
+        advance(bar, step)
     return rho
 
 
@@ -428,19 +429,8 @@ def _adaptive_interval(problem: _FipyProblem, rho: np.ndarray, now: float, targe
         rho = second[0]
         now = target if step == remaining else now + step
         _count(stats, step, full[1] + half[1] + second[1])
-        _advance(bar, step)
+        advance(bar, step)
         trial = step * min(4.0, factor)
     return rho, now, trial
 
 
-def _progress_bar(progress: bool, total: float) -> Any:
-    if not progress:
-        return None
-    from tqdm import tqdm
-
-    return tqdm(total=total, desc="fipy", unit="t")
-
-
-def _advance(bar: Any, step: float) -> None:
-    if bar is not None:
-        bar.update(step)

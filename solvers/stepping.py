@@ -233,7 +233,7 @@ def integrate(problem: StageProblem, rho0: np.ndarray, save_at: Sequence[float],
     frames = np.empty((save_at.size, *state.rho.shape))
     frames[0] = state.rho
     tally = Tally()
-    bar = _progress_bar(progress, float(save_at[-1] - save_at[0]))
+    bar = progress_bar(progress, float(save_at[-1] - save_at[0]))
     controller = Controller(scheme)
     h = first_step(problem, state, float(save_at[-1] - save_at[0])) if dt is None else float(dt)
     for k in range(1, save_at.size):
@@ -254,7 +254,7 @@ def integrate(problem: StageProblem, rho0: np.ndarray, save_at: Sequence[float],
                 if t_next == target:
                     state = replace(state, t=target)
                 tally.accept(h_step, result)
-                _advance(bar, h_step)
+                advance(bar, h_step)
                 _check_budget(tally, max_steps)
         else:
             while state.t < target:
@@ -276,7 +276,7 @@ def integrate(problem: StageProblem, rho0: np.ndarray, save_at: Sequence[float],
                     new = replace(new, t=target)
                 state = new
                 tally.accept(h_step, result)
-                _advance(bar, h_step)
+                advance(bar, h_step)
                 _check_budget(tally, max_steps)
         frames[k] = state.rho
     if bar is not None:
@@ -290,14 +290,15 @@ def _check_budget(tally: Tally, max_steps: int) -> None:
                            f"rtol/atol")
 
 
-def _progress_bar(progress: bool, total: float) -> Any:
+def progress_bar(progress: bool, total: float, desc: str = "sg") -> Any:
+    """A tqdm bar over simulated time (``None`` when ``progress`` is false)."""
     if not progress:
         return None
     from tqdm.auto import tqdm
 
-    return tqdm(total=total, unit="t", desc="sg")
+    return tqdm(total=total, unit="t", desc=desc)
 
 
-def _advance(bar: Any, h: float) -> None:
+def advance(bar: Any, h: float) -> None:
     if bar is not None:
         bar.update(h)
