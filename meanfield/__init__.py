@@ -7,6 +7,7 @@ in :mod:`solvers`, symbolic asymptotics in :mod:`asymptotics`.
 from importlib.metadata import PackageNotFoundError, version
 
 from meanfield import fhn, models
+from meanfield.errors import ResolutionWarning
 from meanfield.expressions import allowed_names, parse, sigmoid, t, x
 from meanfield.model import ExternalInput, Model, Population
 from meanfield.numeric import NumericModel, numeric
@@ -17,4 +18,4 @@ except PackageNotFoundError:  # running from a source tree without installation
     __version__ = "0.0.0"
 
 __all__ = ["x", "t", "sigmoid", "parse", "allowed_names", "Population", "ExternalInput", "Model",
-           "models", "fhn", "NumericModel", "numeric", "__version__"]
+           "models", "fhn", "NumericModel", "numeric", "ResolutionWarning", "__version__"]

@@ -52,3 +52,11 @@ def check_int(name: str, value: Any, *, minimum: int | None = None) -> int:
     if minimum is not None and number < minimum:
         bad_value(name, value, f"an integer >= {minimum}")
     return number
+
+
+class ResolutionWarning(UserWarning):
+    """A result whose discretisation does not resolve the solution to its stated accuracy.
+
+    The message names the cause (cells per concentration width, cell Péclet number, mass at the
+    domain ends, …) and the setting that would fix it (usually a number of cells).
+    """

@@ -4,6 +4,7 @@ Finite volumes (Scharfetter–Gummel), exact stationary states, time stepping, t
 the n-agent network simulator and the solver of the rescaled (desingularized) equation.
 """
 
+from meanfield.errors import ResolutionWarning
 from solvers.fipy2d import FhnPdeResult, solve_fhn_pde
 from solvers.fipy_backend import SweepDivergenceError, sweep_contraction
 from solvers.grid import Grid
@@ -17,4 +18,4 @@ from solvers.stationary import Branch, StationaryState, continuation, stationary
 __all__ = ["solve", "Grid", "Solution", "load", "StationaryState", "Branch", "stationary_states",
            "continuation", "simulate_fhn_network", "FhnNetworkResult", "solve_fhn_pde", "FhnPdeResult",
            "simulate_network", "NetworkResult", "SweepDivergenceError", "sweep_contraction",
-           "solve_rescaled", "RescaledSolution", "Gaussian"]
+           "solve_rescaled", "RescaledSolution", "Gaussian", "ResolutionWarning"]
