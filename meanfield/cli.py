@@ -94,10 +94,12 @@ def _sweep(args: argparse.Namespace) -> int:
         None if args.scheduler else cfg.sweep.get("workers"))
     scheduler = args.scheduler if args.scheduler is not None else (
         None if args.workers else cfg.sweep.get("scheduler"))
+    options = cfg.solve if cfg.solve is not None else {"method": "stationary", "cells": 1000}
+    tasks.check_vary(cfg.model_table, options, cfg.sweep["vary"])  # before any point is sent
     points = sweep.grid_points(**cfg.sweep["vary"])
     out = Path(args.out) if args.out else cfg.output.dir
-    directory = out / f"{cfg.output.name}-points"
-    options = cfg.solve if cfg.solve is not None else {"method": "stationary", "cells": 1000}
+    stem = f"{Path(cfg.source).stem}-{cfg.output.name}"  # two configs never share files
+    directory = out / f"{stem}-points"
     fn = partial(tasks.run_task, cfg.model_table, options)
     result = sweep.run_sweep(fn, points, directory=directory, workers=workers,
                              scheduler=scheduler, processes=not args.threads,
@@ -106,13 +108,13 @@ def _sweep(args: argparse.Namespace) -> int:
     print(f"{len(points)} points: {result.computed} computed, {result.reused} reused from "
           f"{directory}")
     combined = sweep.combine(result.points, [tasks.summary(d) for d in result.datasets])
-    path = out / f"{cfg.output.name}.nc"
-    combined.to_netcdf(path)
+    path = out / f"{stem}.nc"  # dims: the varied parameters (model.sigma -> model_sigma)
+    sweep.write_dataset(path, combined)
     names = list(cfg.sweep["vary"])
     print(" ".join(f"{n:>14}" for n in names) + "".join(
         f"{'mean ' + str(p):>14}{'var ' + str(p):>12}" for p in combined["population"].values))
-    for k, point in enumerate(result.points):
-        row = combined.isel(point=k)
+    for point in result.points:
+        row = sweep.select(combined, point)
         if "state" in row.dims:  # the first stationary state of the point
             row = row.isel(state=0)
         print(" ".join(f"{str(point[n]):>14}" for n in names) + "".join(

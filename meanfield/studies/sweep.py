@@ -1,11 +1,21 @@
 """The sweep engine: independent points on ``dask.distributed``, each result written at once.
 
 A sweep is a function ``fn(**point) -> xarray.Dataset`` and a list of points (dicts of plain
-values). :func:`run_points` submits every point to a Dask client and, as each one finishes,
-writes its dataset to ``<directory>/point-<key>.nc`` (``key`` a hash of the point; the file is
-written under a temporary name and renamed, so a killed sweep never leaves a half-written
-point). Running the same sweep again loads the finished points instead of recomputing them:
-a killed sweep resumes and loses nothing. Without a directory nothing is written.
+values: finite numbers, strings, booleans, lists/tables of them; checked before any point is
+sent anywhere). :func:`run_points` submits every point to a Dask client and, as each one
+finishes, writes its dataset to ``<directory>/point-<key>.nc`` (``key`` a hash of the point).
+Running the same sweep again loads the finished points instead of recomputing them: a killed
+sweep resumes and loses nothing. Without a directory nothing is written.
+
+The files cannot be corrupted (:mod:`meanfield.studies.sweepfiles`): exclusive temporary files
+renamed into place, one lock per folder held for the run (a second sweep into the same folder
+waits, or gives up after ``lock_timeout`` seconds), and a point file is reused only if it opens,
+holds this point and its arrays match their checksum; otherwise it is moved aside to ``*.bad``
+and computed again. A point whose file cannot be written is reported at the end
+(:attr:`SweepResult.unsaved` and one :class:`SweepFileWarning`); the others go on.
+
+:func:`combine` (and :meth:`SweepResult.to_xarray`) stores a sweep as one dataset whose
+dimensions are the varied parameters (:mod:`meanfield.studies.sweeplayout`).
 
 Where the points run:
 
@@ -21,38 +31,80 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
+import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from meanfield.errors import bad_type, bad_value, check_int
+from meanfield.studies.sweepfiles import (
+    POINT_ATTR,
+    FolderLock,
+    SweepBusyError,
+    SweepFileWarning,
+    read_point,
+    remove_stale_parts,
+    reuse,
+    write_bytes,
+    write_dataset,
+    write_point,
+)
+from meanfield.studies.sweeplayout import combine, dimension_name, select
 
-POINT_ATTR = "sweep_point"
+__all__ = ["POINT_ATTR", "MANIFEST", "SweepResult", "SweepError", "SweepBusyError",
+           "SweepFileWarning", "canonical", "check_points", "point_key", "point_path",
+           "grid_points", "load_point", "run_points", "run_sweep", "load_sweep", "open_client",
+           "combine", "dimension_name", "select", "write_dataset"]
+
 MANIFEST = "sweep.json"
+ALLOWED = "finite numbers, strings, booleans, None, or lists/tables of them"
 
 
 def _plain(value: Any, name: str) -> Any:
-    """A JSON-representable copy of a point value (numbers, strings, booleans, lists)."""
+    """A JSON-representable copy of a point value; ``name`` (the parameter) in every error."""
     import numpy as np
 
     if isinstance(value, (np.integer, np.floating, np.bool_)):
-        return value.item()
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        bad_value(name, value, f"a finite number (sweep values are {ALLOWED})")
     if isinstance(value, (str, int, float, bool)) or value is None:
         return value
     if isinstance(value, (list, tuple)):
-        return [_plain(v, name) for v in value]
+        return [_plain(v, f"{name}[{i}]") for i, v in enumerate(value)]
     if isinstance(value, Mapping):
-        return {str(k): _plain(v, name) for k, v in value.items()}
-    bad_type(name, value, "numbers, strings, booleans, or lists/tables of them")
+        return {str(k): _plain(v, f"{name}.{k}") for k, v in value.items()}
+    bad_type(name, value, ALLOWED)
+
+
+def check_points(points: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """The points as dicts, every name a string and every value allowed (before any dispatch)."""
+    if isinstance(points, (str, bytes, Mapping)) or not isinstance(points, Iterable):
+        bad_type("points", points, "a list of points (mappings from parameter names to values)")
+    out = []
+    for k, point in enumerate(points):
+        if not isinstance(point, Mapping):
+            bad_type(f"points[{k}]", point, "a mapping from parameter names to values")
+        for name, value in point.items():
+            if not isinstance(name, str) or not name.isidentifier() and not all(
+                    part.isidentifier() for part in name.split(".")):
+                bad_value(f"points[{k}]", name, "parameter names that are identifiers "
+                          "(dotted names such as model.sigma allowed)")
+            _plain(value, name)
+        out.append(dict(point))
+    return out
 
 
 def canonical(point: Mapping[str, Any]) -> str:
     """The point as sorted, compact JSON (the same point always gives the same text)."""
     if not isinstance(point, Mapping):
         bad_type("points", point, "mappings from parameter names to values")
-    return json.dumps(_plain(dict(point), "points"), sort_keys=True, separators=(",", ":"))
+    plain = {str(k): _plain(v, str(k)) for k, v in point.items()}
+    return json.dumps(plain, sort_keys=True, separators=(",", ":"),
+                      allow_nan=False)
 
 
 def point_key(point: Mapping[str, Any], context: Mapping[str, Any] | None = None) -> str:
@@ -75,24 +127,15 @@ def grid_points(**values: Sequence[Any]) -> list[dict[str, Any]]:
     for name, vals in values.items():
         if isinstance(vals, (str, bytes)) or not isinstance(vals, Sequence) or len(vals) == 0:
             bad_value(name, vals, "a non-empty list of values to sweep")
+        for v in vals:
+            _plain(v, name)
     return [dict(zip(names, combo, strict=True)) for combo in
             itertools.product(*(values[n] for n in names))]
 
 
-def _write(path: Path, dataset: Any, point: Mapping[str, Any]) -> None:
-    dataset = dataset.copy()
-    dataset.attrs[POINT_ATTR] = canonical(point)
-    tmp = path.with_name(path.name + ".part")
-    dataset.to_netcdf(tmp)
-    os.replace(tmp, path)
-
-
 def load_point(path: str | os.PathLike[str]) -> Any:
     """A finished point's dataset, read fully into memory."""
-    import xarray as xr
-
-    with xr.open_dataset(path) as ds:
-        return ds.load()
+    return read_point(path)
 
 
 def _check_result(result: Any, point: Mapping[str, Any]) -> Any:
@@ -109,76 +152,83 @@ def _evaluate(fn: Callable[..., Any], point: Mapping[str, Any]) -> Any:
 
 @dataclass(frozen=True, eq=False)
 class SweepResult:
-    """The datasets of a sweep (aligned with ``points``) and how many were computed or reused."""
+    """The datasets of a sweep (aligned with ``points``) and how many were computed or reused.
+
+    ``unsaved`` lists ``(point, reason)`` for computed points whose file could not be written
+    (their datasets are here, but a re-run computes them again).
+    """
 
     points: tuple[dict[str, Any], ...]
     datasets: tuple[Any, ...]
     computed: int
     reused: int
     directory: Path | None
+    unsaved: tuple[tuple[dict[str, Any], str], ...] = ()
 
     def to_xarray(self) -> Any:
-        """All points in one dataset along a ``point`` dimension, parameters as coordinates."""
+        """All points in one dataset whose dimensions are the varied parameters (:func:`combine`)."""
         return combine(self.points, self.datasets)
 
 
-def combine(points: Sequence[Mapping[str, Any]], datasets: Sequence[Any]) -> Any:
-    """Concatenate per-point datasets along ``point``; scalar parameters become coordinates."""
-    import numpy as np
-    import xarray as xr
+class SweepError(RuntimeError):
+    """Some points failed; ``failures`` lists ``(point, reason)``, ``result`` the finished ones."""
 
-    if not datasets:
-        return xr.Dataset()
-    stripped = []
-    for ds in datasets:
-        ds = ds.copy()
-        ds.attrs.pop(POINT_ATTR, None)
-        stripped.append(ds)
-    out = xr.concat(stripped, dim="point", join="outer", combine_attrs="drop_conflicts")
-    names = sorted({k for p in points for k in p})
-    for name in names:
-        if name in out.dims:
-            continue
-        values = [p.get(name) for p in points]
-        if not all(isinstance(v, (int, float, str, bool)) for v in values):
-            values = [json.dumps(_plain(v, name)) for v in values]  # lists: their JSON text
-        out = out.assign_coords({name: ("point", np.array(values))})
-    return out.assign_coords(point=np.arange(len(points)))
+    def __init__(self, message: str, failures: Sequence[tuple[dict[str, Any], str]],
+                 result: SweepResult) -> None:
+        super().__init__(message)
+        self.failures, self.result = tuple(failures), result
+
+
+def _listing(items: Sequence[tuple[dict[str, Any], str]]) -> str:
+    text = "; ".join(f"{p}: {why}" for p, why in items[:5])
+    return text + (f"; and {len(items) - 5} more" if len(items) > 5 else "")
 
 
 def run_points(fn: Callable[..., Any], points: Iterable[Mapping[str, Any]], *,
                directory: str | os.PathLike[str] | None = None, client: Any = None,
                progress: bool = False, description: str = "sweep",
-               context: Mapping[str, Any] | None = None) -> SweepResult:
+               context: Mapping[str, Any] | None = None,
+               lock_timeout: float | None = None) -> SweepResult:
     """Evaluate ``fn(**point)`` (an ``xarray.Dataset``) for every point, on ``client`` if given.
 
-    With ``directory``, finished points found there are loaded instead of computed, and each new
-    point is written as soon as its result arrives. ``context`` (plain values: the model JSON and
-    the settings ``fn`` has bound) enters every point's file name, so a directory shared by
-    studies with other models or settings never hands their results to this one. If some points
-    fail, the others are still written and a ``RuntimeError`` lists the failures (re-running
-    retries only those).
+    Every point is checked (:func:`check_points`) before any is computed. With ``directory``,
+    the folder is locked for the run (``lock_timeout`` seconds of waiting for another sweep,
+    ``None``: as long as needed), valid finished points found there are loaded instead of
+    computed, and each new point is written as soon as its result arrives. ``context`` (plain
+    values: the model JSON and the settings ``fn`` has bound) enters every point's file name, so
+    a directory shared by studies with other models or settings never hands their results to
+    this one. If some points fail, the others are still written and a :class:`SweepError` (a
+    ``RuntimeError``) lists the failures (re-running retries only those).
     """
     if not callable(fn):
         bad_type("fn", fn, "a callable fn(**point) returning an xarray.Dataset")
-    pts = [dict(p) if isinstance(p, Mapping) else p for p in points]
+    if lock_timeout is not None:
+        from meanfield.errors import check_finite_number
+
+        check_finite_number("lock_timeout", lock_timeout, nonnegative=True)
+    pts = check_points(points)
+    if context is not None:
+        canonical(context)
     keys = [point_key(p, context) for p in pts]
     if len(set(keys)) != len(keys):
         bad_value("points", pts, "distinct points (each point is computed once)")
-    folder = None if directory is None else Path(directory)
-    results: list[Any] = [None] * len(pts)
-    todo: list[int] = []
-    if folder is not None:
-        folder.mkdir(parents=True, exist_ok=True)
+    if directory is None:
+        return _run(fn, pts, None, client, progress, description, context)
+    folder = Path(directory)
+    folder.mkdir(parents=True, exist_ok=True)
+    with FolderLock(folder, timeout=lock_timeout):
+        remove_stale_parts(folder)
         _write_manifest(folder, pts, context)
+        return _run(fn, pts, folder, client, progress, description, context)
+
+
+def _run(fn: Callable[..., Any], pts: list[dict[str, Any]], folder: Path | None, client: Any,
+         progress: bool, description: str, context: Mapping[str, Any] | None) -> SweepResult:
+    results: list[Any] = [None] * len(pts)
+    if folder is not None:
         for i, p in enumerate(pts):
-            path = point_path(folder, p, context)
-            if path.exists():
-                results[i] = load_point(path)
-            else:
-                todo.append(i)
-    else:
-        todo = list(range(len(pts)))
+            results[i] = reuse(point_path(folder, p, context), canonical(p))
+    todo = [i for i, r in enumerate(results) if r is None]
     reused = len(pts) - len(todo)
 
     bar = None
@@ -186,15 +236,20 @@ def run_points(fn: Callable[..., Any], points: Iterable[Mapping[str, Any]], *,
         from tqdm.auto import tqdm
 
         bar = tqdm(total=len(pts), initial=reused, desc=description, unit="point")
-    failures: list[tuple[dict[str, Any], BaseException]] = []
+    failures: list[tuple[dict[str, Any], str]] = []
+    unsaved: list[tuple[dict[str, Any], str]] = []
 
     def finish(i: int, result: Any) -> None:
         result = _check_result(result, pts[i])
-        if folder is not None:
-            _write(point_path(folder, pts[i], context), result, pts[i])
         results[i] = result
         if bar is not None:
             bar.update(1)
+        if folder is not None:
+            path = point_path(folder, pts[i], context)
+            try:
+                write_point(path, result, canonical(pts[i]))
+            except Exception as err:  # this point is not saved; the others go on
+                unsaved.append((pts[i], f"writing {path} failed: {type(err).__name__}: {err}"))
 
     try:
         if client is None:
@@ -202,7 +257,7 @@ def run_points(fn: Callable[..., Any], points: Iterable[Mapping[str, Any]], *,
                 try:
                     result = _evaluate(fn, pts[i])
                 except Exception as err:  # recorded, the other points still run
-                    failures.append((pts[i], err))
+                    failures.append((pts[i], f"{type(err).__name__}: {err}"))
                     continue
                 finish(i, result)
         else:
@@ -215,7 +270,7 @@ def run_points(fn: Callable[..., Any], points: Iterable[Mapping[str, Any]], *,
                 try:
                     result = future.result()
                 except Exception as err:  # recorded, the other points still run
-                    failures.append((pts[i], err))
+                    failures.append((pts[i], f"{type(err).__name__}: {err}"))
                     continue
                 finally:
                     future.release()
@@ -223,34 +278,45 @@ def run_points(fn: Callable[..., Any], points: Iterable[Mapping[str, Any]], *,
     finally:
         if bar is not None:
             bar.close()
+    done = SweepResult(points=tuple(pts), datasets=tuple(results), computed=len(todo),
+                       reused=reused, directory=folder, unsaved=tuple(unsaved))
+    note = (f" {len(unsaved)} computed points could not be written ({_listing(unsaved)}); their "
+            "results are in memory only and a re-run computes them again.") if unsaved else ""
     if failures:
-        lines = "; ".join(f"{p}: {type(e).__name__}: {e}" for p, e in failures[:5])
-        raise RuntimeError(f"{len(failures)} of {len(pts)} sweep points failed ({lines}); the "
-                           "finished points are kept, re-run to retry the failed ones")
-    return SweepResult(points=tuple(pts), datasets=tuple(results), computed=len(todo),
-                       reused=reused, directory=folder)
+        raise SweepError(f"{len(failures)} of {len(pts)} sweep points failed "
+                         f"({_listing(failures)}); the finished points are kept, re-run to retry "
+                         f"the failed ones.{note}", failures + unsaved, done)
+    if unsaved:
+        warnings.warn(f"{len(unsaved)} of {len(pts)} sweep points in {folder}:{note}",
+                      SweepFileWarning, stacklevel=3)
+    return done
 
 
 def _write_manifest(folder: Path, points: Sequence[Mapping[str, Any]],
                     context: Mapping[str, Any] | None = None) -> None:
-    text = json.dumps({"points": [json.loads(canonical(p)) for p in points],
+    text = json.dumps({"points": [_plain(dict(p), "points") for p in points],  # keys in order
                        "context": json.loads(canonical(context)) if context else None}, indent=1)
-    tmp = folder / (MANIFEST + ".part")
-    tmp.write_text(text)
-    os.replace(tmp, folder / MANIFEST)
+    write_bytes(folder / MANIFEST, text.encode())
 
 
 def load_sweep(directory: str | os.PathLike[str]) -> SweepResult:
-    """The finished points of a sweep directory (in the order of its manifest)."""
+    """The finished, valid points of a sweep directory (in the order of its manifest).
+
+    Invalid point files are moved aside with a :class:`SweepFileWarning`, as in a run.
+    """
     folder = Path(directory)
     manifest = folder / MANIFEST
-    if not manifest.exists():
+    if not manifest.is_file():
         bad_value("directory", str(folder), f"a sweep directory containing {MANIFEST}")
-    recorded = json.loads(manifest.read_text())
-    points, context = recorded["points"], recorded.get("context")
-    done = [p for p in points if point_path(folder, p, context).exists()]
-    return SweepResult(points=tuple(done), datasets=tuple(load_point(point_path(folder, p, context))
-                                                          for p in done),
+    try:
+        recorded = json.loads(manifest.read_text())
+        points, context = recorded["points"], recorded.get("context")
+    except (ValueError, KeyError, TypeError) as err:
+        raise ValueError(f"{manifest}: not a sweep manifest ({err})") from err
+    with FolderLock(folder):
+        found = [(p, reuse(point_path(folder, p, context), canonical(p))) for p in points]
+    done = [(p, ds) for p, ds in found if ds is not None]
+    return SweepResult(points=tuple(p for p, _ in done), datasets=tuple(ds for _, ds in done),
                        computed=0, reused=len(done), directory=folder)
 
 
@@ -282,7 +348,8 @@ def run_sweep(fn: Callable[..., Any], points: Iterable[Mapping[str, Any]], *,
               directory: str | os.PathLike[str], client: Any = None, workers: int | None = None,
               scheduler: str | None = None, processes: bool = True,
               progress: bool = False, description: str = "sweep",
-              context: Mapping[str, Any] | None = None) -> SweepResult:
+              context: Mapping[str, Any] | None = None,
+              lock_timeout: float | None = None) -> SweepResult:
     """:func:`run_points` on Dask, persisting every point in ``directory`` (resumable).
 
     Uses ``client`` if given; otherwise connects to ``scheduler`` or starts a ``LocalCluster``
@@ -292,11 +359,14 @@ def run_sweep(fn: Callable[..., Any], points: Iterable[Mapping[str, Any]], *,
         if workers is not None or scheduler is not None:
             bad_value("client", client, "either client= or workers=/scheduler=, not both")
         return run_points(fn, points, directory=directory, client=client, progress=progress,
-                          description=description, context=context)
+                          description=description, context=context,
+                          lock_timeout=lock_timeout)
+    points = check_points(points)  # before a cluster is started or anything is sent
     own, cluster = open_client(workers=workers, scheduler=scheduler, processes=processes)
     try:
         return run_points(fn, points, directory=directory, client=own, progress=progress,
-                          description=description, context=context)
+                          description=description, context=context,
+                          lock_timeout=lock_timeout)
     finally:
         own.close()
         if cluster is not None:

@@ -32,6 +32,28 @@ def stationary_dataset(states: Any, model: Any) -> Any:
         attrs={"model": model.to_json(), "gamma": states[0].gamma, "method": "stationary"})
 
 
+def check_vary(model_table: Mapping[str, Any], options: Mapping[str, Any],
+               vary: Mapping[str, Any]) -> None:
+    """Check every varied value of a sweep before any point runs (errors name the parameter).
+
+    Each value of ``vary`` is checked on its own, with the other options as given:
+    ``model.<p>`` values by building the model, solve options with :func:`check_solve`.
+    """
+    from meanfield.studies.sweep import check_points
+
+    for name, values in vary.items():
+        for value in values:
+            if not name.startswith("model."):
+                check_points([{name: value}])
+                check_solve({**options, name: value}, key="sweep.vary")
+                continue
+            try:
+                check_points([{name: value}])
+                build_model(model_table, {name.removeprefix("model."): value})
+            except (TypeError, ValueError) as err:
+                raise type(err)(f"sweep.vary.{name}: {err}") from err
+
+
 def run_task(model_table: Mapping[str, Any], options: Mapping[str, Any], **point: Any) -> Any:
     """Solve the model of ``model_table`` with ``options`` overridden by ``point``.
 

@@ -53,9 +53,13 @@ def test_local_cluster_matches_serial(tmp_path: Path) -> None:
     assert len(list(tmp_path.glob("point-*.nc"))) == 6
     a, b = serial.to_xarray(), distributed.to_xarray()
     np.testing.assert_array_equal(a["mean"].values, b["mean"].values)
-    np.testing.assert_array_equal(b["gamma"].values, [1, 1, 10, 10, 100, 100])
+    # a grid of points is a dataset with one dimension per varied parameter
+    assert b["mean"].dims == ("gamma", "cells", "population")
+    np.testing.assert_array_equal(b["gamma"].values, [1, 10, 100])
+    np.testing.assert_array_equal(b["cells"].values, [60, 120])
     # the linear OU model's mean is exact: (α μ + γ Σ g m E)/(α + γ A) -> balance voltage as γ grows
-    assert b["var"].sel(population="E").values[-1] < b["var"].sel(population="E").values[0] / 20
+    var_e = b["var"].sel(population="E", cells=120).values
+    assert var_e[-1] < var_e[0] / 20
     again = sweep.run_sweep(stationary_point, POINTS, directory=tmp_path, workers=1,
                             processes=False)
     assert again.computed == 0 and again.reused == 6
@@ -81,7 +85,7 @@ def test_bad_input() -> None:
         sweep.run_points(lambda value: 1.0, [{"value": 1}])
     with pytest.raises(ValueError, match="gamma=.*non-empty list"):
         sweep.grid_points(gamma=[])
-    with pytest.raises(TypeError, match="points has type"):
+    with pytest.raises(TypeError, match="a has type object"):
         sweep.point_key({"a": object()})
     with pytest.raises(ValueError, match="workers=2 is not allowed: either workers="):
         sweep.open_client(workers=2, scheduler="tcp://127.0.0.1:1")
@@ -161,19 +165,27 @@ def test_existing_scheduler_address(tmp_path: Path, capsys: pytest.CaptureFixtur
         assert address.startswith("tcp://")
         assert cli.main(["sweep", str(config), "--scheduler", address, "--no-progress"]) == 0
     assert "2 points: 2 computed, 0 reused" in capsys.readouterr().out
-    with xr.open_dataset(tmp_path / "run.nc") as ds:
+    with xr.open_dataset(tmp_path / "sweep-run.nc") as ds:  # <config stem>-<output name>
         means = ds["mean"].load()
     expected = [stationary_point(g, 60)["mean"].values for g in (2.0, 20.0)]
+    assert means.dims == ("gamma", "state", "population")
     np.testing.assert_allclose(means.isel(state=0).values, expected, rtol=1e-12)
 
 
-def test_combine_keeps_list_parameters_as_json() -> None:
+def test_combine_keeps_list_parameters_numeric() -> None:
     points = [{"gamma": 1.0, "sigma": [0.5, 0.6]}, {"gamma": 2.0, "sigma": [0.8, 0.6]}]
     datasets = [xr.Dataset({"value": ((), float(k))}) for k in range(2)]
-    out = sweep.combine(points, datasets)
-    assert out["sigma"].values.tolist() == ["[0.5, 0.6]", "[0.8, 0.6]"]
+    out = sweep.combine(points, datasets)  # not a grid: along ``point``
+    np.testing.assert_array_equal(out["sigma_value"].values, [[0.5, 0.6], [0.8, 0.6]])
     np.testing.assert_array_equal(out["gamma"].values, [1.0, 2.0])
     np.testing.assert_array_equal(out["value"].values, [0.0, 1.0])
+    grid = sweep.combine(sweep.grid_points(sigma=[[0.5, 0.6], [0.8, 0.6]], gamma=[2.0, 1.0]),
+                         [xr.Dataset({"value": ((), float(k))}) for k in range(4)])
+    assert grid["value"].dims == ("sigma", "gamma")
+    np.testing.assert_array_equal(grid["sigma_value"].values, [[0.5, 0.6], [0.8, 0.6]])
+    np.testing.assert_array_equal(grid["gamma"].values, [1.0, 2.0])  # sorted
+    np.testing.assert_array_equal(grid["value"].values, [[1.0, 0.0], [3.0, 2.0]])
+    assert float(sweep.select(grid, {"sigma": [0.8, 0.6], "gamma": 1.0})["value"]) == 3.0
 
 
 def _settings_point(gamma: float, *, offset: float) -> xr.Dataset:
