@@ -112,17 +112,17 @@ def test_sweep_resumes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> No
     args = ["sweep", str(path), "--workers", "2", "--threads", "--no-progress"]
     assert cli.main(args) == 0
     assert "6 points: 6 computed, 0 reused" in capsys.readouterr().out
-    with xr.open_dataset(tmp_path / "ou.nc") as ds:
+    with xr.open_dataset(tmp_path / f"{path.stem}-ou.nc") as ds:  # <config stem>-<name>
         ds = ds.load()
-    assert ds.sizes["point"] == 6
-    assert len(list((tmp_path / "ou-points").glob("point-*.nc"))) == 6
+    assert dict(ds["var"].sizes) == {"gamma": 3, "model_sigma": 2, "state": 1, "population": 2}
+    assert len(list((tmp_path / f"{path.stem}-ou-points").glob("point-*.nc"))) == 6
     # linear OU: var_p = D_p/(α_p + γ A_p) (docstring of models.linear_ou); D = σ²/2
-    row = ds.isel(point=5, state=0)
-    assert float(row["gamma"]) == 100.0 and float(row["model.sigma"]) == 0.6
+    row = ds.isel(gamma=2, model_sigma=1, state=0)
+    assert float(row["gamma"]) == 100.0 and float(row["model_sigma"]) == 0.6
     (state,) = solvers.stationary_states(models.linear_ou(sigma=0.6), gamma=100.0, cells=120,
                                          starts=4, stability=False)
     np.testing.assert_array_equal(row["var"].values, state.var)
-    (tmp_path / "ou-points" / "notes.txt").write_text("unrelated files are ignored")
+    (tmp_path / f"{path.stem}-ou-points" / "notes.txt").write_text("unrelated files are ignored")
     assert cli.main(args) == 0
     assert "6 points: 0 computed, 6 reused" in capsys.readouterr().out
 
