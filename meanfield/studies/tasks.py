@@ -45,7 +45,7 @@ def check_vary(model_table: Mapping[str, Any], options: Mapping[str, Any],
         for value in values:
             if not name.startswith("model."):
                 check_points([{name: value}])
-                check_solve({**options, name: value}, key="sweep.vary")
+                check_solve({**options, name: value}, key="sweep.vary", need_gamma=False)
                 continue
             try:
                 check_points([{name: value}])
