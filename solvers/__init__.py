@@ -8,10 +8,11 @@ from meanfield.errors import ResolutionWarning
 from solvers.fipy2d import FhnPdeResult, solve_fhn_pde
 from solvers.fipy_backend import SweepDivergenceError, sweep_contraction
 from solvers.grid import Grid
+from solvers.io import load
 from solvers.network import NetworkResult, simulate_network
 from solvers.network2d import FhnNetworkResult, simulate_fhn_network
 from solvers.rescaled import Gaussian, RescaledSolution, solve_rescaled
-from solvers.solution import Solution, load
+from solvers.solution import Solution
 from solvers.solve import solve
 from solvers.stationary import Branch, StationaryState, continuation, stationary_states
 

@@ -83,7 +83,7 @@ class Solution:
                           attrs=attrs)
 
     def save(self, path: str | PathLike[str]) -> None:
-        """Write the solution to NetCDF (read back with :func:`load`)."""
+        """Write the solution to NetCDF (read back, checked, with :func:`solvers.load`)."""
         self.to_xarray().to_netcdf(path)
 
 
@@ -100,16 +100,3 @@ def _jsonable(value: Any) -> Any:
         return value
     return repr(value)
 
-
-def load(path: str | PathLike[str]) -> Solution:
-    """Read a :class:`Solution` written by :meth:`Solution.save`."""
-    import xarray as xr
-
-    with xr.open_dataset(path) as ds:
-        ds = ds.load()
-    model = Model.from_json(ds.attrs["model"])
-    return Solution(model=model, gamma=float(ds.attrs["gamma"]), method=str(ds.attrs["method"]),
-                    t=ds["t"].values, x=ds["x"].values, rho=ds["rho"].values,
-                    mass=ds["mass"].values, mean=ds["mean"].values, var=ds["var"].values,
-                    m=ds["m"].values, balance_residual=ds["balance_residual"].values,
-                    edges=ds["edges"].values, info=json.loads(ds.attrs.get("info", "{}")))
