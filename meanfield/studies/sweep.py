@@ -45,6 +45,7 @@ from meanfield.studies.sweepfiles import (
     FolderLock,
     SweepBusyError,
     SweepFileWarning,
+    inspect,
     read_point,
     remove_stale_parts,
     reuse,
@@ -302,7 +303,8 @@ def _write_manifest(folder: Path, points: Sequence[Mapping[str, Any]],
 def load_sweep(directory: str | os.PathLike[str]) -> SweepResult:
     """The finished, valid points of a sweep directory (in the order of its manifest).
 
-    Invalid point files are moved aside with a :class:`SweepFileWarning`, as in a run.
+    Read only (no lock, nothing moved: a running sweep may be inspected); invalid point files
+    are left out with one :class:`SweepFileWarning` (the next run moves them aside).
     """
     folder = Path(directory)
     manifest = folder / MANIFEST
@@ -313,9 +315,17 @@ def load_sweep(directory: str | os.PathLike[str]) -> SweepResult:
         points, context = recorded["points"], recorded.get("context")
     except (ValueError, KeyError, TypeError) as err:
         raise ValueError(f"{manifest}: not a sweep manifest ({err})") from err
-    with FolderLock(folder):
-        found = [(p, reuse(point_path(folder, p, context), canonical(p))) for p in points]
-    done = [(p, ds) for p, ds in found if ds is not None]
+    done, bad = [], []
+    for p in points:
+        path = point_path(folder, p, context)
+        ds, problem = inspect(path, canonical(p))
+        if ds is not None:
+            done.append((p, ds))
+        elif problem != "is missing":
+            bad.append(f"{path.name} {problem}")
+    if bad:
+        warnings.warn(f"{len(bad)} point files of {folder} left out: {'; '.join(bad[:5])}",
+                      SweepFileWarning, stacklevel=2)
     return SweepResult(points=tuple(p for p, _ in done), datasets=tuple(ds for _, ds in done),
                        computed=0, reused=len(done), directory=folder)
 

@@ -113,9 +113,12 @@ def read_point(path: str | os.PathLike[str]) -> Any:
         return ds.load()
 
 
-def _problem(path: Path, point_text: str) -> tuple[Any, str | None]:
-    """``(dataset, None)`` for a valid point file, else ``(None, what is wrong)``."""
-    mode = os.lstat(path).st_mode
+def inspect(path: Path, point_text: str) -> tuple[Any, str | None]:
+    """``(dataset, None)`` for a valid point file, else ``(None, what is wrong)`` (read only)."""
+    try:
+        mode = os.lstat(path).st_mode
+    except FileNotFoundError:
+        return None, "is missing"
     if stat.S_ISLNK(mode):
         return None, "is a symbolic link"
     try:
@@ -162,12 +165,12 @@ def reuse(path: Path, point_text: str) -> Any:
         return None
     if not (stat.S_ISREG(mode) or stat.S_ISLNK(mode)):
         return None
-    ds, problem = _problem(path, point_text)
+    ds, problem = inspect(path, point_text)
     if problem is None:
         return ds
     bad = move_aside(path)
     warnings.warn(f"sweep point file {path} {problem}: moved to {bad.name} and computed again",
-                  SweepFileWarning, stacklevel=3)
+                  SweepFileWarning, stacklevel=4)
     return None
 
 

@@ -184,6 +184,12 @@ def test_damaged_point_files_are_moved_aside_and_recomputed(tmp_path: Path, dama
         warnings.simplefilter("error")
         assert finished(tmp_path).reused == 4
         assert squares(sweep.load_sweep(tmp_path)) == [0.0, 1.0, 4.0, 9.0]
+    damage(path, sweep.point_path(tmp_path, POINTS[3]))
+    with pytest.warns(sweepfiles.SweepFileWarning, match=f"1 point files of .* left out: "
+                      f"{path.name} .*{reason}"):
+        loaded = sweep.load_sweep(tmp_path)  # read only: left out, not moved
+    assert list(loaded.points) == [POINTS[0], POINTS[2], POINTS[3]]
+    assert len(list(tmp_path.glob("*.bad"))) == 2
 
 
 @pytest.mark.filterwarnings("ignore:the grid does not resolve")
