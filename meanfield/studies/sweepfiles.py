@@ -19,6 +19,7 @@ import contextlib
 import errno
 import fcntl
 import hashlib
+import logging
 import os
 import secrets
 import stat
@@ -208,11 +209,18 @@ class FolderLock:
             os.close(fd)
             raise SweepBusyError(f"the sweep lock {self.path} is not a regular file; remove it")
         deadline = None if self.timeout is None else time.monotonic() + self.timeout
+        told = False
         while True:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
                 break
             except BlockingIOError:
+                if not told:
+                    holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
+                    logging.getLogger(__name__).warning(
+                        "waiting for the sweep in %s (process %s holds %s)", self.folder, holder,
+                        LOCK_NAME)
+                    told = True
                 if deadline is not None and time.monotonic() >= deadline:
                     holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
                     os.close(fd)
