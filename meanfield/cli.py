@@ -98,7 +98,8 @@ def _sweep(args: argparse.Namespace) -> int:
     tasks.check_vary(cfg.model_table, options, cfg.sweep["vary"])  # before any point is sent
     points = sweep.grid_points(**cfg.sweep["vary"])
     out = Path(args.out) if args.out else cfg.output.dir
-    stem = f"{Path(cfg.source).stem}-{cfg.output.name}"  # two configs never share files
+    source = Path(cfg.source).stem  # two configs in one folder never share files
+    stem = cfg.output.name if source == cfg.output.name else f"{source}-{cfg.output.name}"
     directory = out / f"{stem}-points"
     fn = partial(tasks.run_task, cfg.model_table, options)
     result = sweep.run_sweep(fn, points, directory=directory, workers=workers,

@@ -323,6 +323,7 @@ def test_two_configs_in_one_folder_keep_their_summaries(tmp_path: Path,
                                                         capsys: pytest.CaptureFixture[str]) -> None:
     from meanfield import cli
 
+    names = {"low": "run", "high": "high"}  # [output] name: the default, and the config stem
     for stem, sigma in (("low", 0.4), ("high", 0.8)):
         (tmp_path / f"{stem}.toml").write_text(textwrap.dedent(f"""
             [model]
@@ -335,13 +336,14 @@ def test_two_configs_in_one_folder_keep_their_summaries(tmp_path: Path,
             vary = {{ gamma = [2.0, 20.0] }}
             [output]
             dir = "{tmp_path}"
+            name = "{names[stem]}"
             """))
         assert cli.main(["sweep", str(tmp_path / f"{stem}.toml"), "--workers", "1",
                          "--threads", "--no-progress"]) == 0
     capsys.readouterr()
     variances = {}
-    for stem in ("low", "high"):
-        with xr.open_dataset(tmp_path / f"{stem}-run.nc") as ds:
+    for stem, file in (("low", "low-run"), ("high", "high")):  # <stem>-<name>, or the name
+        with xr.open_dataset(tmp_path / f"{file}.nc") as ds:
             variances[stem] = ds["var"].isel(state=0).load()
         assert variances[stem].dims == ("gamma", "population")
     options = {"method": "stationary", "cells": 40, "stability": False}
@@ -356,3 +358,4 @@ def test_two_configs_in_one_folder_keep_their_summaries(tmp_path: Path,
     assert cli.main(["sweep", str(path), "--workers", "1", "--threads", "--no-progress"]) == 2
     assert "sweep.vary.gamma=-1.0 is not allowed" in capsys.readouterr().err
     assert not (tmp_path / "bad-run-points").exists()
+    assert sorted(p.name for p in tmp_path.glob("*-points")) == ["high-points", "low-run-points"]
