@@ -16,10 +16,10 @@ DOCS = ROOT / "docs"
 MATH_PAGE = DOCS / "mathematics.md"
 SOURCE_DIRS = ("meanfield", "solvers", "asymptotics", "tests", "benchmarks", "examples", "notebooks")
 OLD_NAME = "MATH" + ".md"  # split so that this file does not match its own search
-# "docs/mathematics.md §4", "§4–7", "§1, §4, §7", "§6.1"
-CITATION = re.compile(r"docs/mathematics\.md\s+(§\d+(?:\.\d+)?(?:\s*[–-]\s*\d+)?"
-                      r"(?:\s*,\s*§\d+(?:\.\d+)?(?:\s*[–-]\s*\d+)?)*)")
-NUMBER = re.compile(r"(\d+(?:\.\d+)?)(?:\s*[–-]\s*(\d+))?")
+# "docs/mathematics.md §4", "§4-7" (with an en dash), "§1, §4, §7", "§6.1"
+CITATION = re.compile(r"docs/mathematics\.md\s+(§\d+(?:\.\d+)?(?:\s*[\u2013-]\s*\d+)?"
+                      r"(?:\s*,\s*§\d+(?:\.\d+)?(?:\s*[\u2013-]\s*\d+)?)*)")
+NUMBER = re.compile(r"(\d+(?:\.\d+)?)(?:\s*[\u2013-]\s*(\d+))?")
 
 
 def section_numbers() -> set[str]:
@@ -61,7 +61,7 @@ def test_mathematics_page_has_numbered_sections_with_targets() -> None:
 
 
 def test_citation_pattern_reads_every_form() -> None:
-    text = ("see docs/mathematics.md §4, docs/mathematics.md §4–7 and\n"
+    text = ("see docs/mathematics.md §4, docs/mathematics.md §4\u20137 and\n"
             "docs/mathematics.md §1, §4, §7; docs/mathematics.md §6.1")
     assert cited_sections(text) == ["4", "4", "5", "6", "7", "1", "4", "7", "6.1"]
 
@@ -108,4 +108,5 @@ def test_docs_build_without_warnings_and_doctests_pass(tmp_path: Path) -> None:
     assert doctest.returncode == 0, doctest.stdout[-5000:] + doctest.stderr[-5000:]
     report = (tmp_path / "doctest" / "output.txt").read_text(encoding="utf-8")
     summary = re.search(r"(\d+) tests\s+0 failures in tests", report)
-    assert summary and int(summary.group(1)) >= 20, report[-2000:]  # the guide has 32
+    assert summary, report[-2000:]
+    assert int(summary.group(1)) >= 20, report[-2000:]  # the guide has 32
