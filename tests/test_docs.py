@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import doctest
+import importlib
+import importlib.util
 import os
 import re
 import shutil
@@ -82,6 +85,41 @@ def test_no_citation_of_files_outside_the_repository() -> None:
                                           .splitlines(), start=1)
                  if OLD_NAME in line]
     assert offenders == [], f"{OLD_NAME} cited outside docs/ (cite docs/mathematics.md §N): {offenders}"
+
+
+def modules_with_examples() -> list[str]:
+    """Modules of the three packages whose source has a ``>>>`` docstring example."""
+    names = []
+    for package in ("meanfield", "solvers", "asymptotics"):
+        for path in sorted((ROOT / package).rglob("*.py")):
+            if ">>> " in path.read_text(encoding="utf-8"):
+                module = ".".join(path.relative_to(ROOT).with_suffix("").parts)
+                names.append(module.removesuffix(".__init__"))
+    return names
+
+
+def test_docstring_examples_run() -> None:
+    # every ``>>>`` example in a docstring runs with its module's globals, like the pages' doctests
+    flags = doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE
+    failures = {}
+    for name in modules_with_examples():
+        result = doctest.testmod(importlib.import_module(name), optionflags=flags, verbose=False)
+        if result.failed:
+            failures[name] = result.failed
+    assert failures == {}, f"docstring examples failing (run python -m doctest -v on them): {failures}"
+
+
+def test_docstring_examples_are_found(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # the search above sees an example when there is one, and testmod catches a wrong output
+    package = tmp_path / "solvers"
+    package.mkdir()
+    (package / "tiny.py").write_text('def f(x):\n    """>>> f(2)\n    5\n    """\n    return 2 * x\n')
+    monkeypatch.setattr(sys.modules[__name__], "ROOT", tmp_path)
+    assert modules_with_examples() == ["solvers.tiny"]
+    spec = importlib.util.spec_from_file_location("tiny_example", package / "tiny.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert doctest.testmod(module, verbose=False).failed == 1
 
 
 def sphinx(builder: str, source: Path, out: Path, doctrees: Path) -> subprocess.CompletedProcess:
