@@ -226,7 +226,7 @@ def concentration_figure(states: dict[float, Any], names: tuple[str, ...], *,
             ax.plot(x[keep], rho[p][keep], color=shade, label=f"γ = {gamma:g}")
     for p, (ax, name) in enumerate(zip(axes, names, strict=True)):
         if balance is not None:
-            ax.axvline(balance[p], color="k", ls=":", lw=1, label=f"balance voltage {balance[p]:.3f}")
+            ax.axvline(balance[p], color="k", ls=":", lw=1, label=f"balance voltage (γ → ∞) {balance[p]:.3f}")
         ax.set_yscale("log")
         ax.set_xlabel("membrane potential x")
         ax.set_ylabel(f"stationary density ρ_{name}(x)")

@@ -69,7 +69,7 @@ def stationary_figure(states: Any, *, title: str | None = None, name: str | None
                     label=f"state {k}, {STABILITY[int(codes[k])]} (mean {mean:.2f})")
         if balance is not None:
             v = np.asarray(balance, dtype=float).reshape(-1)
-            ax.axvline(v[p], color="k", ls=":", lw=1, label=f"balance voltage {v[p]:.3f}")
+            ax.axvline(v[p], color="k", ls=":", lw=1, label=f"balance voltage (γ → ∞) {v[p]:.3f}")
         seen = np.flatnonzero(np.nanmax(rho[:, p], axis=0) > top * 1e-6)
         if seen.size:
             pad = 0.05 * (x[seen[-1]] - x[seen[0]] + x[1] - x[0])

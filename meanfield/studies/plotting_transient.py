@@ -135,7 +135,7 @@ def transient_figure(ds: Any, *, title: str | None = None, name: str | None = No
             ax_img.set_ylim(lo, hi)
             if v is not None:
                 ax_img.axhline(v[p], color="white", ls="--", lw=1.2,
-                               label=f"balance voltage {v[p]:.3f}")
+                               label=f"balance voltage (γ → ∞) {v[p]:.3f}")
                 ax_img.legend(fontsize=7, loc="lower right", framealpha=0.8)
             ax_img.set_xlabel("time t (log scale)")
             ax_img.set_ylabel("membrane potential x")
@@ -149,7 +149,7 @@ def transient_figure(ds: Any, *, title: str | None = None, name: str | None = No
                             alpha=0.25, lw=0, label="mean ± standard deviation")
         ax_mom.plot(t[keep], mean[keep], "o-", ms=3, color=colour(p), label="mean")
         if v is not None:
-            ax_mom.axhline(v[p], color="k", ls=":", lw=1, label=f"balance voltage {v[p]:.3f}")
+            ax_mom.axhline(v[p], color="k", ls=":", lw=1, label=f"balance voltage (γ → ∞) {v[p]:.3f}")
         ax_mom.set_xscale("log")
         ax_mom.set_xlabel("time t (log scale)")
         ax_mom.set_ylabel(f"mean of x in population {pop}")
