@@ -131,7 +131,7 @@ def transient_figure(ds: Any, *, title: str | None = None, name: str | None = No
                                      else _centre_edges(x), logs.T, shading="flat",
                                      cmap="viridis", norm=Normalize(logs.max() - FLOOR_DECADES,
                                                                     logs.max()), rasterized=True)
-            ax_img.set_xscale("log")
+            _log_time_axis(ax_img, tp)
             ax_img.set_ylim(lo, hi)
             if v is not None:
                 ax_img.axhline(v[p], color="white", ls="--", lw=1.2,
@@ -150,7 +150,7 @@ def transient_figure(ds: Any, *, title: str | None = None, name: str | None = No
         ax_mom.plot(t[keep], mean[keep], "o-", ms=3, color=colour(p), label="mean")
         if v is not None:
             ax_mom.axhline(v[p], color="k", ls=":", lw=1, label=f"balance voltage (γ → ∞) {v[p]:.3f}")
-        ax_mom.set_xscale("log")
+        _log_time_axis(ax_mom, t[keep])
         ax_mom.set_xlabel("time t (log scale)")
         ax_mom.set_ylabel(f"mean of x in population {pop}")
         ax_mom.set_title(f"population {pop}: mean ± sd")
@@ -165,6 +165,17 @@ def transient_figure(ds: Any, *, title: str | None = None, name: str | None = No
     extra = "; dash-dot line: t = 1/γ" if gamma is not None and float(gamma) > 0 else ""
     suptitle(fig, title or f"{model_label(ds, name)}: transient{gamma_text}{extra}")
     return fig
+
+
+def _log_time_axis(ax: Any, t: np.ndarray) -> None:
+    """Log-scaled time axis whose labels never crowd: decades, or 1-2-5 within short ranges."""
+    from matplotlib.ticker import LogFormatterSciNotation, LogLocator, NullFormatter
+
+    ax.set_xscale("log")
+    ax.xaxis.set_minor_formatter(NullFormatter())
+    if t.size and np.log10(t.max() / t.min()) < 1.5:
+        ax.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+        ax.xaxis.set_major_formatter(LogFormatterSciNotation(labelOnlyBase=False))
 
 
 def _centre_edges(x: np.ndarray) -> np.ndarray:
