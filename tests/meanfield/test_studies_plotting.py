@@ -11,11 +11,21 @@ matplotlib.use("Agg")
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import xarray as xr  # noqa: E402
+from layout_checks import assert_clean_layout, line_times  # noqa: E402  (tests/meanfield)
 from matplotlib.figure import Figure  # noqa: E402
 
 import meanfield as mf  # noqa: E402
-from meanfield import studies  # noqa: E402
-from meanfield.studies import plotting  # noqa: E402
+import solvers  # noqa: E402
+from meanfield import (
+    demo,  # noqa: E402
+    studies,  # noqa: E402
+)
+from meanfield.studies import (  # noqa: E402
+    plotting,  # noqa: E402
+    plotting_states,
+    plotting_transient,
+)
+from meanfield.studies.convergence import stationary_predictions  # noqa: E402
 from meanfield.studies.network import double_limit  # noqa: E402
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -48,6 +58,7 @@ def test_double_limit_plots_through_the_accessor(tiny_limit, tmp_path) -> None:
     line = axes[0].get_lines()[1].get_ydata()
     np.testing.assert_array_equal(line, tiny_limit["balance_residual"].values[1, :, 0])
     assert line[1] < line[0] / 3
+    assert_clean_layout(figure)
     data = _png(figure, tmp_path / "double_limit.png")
     assert data[:8] == PNG_SIGNATURE and len(data) > 1000
     assert isinstance(studies.plot(tiny_limit), Figure)
@@ -91,6 +102,7 @@ def test_network_convergence_keeps_the_convergence_figure(tmp_path) -> None:
     assert isinstance(figure, Figure) and figure.get_suptitle() == "W1 to the PDE"
     assert [ax.get_title() for ax in figure.get_axes()] == ["w1", "mean", "var"]
     assert figure.get_axes()[0].get_xlabel() == "agents per population n"
+    assert_clean_layout(figure)
     assert _png(figure, tmp_path / "network.png")[:8] == PNG_SIGNATURE
     plotting.close(figure)
 
@@ -109,13 +121,6 @@ def test_bad_datasets_rejected(tiny_limit) -> None:
 
 
 # ----------------------------------------------------------------- figures a paper would print
-from layout_checks import assert_clean_layout, line_times  # noqa: E402
-
-import solvers  # noqa: E402
-from meanfield import demo  # noqa: E402
-from meanfield.studies import plotting_states, plotting_transient  # noqa: E402
-from meanfield.studies.convergence import stationary_predictions  # noqa: E402
-
 CB_SAFE = set(plotting.OKABE_ITO) | {"k", "0.3", "0.4", "0.5", "white"}
 
 
