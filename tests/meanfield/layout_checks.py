@@ -9,15 +9,10 @@ import numpy as np
 
 
 def _tick_labels(ax: Any) -> list[Any]:
-    """The tick labels matplotlib actually draws (ticks inside the view interval)."""
+    """The tick labels matplotlib actually draws (those of the ticks it updates for drawing)."""
     out = []
     for axis in (ax.xaxis, ax.yaxis):
-        lo, hi = sorted(axis.get_view_interval())
-        tol = 1e-9 * max(abs(lo), abs(hi), 1e-300)
-        for tick in [*axis.get_major_ticks(), *axis.get_minor_ticks()]:
-            loc = tick.get_loc()
-            if loc is None or not lo - tol <= loc <= hi + tol:
-                continue
+        for tick in axis._update_ticks():  # the ticks inside the view interval, as drawn
             out += [lab for lab in (tick.label1, tick.label2) if lab.get_visible()]
     return out
 
