@@ -114,13 +114,15 @@ def collapse_figure(states: Mapping[float, Any], *, v: Any, A: Any, D: Any,
             ax.plot(z[keep], np.asarray(rho)[p][keep] / root, color=shade, lw=1.4,
                     label=f"γ = {gamma:g}")
         z = np.linspace(-5 * sd, 5 * sd, 401)
-        ax.plot(z, np.exp(-z**2 / (2 * sd**2)) / np.sqrt(2 * np.pi * sd**2), "k--", lw=1.2,
-                label=f"predicted N(0, D/A = {sd**2:.3g})")
+        gaussian = np.exp(-z**2 / (2 * sd**2)) / np.sqrt(2 * np.pi * sd**2)
+        ax.plot(z, gaussian, "k--", lw=1.2, label=f"predicted N(0, D/A = {sd**2:.3g})")
         ax.set_xlim(-5 * sd, 5 * sd)
+        top = max(float(np.max(line.get_ydata())) for line in ax.get_lines())
+        ax.set_ylim(0, 1.55 * top)  # room for the legend above the curves
         ax.set_xlabel(f"rescaled voltage √γ (x − v_{pop})")
         ax.set_ylabel(f"rescaled density ρ_{pop} / √γ")
         ax.set_title(f"population {pop} (v_{pop} = {v[p]:.3f})")
-        ax.legend(fontsize=7, loc="upper right")
+        ax.legend(fontsize=7, loc="upper right", ncols=2)
     import xarray as xr
 
     label = model_label(xr.Dataset(coords={"population": list(names)}), name)
