@@ -122,8 +122,11 @@ _FIXED = {"x": "membrane potential", "t": "time", "gamma": "coupling strength γ
           "epsilon": "zoom factor ε = γ^(-1/2)"}
 
 
-def symbol_meanings(names: Sequence[str]) -> list[str]:
-    """``"name: meaning"`` for every symbol and unknown name in ``names`` (sorted)."""
+def symbol_meanings(names: Sequence[str], populations: Sequence[str] = ()) -> list[str]:
+    """``"name: meaning"`` for every symbol and unknown name in ``names`` (sorted).
+
+    ``m_<X>`` with ``X`` not among ``populations`` (when given) is an external input's level.
+    """
     out = []
     for name in sorted(set(names)):
         meaning = _FIXED.get(name)
@@ -132,6 +135,9 @@ def symbol_meanings(names: Sequence[str]) -> list[str]:
                 match = re.fullmatch(pattern, name)
                 if match:
                     meaning = text.format(*match.groups())
+                    if pattern == r"m_(\w+)" and populations and \
+                            match.group(1) not in populations:
+                        meaning = f"level of the external input {match.group(1)} (given)"
                     break
         out.append(f"{name}: {meaning or 'a parameter of the model'}")
     return out
@@ -203,7 +209,7 @@ def report(model: Model, *, order: int = 2, latex: bool = False) -> str:
     text += _section("Hopf–Cole transform u = log(rho)/gamma", hopf_cole, latex)
     text += _section(f"rescaled equation, x = c(t) + eps*y, eps = gamma^(-1/2), order {order}",
                      rescaled, latex)
-    text += _section("symbols", lambda: [note(line) for line in symbol_meanings(seen)], latex)
+    text += _section("symbols", lambda: [note(line) for line in symbol_meanings(seen, names)], latex)
     return "\n".join(text).rstrip() + "\n"
 
 

@@ -344,3 +344,22 @@ def test_demo_quick(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     # the γ = 1000 transient is saved through its initial layer t ~ 1/γ
     layer = solvers.load(tmp_path / "transient-gamma1000.nc")
     assert np.count_nonzero((layer.t > 0) & (layer.t < 5e-3)) >= 4
+
+
+def test_derive_plain_names_every_symbol() -> None:
+    from meanfield.studies import derivations
+
+    for name, fn in CATALOGUE.items():
+        text = derivations.report(fn(), order=1)
+        equations, symbols = text.split("== symbols\n")
+        listed = {line.split(":")[0] for line in symbols.splitlines() if line.strip()}
+        notes = ("==", "balance point", "principal", "balanced moments", "not available",
+                 "does not")
+        lines = [line for line in equations.splitlines() if not line.startswith(notes)]
+        used = set(re.findall(r"[A-Za-z][A-Za-z0-9]*(?:_(?:\{[\w,]+\}|[A-Za-z0-9]+))*",
+                              "\n".join(lines)))
+        functions = {"Integral", "tanh", "Derivative", "exp", "log", "sqrt", "Eq"}
+        assert used - functions <= listed, (name, used - functions - listed)
+        assert "a parameter of the model" not in symbols, name
+    assert derivations.symbol_meanings(["m_X"], ["E"]) == [
+        "m_X: level of the external input X (given)"]
