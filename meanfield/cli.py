@@ -24,7 +24,8 @@ def _kernels_cached() -> bool:
     """Whether numba's on-disk cache holds every compiled time-stepping kernel.
 
     Looks for the cache index file of each ``cache=True`` dispatcher of
-    :mod:`solvers.kernels_numba`; any doubt (numba internals changed) counts as not cached.
+    :mod:`solvers.kernels_numba` that is compiled on its own (not inlined); any doubt (numba
+    internals changed) counts as not cached.
     """
     try:
         import os
@@ -33,7 +34,9 @@ def _kernels_cached() -> bool:
 
         import solvers.kernels_numba as kernels
 
-        dispatchers = [v for v in vars(kernels).values() if isinstance(v, CPUDispatcher)]
+        # functions inlined into others (inline="always") are never cached on their own
+        dispatchers = [v for v in vars(kernels).values() if isinstance(v, CPUDispatcher)
+                       and v.targetoptions.get("inline") != "always"]
         return bool(dispatchers) and all(
             os.path.exists(d._cache._cache_file._index_path) for d in dispatchers)
     except Exception:  # noqa: BLE001 - private numba API: assume a compilation

@@ -363,3 +363,14 @@ def test_derive_plain_names_every_symbol() -> None:
         assert "a parameter of the model" not in symbols, name
     assert derivations.symbol_meanings(["m_X"], ["E"]) == [
         "m_X: level of the external input X (given)"]
+
+
+def test_kernel_cache_detection(tmp_path: Path) -> None:
+    pytest.importorskip("numba")
+    import warnings
+
+    # compile (or load) the kernels once: afterwards numba's cache holds them
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        solvers.solve(models.linear_ou(), gamma=1.0, t_final=0.01, cells=20)
+    assert cli._kernels_cached()
