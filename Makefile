@@ -1,19 +1,29 @@
 # Two commands for a fresh machine with Python >= 3.11: `make demo` and `make test`.
 # Each creates .venv and installs the package (editable, with extras) when .venv is missing or
-# pyproject.toml changed.
+# pyproject.toml changed. `make notebooks` adds the notebook front end (JupyterLab, nbconvert)
+# and opens JupyterLab on notebooks/.
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: demo test lint bench docs clean
+NOTEBOOK_STAMP := $(VENV)/.notebook-stamp
+
+.PHONY: demo test lint bench docs clean notebooks
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e ".[all]"
 	touch $(STAMP)
+
+$(NOTEBOOK_STAMP): $(STAMP)
+	$(PY) -m pip install --quiet -e ".[all,notebook]"
+	touch $(NOTEBOOK_STAMP)
+
+notebooks: $(NOTEBOOK_STAMP)
+	$(VENV)/bin/jupyter lab notebooks/
 
 demo: $(STAMP)
 	$(VENV)/bin/meanfield demo

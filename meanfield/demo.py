@@ -14,7 +14,10 @@ On the default excitatory/inhibitory model (:func:`meanfield.models.chemical`), 
    the predicted ones (:func:`meanfield.studies.gamma_convergence`);
 4. **write** ``gamma-convergence.nc`` and ``transient-gamma<γ>.nc`` (NetCDF) and the figures
    ``densities.png`` (densities concentrating on the balance voltages), ``errors.png`` (errors
-   against γ, log–log, with the predicted slopes) and ``transient.png`` to the output folder.
+   against γ, log–log, with the predicted slopes), ``collapse.png`` (the densities in
+   ``√γ (x − v)`` against the predicted Gaussian) and ``transient.png`` (the γ = 1000 solve at
+   log-spaced times from ``0.1/γ``: snapshots through the initial layer ``t ~ 1/γ``, the image of
+   ``log ρ`` over ``(log t, x)``, mean ± sd) to the output folder (and PDF copies on request).
 
 Pieces this installation lacks are skipped with a printed note (never replaced by made-up
 numbers): without ``asymptotics.stationary_expansion`` only the distance to the balance
@@ -33,6 +36,9 @@ FULL_GAMMAS = tuple(float(g) for g in np.logspace(0, 4, 9))
 QUICK_GAMMAS = (1.0, 10.0, 100.0)
 
 
+MODEL_NAME = "chemical"
+"""The demo's model, ``meanfield.models.chemical()`` (its name in the catalogue and the titles)."""
+
 SHORT = {"mean": "mean", "balance_point": "to_v", "var": "var", "m": "m",
          "balance_residual": "to_B"}
 
@@ -46,6 +52,22 @@ def _errors_table(ds: Any) -> str:
         vals = [float(errors.sel(quantity=q, population=p).values[k]) for q, p in cols]
         lines.append(f"{gamma:9.4g}" + "".join(f"{v:11.2e}" for v in vals))
     return "\n".join(lines)
+
+
+def transient_times(gamma: float, t_final: float) -> np.ndarray:
+    """Save times of a demo transient: ``0`` and 4 a decade from ``0.1/γ`` to ``t_final``."""
+    from meanfield.studies.plotting_transient import log_times
+
+    return log_times(gamma, t_final, per_decade=4, start=0.1)
+
+
+def transient_figure(sol: Any, balance: np.ndarray | None) -> Any:
+    """The demo's transient figure of a solution (snapshots, ``log ρ`` image, mean ± sd)."""
+    from meanfield.studies.plotting_transient import transient_figure as draw
+
+    return draw(sol.to_xarray(), name=MODEL_NAME, balance=balance, max_frames=18,
+                title=f"{MODEL_NAME}: transient at γ = {sol.gamma:g} — the density collapses onto "
+                "the balance voltage in t ~ 1/γ (dash-dot line)")
 
 
 def _transients(model: Any, gammas: tuple[float, ...], cells: int, t_final: float, out: Path,
@@ -65,11 +87,12 @@ def _transients(model: Any, gammas: tuple[float, ...], cells: int, t_final: floa
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)  # coarse start: the grid warning
             sol = solvers.solve(model, gamma=gamma, t_final=t_final, cells=cells,
-                                save_at=np.linspace(0, t_final, 6))
+                                save_at=transient_times(gamma, t_final))
         sol.save(out / f"transient-gamma{gamma:g}.nc")
         results.append((gamma, sol))
     print(f"\nTime-dependent solves (solvers.solve, {cells} cells, from the model's initial "
-          f"density to t = {t_final:g}) against the exact stationary state:")
+          f"density to t = {t_final:g}, saved at 0 and 4 log-spaced times a decade from 0.1/γ) "
+          "against the exact stationary state:")
     print(f"{'gamma':>9} {'steps':>7} " + " ".join(f"{'|mean-mean*| ' + n:>18}" for n in
                                                     model.names) + f" {'L1 to state':>12}")
     for gamma, sol in results:
@@ -85,12 +108,16 @@ def _transients(model: Any, gammas: tuple[float, ...], cells: int, t_final: floa
 
 
 def run(out_dir: str | Path = "meanfield-out", *, quick: bool = False,
-        progress: bool = True) -> Path:
-    """Run the demo, print its tables and write results and figures to ``out_dir``."""
+        progress: bool = True, formats: tuple[str, ...] = ("png",)) -> Path:
+    """Run the demo, print its tables and write results and figures to ``out_dir``.
+
+    Figures are written once per format of ``formats`` (``"png"``, and ``"pdf"`` for print).
+    """
     import solvers
     from meanfield import models
     from meanfield.studies import gamma_convergence, plotting
     from meanfield.studies.convergence import select_state
+    from meanfield.studies.plotting_states import collapse_figure
 
     started = time.perf_counter()
     model = models.chemical()
@@ -100,6 +127,10 @@ def run(out_dir: str | Path = "meanfield-out", *, quick: bool = False,
     cells = 800 if quick else 4000
     print("meanfield demo: the default excitatory/inhibitory model (meanfield.models.chemical)")
     print(f"  gamma from {gammas[0]:g} to {gammas[-1]:g}, {cells} cells on {model.domain}\n")
+
+    def write(figure: Any, stem: str) -> None:
+        plotting.save(figure, out / stem, formats=formats, dpi=130)
+        plotting.close(figure)
 
     ds = gamma_convergence(model, gammas, cells=cells, fit_from=10.0, progress=progress)
     ds.to_netcdf(out / "gamma-convergence.nc")
@@ -127,30 +158,28 @@ def run(out_dir: str | Path = "meanfield-out", *, quick: bool = False,
         state = select_state(states, balance)
         stationary.append(state)
         shown[gamma] = (state.x, state.rho)
-    figure = plotting.concentration_figure(shown, model.names, balance=balance)
-    figure.savefig(out / "densities.png", dpi=110)
-    plotting.close(figure)
-    figure = plotting.convergence_figure(ds, title="Default E/I model: errors against γ "
-                                         "(dashed: predicted slopes)")
-    figure.savefig(out / "errors.png", dpi=110)
-    plotting.close(figure)
+    write(plotting.concentration_figure(shown, model.names, balance=balance,
+                                        title=f"{MODEL_NAME}: stationary densities concentrate "
+                                        "on the balance voltages as γ grows"), "densities")
+    write(plotting.convergence_figure(ds, title=f"{MODEL_NAME}: errors of the stationary states "
+                                      "against γ (dashed: predicted slopes)"), "errors")
+    if balance is not None:
+        write(collapse_figure({g: pair for g, pair in shown.items() if g >= 10}, v=balance,
+                              A=ds["A"].values, D=model.diffusion, names=model.names,
+                              name=MODEL_NAME), "collapse")
 
     if hasattr(solvers, "solve"):
-        t_gammas = (10.0, 100.0) if quick else (10.0, 100.0, 1000.0)
-        t_cells = 200 if quick else 1000
-        t_final = 0.5 if quick else 1.0
+        t_gammas = (100.0, 1000.0) if quick else (10.0, 100.0, 1000.0)
+        t_cells = 300 if quick else 1000
+        t_final = 0.3 if quick else 1.0
         t_states = [solvers.stationary_states(model, gamma=g, cells=t_cells, stability=False)
                     for g in t_gammas]
         t_states = [select_state(s, balance) for s in t_states]
         results = _transients(model, t_gammas, t_cells, t_final, out, t_states, progress)
-        gamma, sol = results[-1]
-        figure = plotting.densities_figure(sol.to_xarray(), title=f"Transient at γ = {gamma:g}: "
-                                           "the density moves onto the balance voltage")
-        figure.savefig(out / "transient.png", dpi=110)
-        plotting.close(figure)
+        write(transient_figure(results[-1][1], balance), "transient")
     else:
         print("\nTime-dependent solves skipped: this installation has no solvers.solve")
-    written = sorted(p.name for p in out.iterdir() if p.suffix in {".nc", ".png"})
+    written = sorted(p.name for p in out.iterdir() if p.suffix in {".nc", ".png", ".pdf"})
     print(f"\nWritten to {out}/: {', '.join(written)}")
     print(f"Done in {time.perf_counter() - started:.1f} s")
     return out

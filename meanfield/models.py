@@ -39,6 +39,17 @@ def chemical(*, names: Sequence[str] = ("E", "I"),
     As γ → ∞ every population collapses onto its balance voltage
     ``v_p* = Σ_q g_pq E_q S_q(v_q*) / Σ_q g_pq S_q(v_q*)``; the mean moves as ``v* + μ/γ`` and
     the variance as ``D_p/(γ A_p)``, ``A_p = Σ_q g_pq S_q(v_q*)``.
+
+    Parameters
+    ----------
+    names : population names (their number sets the number of populations)
+    reversal : reversal potential E_q of each presynaptic population
+    g : coupling weights g_pq (row p: input to population p from each q)
+    drift : intrinsic drift f(x), one for all populations or one per population
+    sigma : noise intensity σ_p (diffusion D_p = σ_p²/2)
+    threshold : voltage θ at which the readout sigmoid S_q is 1/2
+    slope : steepness s of the readout sigmoid S_q(x) = 1/(1 + exp(−s(x − θ)))
+    domain : voltage interval (lower, upper) the densities live on
     """
     P = len(names)
     if P < 1:
@@ -65,6 +76,16 @@ def chemical_single(*, reversal: float = 2.0, g: float = 1.0, leak: float = 1.0,
     model is bistable for γ between about 1.9 and 3.1 (a quiet state with ``m ≈ S(0)`` and an
     active one near ``E``); beyond the fold only the active state remains, and as γ → ∞ it
     collapses onto the balance voltage ``v* = E`` with variance ``D/(γ g S(E))``.
+
+    Parameters
+    ----------
+    reversal : reversal potential E of the self-coupling
+    g : coupling weight
+    leak : leak rate (intrinsic drift −leak·x)
+    sigma : noise intensity σ (diffusion D = σ²/2)
+    threshold : voltage θ at which the readout sigmoid S is 1/2
+    slope : steepness s of the readout sigmoid S(x) = 1/(1 + exp(−s(x − θ)))
+    domain : voltage interval (lower, upper) the density lives on
     """
     pop = Population("E", -as_expression(leak, "leak") * x, sigma)
     return Model([pop], [[g]], [[x - as_expression(reversal, "reversal")]],
@@ -85,6 +106,19 @@ def current_balanced(*, names: Sequence[str] = ("E", "I"),
     ``Σ_q g_pq sign_q m_q = drive_p m_drive`` (with the defaults ``m = (0.2, 0.3)``), and
     ``γ h_p`` tends to a finite multiplier ``λ_p`` (MATH.md §4): the γ = ∞ limit is a constrained
     Fokker–Planck equation. ``m_drive`` may depend on ``t`` (a time-dependent drive).
+
+    Parameters
+    ----------
+    names : population names (their number sets the number of populations)
+    g : coupling weights g_pq (row p: input to population p from each q)
+    sign : sign of each presynaptic population's current (−1 excitatory, +1 inhibitory)
+    drive : weight of the external drive on each population
+    m_drive : level of the external drive (a number or an expression in t)
+    leak : leak rate (intrinsic drift −leak·x), one value or one per population
+    sigma : noise intensity σ_p (diffusion D_p = σ_p²/2)
+    threshold : voltage θ at which the readout sigmoid S_q is 1/2
+    slope : steepness s of the readout sigmoid S_q(x) = 1/(1 + exp(−s(x − θ)))
+    domain : voltage interval (lower, upper) the densities live on
     """
     P = len(names)
     signs = [check_finite_number("sign", s) for s in _per_population("sign", sign, P)]
@@ -111,6 +145,17 @@ def linear_ou(*, names: Sequence[str] = ("E", "I"), alpha: Any = (1.0, 2.0),
     ``mean_p = (α_p μ_p + γ Σ_q g_pq m_q E_q)/(α_p + γ A_p)``, ``var_p = D_p/(α_p + γ A_p)``,
     ``A_p = Σ_q g_pq m_q`` and ``m_q = 1 + k_q mean_q``. As γ → ∞ the means tend to the balance
     voltages and the variances vanish like ``1/γ``.
+
+    Parameters
+    ----------
+    names : population names (their number sets the number of populations)
+    alpha : relaxation rate α_p of the linear drift −α_p(x − μ_p)
+    mu : rest voltage μ_p of the linear drift
+    sigma : noise intensity σ_p (diffusion D_p = σ_p²/2)
+    g : coupling weights g_pq (row p: input to population p from each q)
+    reversal : reversal potential E_q of each presynaptic population
+    readout_slope : slope k_q of the affine readout Ψ_q(x) = 1 + k_q x
+    domain : voltage interval (lower, upper) the densities live on
     """
     P = len(names)
     alphas = _per_population("alpha", alpha, P)

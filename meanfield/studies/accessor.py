@@ -3,8 +3,11 @@
 Registered when :mod:`meanfield.studies` is imported::
 
     ds = studies.gamma_convergence(model, [10, 100, 1000])
-    ds.study.plot()          # log–log errors with fitted and predicted slopes
+    ds.study.plot(name="chemical")   # log–log errors with fitted and predicted slopes
     print(ds.study.slopes())
+    sol.to_xarray().study.plot()     # a solve: snapshots, log-density image, mean ± sd
+
+Figures are saved with :func:`meanfield.studies.plotting.save` (PNG, and PDF on request).
 """
 
 from __future__ import annotations
@@ -24,7 +27,11 @@ class StudyAccessor:
         self._dataset = dataset
 
     def plot(self, **kwargs: Any) -> Any:
-        """The natural figure of the dataset (a ``matplotlib.figure.Figure``)."""
+        """The natural figure of the dataset (a ``matplotlib.figure.Figure``).
+
+        Options (``name`` of the model for the title, ``title``, and for solves ``balance``,
+        ``max_frames``) go to :func:`meanfield.studies.plotting.plot`.
+        """
         return plot(self._dataset, **kwargs)
 
     def slopes(self) -> str:

@@ -175,15 +175,18 @@ def fitzhugh_nagumo(*, el_gammas: Any = (1.0, 2.0, 4.0, 8.0),
 def plot(ds: Any) -> Any:
     """Eight labelled panels: electrical (top) and chemical (bottom) pictures, PDE beside particles."""
     from matplotlib.figure import Figure
+    from matplotlib.ticker import NullFormatter
+
+    from meanfield.studies.plotting import OKABE_ITO
 
     fig = Figure(figsize=(18, 8), layout="constrained")
     ax = fig.subplots(2, 4)
     t = ds["t"].values
-    colours = [f"C{k}" for k in range(10)]
+    colours = list(OKABE_ITO)  # colour-blind safe
 
     a = ax[0, 0]
     for k, g in enumerate(ds["el_gamma"].values):
-        a.plot(t, ds["el_mean_v"][k], color=colours[k % 10], label=f"network γ = {g:g}")
+        a.plot(t, ds["el_mean_v"][k], color=colours[k % len(colours)], label=f"network γ = {g:g}")
     a.plot(t, ds["ode_v"], "k--", label="FitzHugh–Nagumo ODE")
     a.set(xlabel="time t", ylabel="mean voltage v̄", title="electrical: the mean follows the ODE")
     a.legend(fontsize=7)
@@ -221,7 +224,7 @@ def plot(ds: Any) -> Any:
     a = ax[1, 0]
     for k, gam in enumerate(ds["ch_gamma"].values):
         for p, name in enumerate(ds["population"].values):
-            a.plot(t, ds["ch_mean_v"][k, :, p], color=colours[k % 10],
+            a.plot(t, ds["ch_mean_v"][k, :, p], color=colours[k % len(colours)],
                    linestyle="-" if p == 0 else "-.", label=f"{name}, γ = {gam:g}")
     for p, name in enumerate(ds["population"].values):
         a.plot(t, ds["limit_v"][:, p], "k--", lw=1, label=f"balance voltage v*_{name}" if p == 0
@@ -232,7 +235,7 @@ def plot(ds: Any) -> Any:
     a = ax[1, 1]
     for k, gam in enumerate(ds["ch_gamma"].values):
         for p, name in enumerate(ds["population"].values):
-            a.plot(t, ds["ch_mean_w"][k, :, p], color=colours[k % 10],
+            a.plot(t, ds["ch_mean_w"][k, :, p], color=colours[k % len(colours)],
                    linestyle="-" if p == 0 else "-.", label=f"{name}, γ = {gam:g}")
     for p in range(ds.sizes["population"]):
         a.plot(t, ds["limit_w"][:, p], "k--", lw=1, label="γ = ∞ limit" if p == 0 else None)
@@ -249,6 +252,8 @@ def plot(ds: Any) -> Any:
                  label="D/(γ A)" if p == 0 else None)
     a.set(xlabel="coupling strength γ", ylabel="variance of v", title="chemical: var v ≈ D/(γA)")
     a.legend(fontsize=7)
+    for a in (ax[0, 1], ax[1, 2]):  # γ spans about a decade: minor labels would collide
+        a.xaxis.set_minor_formatter(NullFormatter())
     return fig
 
 

@@ -334,6 +334,8 @@ def plot(ds: Any) -> Any:
     """The figure of a network study dataset (a ``matplotlib.figure.Figure``, Agg-safe)."""
     from matplotlib.figure import Figure
 
+    from meanfield.studies.plotting import OKABE_ITO
+
     study = ds.attrs.get("study")
     if study == "network_convergence":
         from meanfield.studies.plotting import convergence_figure
@@ -349,7 +351,7 @@ def plot(ds: Any) -> Any:
     slopes = json.loads(ds.attrs["fitted_slopes"])
     for row, name in enumerate(names):
         for s, label in enumerate(str(v) for v in ds["schedule"].values):
-            colour = f"C{s % 10}"
+            colour = OKABE_ITO[s % len(OKABE_ITO)]  # colour-blind safe
             res = ds["balance_residual"].values[s, :, row]
             axes[row, 0].loglog(n, res, "o-", color=colour, label=f"{label}: slope "
                                 f"{slopes['balance_residual'][label][name]:.2f}")

@@ -54,12 +54,14 @@ def check_vary(model_table: Mapping[str, Any], options: Mapping[str, Any],
                 raise type(err)(f"sweep.vary.{name}: {err}") from err
 
 
-def run_task(model_table: Mapping[str, Any], options: Mapping[str, Any], **point: Any) -> Any:
+def run_task(model_table: Mapping[str, Any], options: Mapping[str, Any], *, progress: bool = False,
+             **point: Any) -> Any:
     """Solve the model of ``model_table`` with ``options`` overridden by ``point``.
 
     Keys ``model.<p>`` of ``point`` are parameters of the named model, the others solve options.
     ``method = "stationary"`` returns every exact stationary state (:func:`stationary_dataset`);
-    ``"sg"``/``"fipy"`` the time-dependent ``solvers.solve`` result (``Solution.to_xarray()``).
+    ``"sg"``/``"fipy"`` the time-dependent ``solvers.solve`` result (``Solution.to_xarray()``),
+    with a progress bar over simulated time when ``progress`` is true.
     """
     import solvers
     from meanfield import __version__
@@ -79,7 +81,7 @@ def run_task(model_table: Mapping[str, Any], options: Mapping[str, Any], **point
                                "installation does not provide; use method = \"stationary\"")
         kwargs = {k: opts[k] for k in ("t_final", "dt", "rtol", "atol", "save_at") if k in opts}
         ds = solve(model, gamma=opts["gamma"], cells=opts["cells"], method=opts["method"],
-                   **kwargs).to_xarray()
+                   progress=progress, **kwargs).to_xarray()
     ds.attrs["meanfield_version"] = __version__
     return ds
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+import subprocess
+import sys
 import textwrap
 from pathlib import Path
 
@@ -33,12 +36,69 @@ def test_top_level_help_lists_commands(capsys: pytest.CaptureFixture[str]) -> No
         assert command in out
 
 
+def test_version(capsys: pytest.CaptureFixture[str]) -> None:
+    from meanfield import __version__
+
+    with pytest.raises(SystemExit) as stop:
+        cli.main(["--version"])
+    assert stop.value.code == 0
+    assert capsys.readouterr().out.strip() == f"meanfield {__version__}"
+
+
 def test_models(capsys: pytest.CaptureFixture[str]) -> None:
     assert cli.main(["models"]) == 0
     out = capsys.readouterr().out
     for name in CATALOGUE:
         assert f"\n{name}\n" in f"\n{out}"
-    assert "reversal = (2.0, -1.5)" in out
+    assert "      reversal = (2.0, -1.5)\n          reversal potential E_q of each presynaptic" in out
+    assert "      drift = -x**3/3 + x\n" in out  # expressions as text, not repr
+    assert "`" not in out and ":func:" not in out  # plain text, no reST markup
+    # every parameter of every model has its meaning under its default
+    for name, fn in CATALOGUE.items():
+        block = out.split(f"\n{name}\n", 1)[1] if name != "chemical" else out
+        for param in __import__("inspect").signature(fn).parameters:
+            match = re.search(rf"^      {param} = .*\n          (\S.*)$", block, flags=re.M)
+            assert match, (name, param)
+
+
+def _meanfield_command(*args: str) -> list[str]:
+    return [sys.executable, "-m", "meanfield.cli", *args]
+
+
+def _env() -> dict[str, str]:
+    import os
+
+    return {**os.environ, "PYTHONPATH": str(Path(cli.__file__).resolve().parents[1])}
+
+
+def test_models_into_a_closed_pipe_exits_cleanly() -> None:
+    # `meanfield models | head -1`, as the shell runs it
+    shell = subprocess.run(["bash", "-c", "set -o pipefail; " + " ".join(
+        _meanfield_command("models")) + " | head -1"], capture_output=True, text=True,
+        env=_env(), timeout=120)
+    assert shell.returncode == 0 and shell.stdout == "chemical\n"
+    assert "Traceback" not in shell.stderr and "BrokenPipe" not in shell.stderr
+    # the reader closes before anything is written: the write fails for certain
+    proc = subprocess.Popen(_meanfield_command("models"), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, env=_env())
+    proc.stdout.close()
+    err = proc.stderr.read().decode()
+    proc.stderr.close()
+    assert proc.wait(timeout=120) == 0
+    assert err == ""
+
+
+def test_compilation_message_once(monkeypatch: pytest.MonkeyPatch,
+                                  capsys: pytest.CaptureFixture[str]) -> None:
+    pytest.importorskip("numba")
+    monkeypatch.setattr(cli, "_kernels_cached", lambda: False)
+    state: dict = {}
+    cli._announce_compilation(state)
+    cli._announce_compilation(state)
+    assert capsys.readouterr().err == cli.COMPILING + "\n"
+    monkeypatch.setattr(cli, "_kernels_cached", lambda: True)
+    cli._announce_compilation({})
+    assert capsys.readouterr().err == ""
 
 
 def write(tmp_path: Path, text: str) -> Path:
@@ -69,7 +129,73 @@ def test_solve_stationary(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
     np.testing.assert_array_equal(ds["mean"].values[0], state.mean)
     np.testing.assert_array_equal(ds["rho"].values[0], state.rho)
     assert f"{state.mean[0]:14.8f}" in out
+    assert "stability" in out.splitlines()[0] and out.splitlines()[1].endswith(" stable")
     assert (tmp_path / "out" / "ou-densities.png").stat().st_size > 1000
+
+
+def test_solve_table_and_figure_show_stability(tmp_path: Path,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    path = write(tmp_path, f"""
+        [model]
+        name = "chemical_single"
+        [solve]
+        gamma = 2.5
+        cells = 150
+        [output]
+        dir = "{tmp_path}"
+        name = "bistable"
+        """)
+    assert cli.main(["solve", str(path), "--pdf"]) == 0
+    rows = [line.split() for line in capsys.readouterr().out.splitlines() if "state=" in line]
+    # the bistable range of models.chemical_single: quiet and active states, unstable between
+    assert [row[-1] for row in rows] == ["stable", "unstable", "stable"]
+    assert (tmp_path / "bistable-densities.png").stat().st_size > 1000
+    assert (tmp_path / "bistable-densities.pdf").read_bytes()[:5] == b"%PDF-"
+
+
+def test_warnings_are_one_clean_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = write(tmp_path, f"""
+        [model]
+        name = "chemical"
+        [solve]
+        gamma = 1000.0
+        method = "sg"
+        cells = 40
+        t_final = 0.001
+        save_at = [0.0, 0.001]
+        [output]
+        dir = "{tmp_path}"
+        figures = false
+        """)
+    assert cli.main(["solve", str(path), "--no-progress"]) == 0
+    err = [line for line in capsys.readouterr().err.splitlines() if line.startswith("warning")]
+    assert err, "40 cells cannot resolve the width at γ = 1000: a warning is expected"
+    for line in err:
+        assert re.fullmatch(r"warning: \w+Warning: the grid does not resolve .*", line), line
+        assert ".py" not in line
+
+
+def test_progress_bar_over_time(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = write(tmp_path, f"""
+        [model]
+        name = "linear_ou"
+        [solve]
+        gamma = 1.0
+        method = "sg"
+        cells = 60
+        t_final = 0.1
+        [output]
+        dir = "{tmp_path}"
+        figures = false
+        """)
+    assert cli.main(["solve", str(path), "--progress"]) == 0
+    captured = capsys.readouterr()
+    assert "sg:" in captured.err and "100%" in captured.err
+    assert "log-spaced" in captured.out  # no save_at: log-spaced times from 0.1/γ
+    with xr.open_dataset(tmp_path / "run.nc") as ds:
+        np.testing.assert_allclose(ds["t"].values[1], 0.1 / 10, rtol=1e-12)
+    assert cli.main(["solve", str(path), "--no-progress"]) == 0
+    assert "sg:" not in capsys.readouterr().err
 
 
 def test_solve_time_dependent_matches_solvers(tmp_path: Path) -> None:
@@ -137,8 +263,42 @@ def test_derive(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert "== balance manifold and balance points" in out
     assert "balance point v = [2.0] (stable)" in out  # v* = E = 2 (models.chemical_single)
     assert "== Hopf–Cole transform" in out and "== rescaled equation" in out
+    assert "== symbols" in out and "rho_E: probability density of population E" in out
     assert cli.main(["derive", str(path), "--latex"]) == 0
     assert "% balance manifold" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("name", ["chemical_single", "chemical", "current_balanced"])
+def test_derive_latex_is_valid_math(name: str, tmp_path: Path,
+                                    capsys: pytest.CaptureFixture[str]) -> None:
+    from matplotlib.mathtext import MathTextParser
+
+    path = write(tmp_path, f"""
+        [model]
+        name = "{name}"
+        """)
+    assert cli.main(["derive", str(path), "--latex", "--order", "1"]) == 0
+    out = capsys.readouterr().out
+    equations = re.findall(r"\\begin\{equation\}(.*?)\\end\{equation\}", out, flags=re.S)
+    labels = re.findall(r"\\label\{(eq:[\w,-]+)\}", out)
+    assert len(labels) == len(equations) == len(set(labels)) >= 4  # every line labelled, once
+    parser = MathTextParser("path")
+    for equation in equations:
+        math = re.sub(r"\\label\{[^}]*\}", "", equation).strip()
+        parser.parse(f"${math}$")  # raises on invalid TeX
+    # derivatives of products keep their parentheses; symbol names are valid TeX
+    assert r"\partial_{x} \left(" in out and "u_well" not in out.split("% symbols")[0]
+    # every non-comment line is inside an equation environment
+    body = re.sub(r"\\begin\{equation\}.*?\\end\{equation\}", "", out, flags=re.S)
+    assert all(not line.strip() or line.startswith("%") for line in body.splitlines())
+    tex = tmp_path / "derive.tex"
+    assert cli.main(["derive", str(path), "--out", str(tex)]) == 0
+    document = tex.read_text()
+    assert document.startswith("\\documentclass{article}") and document.rstrip().endswith(
+        "\\end{document}")
+    assert document.count("\\begin{equation}") == len(equations)
+    assert "\\section*{symbols}" in document and "\\begin{itemize}" in document
+    assert cli.main(["derive", str(path), "--out", str(tmp_path / "derive.txt")]) == 2
 
 
 def test_derive_without_asymptotics_pieces(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
@@ -172,7 +332,7 @@ def test_demo_quick(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = capsys.readouterr().out
     assert "Fitted log–log slopes" in out
     for name in ("gamma-convergence.nc", "densities.png", "errors.png", "transient.png",
-                 "transient-gamma100.nc"):
+                 "collapse.png", "transient-gamma100.nc", "transient-gamma1000.nc"):
         assert (tmp_path / name).exists(), name
     with xr.open_dataset(tmp_path / "gamma-convergence.nc") as ds:
         ds = ds.load()
@@ -181,3 +341,36 @@ def test_demo_quick(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     np.testing.assert_allclose(slopes.sel(quantity="mean").values, [-2, -2], atol=0.25)
     transient = solvers.load(tmp_path / "transient-gamma100.nc")
     np.testing.assert_allclose(transient.mass[-1], 1.0, atol=1e-12)
+    # the γ = 1000 transient is saved through its initial layer t ~ 1/γ
+    layer = solvers.load(tmp_path / "transient-gamma1000.nc")
+    assert np.count_nonzero((layer.t > 0) & (layer.t < 5e-3)) >= 4
+
+
+def test_derive_plain_names_every_symbol() -> None:
+    from meanfield.studies import derivations
+
+    for name, fn in CATALOGUE.items():
+        text = derivations.report(fn(), order=1)
+        equations, symbols = text.split("== symbols\n")
+        listed = {line.split(":")[0] for line in symbols.splitlines() if line.strip()}
+        notes = ("==", "balance point", "principal", "balanced moments", "not available",
+                 "does not")
+        lines = [line for line in equations.splitlines() if not line.startswith(notes)]
+        used = set(re.findall(r"[A-Za-z][A-Za-z0-9]*(?:_(?:\{[\w,]+\}|[A-Za-z0-9]+))*",
+                              "\n".join(lines)))
+        functions = {"Integral", "tanh", "Derivative", "exp", "log", "sqrt", "Eq"}
+        assert used - functions <= listed, (name, used - functions - listed)
+        assert "a parameter of the model" not in symbols, name
+    assert derivations.symbol_meanings(["m_X"], ["E"]) == [
+        "m_X: level of the external input X (given)"]
+
+
+def test_kernel_cache_detection(tmp_path: Path) -> None:
+    pytest.importorskip("numba")
+    import warnings
+
+    # compile (or load) the kernels once: afterwards numba's cache holds them
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        solvers.solve(models.linear_ou(), gamma=1.0, t_final=0.01, cells=20)
+    assert cli._kernels_cached()

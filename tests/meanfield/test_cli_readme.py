@@ -49,4 +49,18 @@ def test_commands_exist() -> None:
         assert stop.value.code == 0
     for example in re.findall(r"(examples/[\w-]+\.toml)", README):
         assert (Path(__file__).resolve().parents[2] / example).is_file()
-    assert (Path(__file__).resolve().parents[2] / "docs" / "demo-densities.png").is_file()
+    root = Path(__file__).resolve().parents[2]
+    images = re.findall(r"!\[[^\]]*\]\((docs/[\w-]+\.png)\)", README)
+    assert {"docs/demo-densities.png", "docs/demo-collapse.png", "docs/demo-transient.png"} <= \
+        set(images)
+    for image in images:
+        assert (root / image).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", image
+
+
+def test_readme_flags_exist() -> None:
+    parser = cli.build_parser()
+    help_text = {name: sub.format_help() for name, sub in
+                 parser._subparsers._group_actions[0].choices.items()}
+    for command, flags in re.findall(r"^meanfield (\w+) (.*?)(?:#|$)", README, flags=re.M):
+        for flag in re.findall(r"--[\w-]+", flags):
+            assert flag in help_text[command], (command, flag)

@@ -11,11 +11,21 @@ matplotlib.use("Agg")
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import xarray as xr  # noqa: E402
+from layout_checks import assert_clean_layout, line_times  # noqa: E402  (tests/meanfield)
 from matplotlib.figure import Figure  # noqa: E402
 
 import meanfield as mf  # noqa: E402
-from meanfield import studies  # noqa: E402
-from meanfield.studies import plotting  # noqa: E402
+import solvers  # noqa: E402
+from meanfield import (
+    demo,  # noqa: E402
+    studies,  # noqa: E402
+)
+from meanfield.studies import (  # noqa: E402
+    plotting,  # noqa: E402
+    plotting_states,
+    plotting_transient,
+)
+from meanfield.studies.convergence import stationary_predictions  # noqa: E402
 from meanfield.studies.network import double_limit  # noqa: E402
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -48,6 +58,7 @@ def test_double_limit_plots_through_the_accessor(tiny_limit, tmp_path) -> None:
     line = axes[0].get_lines()[1].get_ydata()
     np.testing.assert_array_equal(line, tiny_limit["balance_residual"].values[1, :, 0])
     assert line[1] < line[0] / 3
+    assert_clean_layout(figure)
     data = _png(figure, tmp_path / "double_limit.png")
     assert data[:8] == PNG_SIGNATURE and len(data) > 1000
     assert isinstance(studies.plot(tiny_limit), Figure)
@@ -91,6 +102,7 @@ def test_network_convergence_keeps_the_convergence_figure(tmp_path) -> None:
     assert isinstance(figure, Figure) and figure.get_suptitle() == "W1 to the PDE"
     assert [ax.get_title() for ax in figure.get_axes()] == ["w1", "mean", "var"]
     assert figure.get_axes()[0].get_xlabel() == "agents per population n"
+    assert_clean_layout(figure)
     assert _png(figure, tmp_path / "network.png")[:8] == PNG_SIGNATURE
     plotting.close(figure)
 
@@ -106,3 +118,187 @@ def test_bad_datasets_rejected(tiny_limit) -> None:
         plotting.plot(xr.Dataset(attrs={"study": "unknown"}))
     with pytest.raises(ValueError, match="ds='double_limit' is not allowed: a convergence study"):
         tiny_limit.study.slopes()
+
+
+# ----------------------------------------------------------------- figures a paper would print
+CB_SAFE = set(plotting.OKABE_ITO) | {"k", "0.3", "0.4", "0.5", "white"}
+
+
+@pytest.fixture(scope="module")
+def chemical_predictions() -> dict:
+    return stationary_predictions(mf.models.chemical())
+
+
+@pytest.fixture(scope="module")
+def fast_transient():
+    """γ = 1000 from the model's initial density through the initial layer (coarse on purpose)."""
+    import warnings
+
+    model = mf.models.chemical()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # 200 cells do not resolve the final width
+        return solvers.solve(model, gamma=1000.0, t_final=0.02, cells=200,
+                             save_at=demo.transient_times(1000.0, 0.02))
+
+
+def test_log_times_cover_the_initial_layer() -> None:
+    times = plotting_transient.log_times(1000.0, 1.0)
+    assert times[0] == 0.0 and times[-1] == 1.0
+    np.testing.assert_allclose(times[1], 1e-4)
+    np.testing.assert_allclose(np.diff(np.log10(times[1:])), 0.25)  # 4 a decade
+    assert np.count_nonzero((times > 0) & (times < 5e-3)) == 7
+    with pytest.raises(ValueError, match="gamma=-1.0 is not allowed"):
+        plotting_transient.log_times(-1.0, 1.0)
+
+
+def test_frames_keep_every_time_or_say_which() -> None:
+    t = np.array([0.0, 0.05, 0.2, 0.5, 1.0, 2.0])
+    index, note = plotting_transient.frames(t, 14)
+    assert index.tolist() == list(range(6)) and note is None
+    index, note = plotting_transient.frames(np.linspace(0, 1, 101), 5)
+    assert index.tolist() == [0, 25, 50, 75, 100]
+    assert note == "showing 5 of 101 saved times, evenly spread"
+
+
+def test_demo_transient_figure_shows_the_initial_layer(fast_transient, chemical_predictions,
+                                                       tmp_path) -> None:
+    figure = demo.transient_figure(fast_transient, chemical_predictions["v"])
+    assert_clean_layout(figure)
+    snapshots = figure.get_axes()[0]
+    layer = [(t, y) for t, y in line_times(snapshots) if 0 < t < 5 / 1000.0]
+    distinct = [y for k, (_, y) in enumerate(layer)
+                if all(not np.allclose(y, z, equal_nan=True, rtol=1e-3) for _, z in layer[:k])]
+    assert len(distinct) >= 4, [t for t, _ in layer]
+    # every saved time is drawn (none dropped silently)
+    assert [t for t, _ in line_times(snapshots)] == pytest.approx(fast_transient.t.tolist(),
+                                                                  rel=0.05)  # labels: 2 digits
+    written = plotting.save(figure, tmp_path / "transient", formats=("png", "pdf"))
+    assert [p.suffix for p in written] == [".png", ".pdf"]
+    assert written[0].read_bytes()[:8] == PNG_SIGNATURE
+    assert written[1].read_bytes()[:5] == b"%PDF-"
+    plotting.close(figure)
+
+
+def test_transient_figure_of_a_dataset_draws_all_requested_times(fast_transient) -> None:
+    ds = fast_transient.to_xarray().isel(t=[0, 2, 4, 6, 8])
+    figure = plotting.plot(ds, name="chemical")
+    axes = figure.get_axes()
+    assert "chemical" in figure.get_suptitle() and "γ = 1000" in figure.get_suptitle()
+    assert len(line_times(axes[0])) == 5
+    # panels: snapshots, log-density image (+ colorbar), mean ± sd, per population
+    assert [ax.get_xscale() for ax in axes[:3]] == ["linear", "log", "log"]
+    assert_clean_layout(figure)
+    many = fast_transient.to_xarray()
+    figure = plotting_transient.transient_figure(many, max_frames=4)
+    assert figure.legends[0].get_title().get_text() == \
+        f"showing 4 of {many.sizes['t']} saved times, evenly spread"
+    assert_clean_layout(figure)
+    with pytest.raises(ValueError, match="balance=.* is not allowed: 2 balance voltages"):
+        plotting_transient.transient_figure(many, balance=[0.0])
+
+
+@pytest.fixture(scope="module")
+def bistable_states():
+    return solvers.stationary_states(mf.models.chemical_single(), gamma=2.5, cells=150)
+
+
+def test_stationary_figure_dashes_the_unstable_state(bistable_states) -> None:
+    assert [s.stable for s in bistable_states] == [True, False, True]
+    figure = plotting_states.stationary_figure(bistable_states, name="chemical_single")
+    assert_clean_layout(figure)
+    (ax,) = figure.get_axes()
+    lines = [line for line in ax.get_lines() if line.get_label().startswith("state")]
+    assert [line.get_linestyle() for line in lines] == ["-", "--", "-"]
+    assert "state 1, unstable" in lines[1].get_label()
+    assert {line.get_color() for line in lines} <= CB_SAFE
+    assert figure.get_suptitle().startswith("chemical_single: stationary states at γ = 2.5")
+    plotting.close(figure)
+
+
+def test_stationary_dataset_of_the_command_line_keeps_stability(bistable_states) -> None:
+    from meanfield.studies.tasks import stationary_dataset
+
+    ds = stationary_dataset(bistable_states, mf.models.chemical_single())
+    figure = plotting.plot(ds, name="chemical_single")
+    labels = [t.get_text() for t in figure.get_axes()[0].get_legend().get_texts()]
+    assert [lab.split(" (")[0] for lab in labels] == ["state 0, stable", "state 1, unstable",
+                                                       "state 2, stable"]
+    assert_clean_layout(figure)
+
+
+def test_bifurcation_figure_marks_folds() -> None:
+    model = mf.models.chemical_single()
+    branches = solvers.continuation(model, np.linspace(1.5, 3.5, 21), cells=100)
+    figure = plotting_states.bifurcation_figure(branches, name="chemical_single")
+    assert_clean_layout(figure)
+    (ax,) = figure.get_axes()
+    styles = {line.get_linestyle() for line in ax.get_lines() if len(line.get_xdata()) > 1}
+    assert {"-", "--"} <= styles  # stable and unstable parts
+    folds = [line for line in ax.get_lines() if line.get_marker() == "x"]
+    # the model is bistable between γ ≈ 1.9 and 3.1 (models.chemical_single): two folds
+    assert len(folds) == 2
+    assert sorted(float(np.ravel(f.get_xdata())[0]) for f in folds) == pytest.approx(
+        [1.95, 3.1], abs=0.1)
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["stable", "unstable", "fold"]
+    with pytest.raises(ValueError, match="quantity='skew' is not allowed"):
+        plotting_states.bifurcation_figure(branches, quantity="skew")
+
+
+def test_collapse_figure_approaches_the_gaussian(chemical_predictions) -> None:
+    model = mf.models.chemical()
+    pred = chemical_predictions
+    shown = {}
+    for gamma in (10.0, 1000.0):
+        states = solvers.stationary_states(model, gamma=gamma, cells=1500, stability=False)
+        state = min(states, key=lambda s: np.abs(s.mean - pred["v"]).max())
+        shown[gamma] = (state.x, state.rho)
+    figure = plotting_states.collapse_figure(shown, v=pred["v"], A=pred["A"], D=pred["D"],
+                                             names=model.names, name="chemical")
+    assert_clean_layout(figure)
+    ax = figure.get_axes()[0]
+    (coarse, fine, gaussian) = ax.get_lines()[:3]
+
+    def gap(line):
+        z, q = line.get_xdata(), line.get_ydata()
+        return np.max(np.abs(q - np.interp(z, gaussian.get_xdata(), gaussian.get_ydata())))
+
+    # the rescaled density tends to N(0, D/A) with a gap ~ γ^(-1/2) (its shift μ/√γ): a factor
+    # √100 = 10 from γ = 10 to γ = 1000
+    assert 0.07 < gap(fine) / gap(coarse) < 0.15 and gap(fine) < 0.03
+    assert ax.get_xlabel() == "rescaled voltage √γ (x − v_E)"
+
+
+def test_convergence_figure_marks_unresolved_points(chemical_predictions) -> None:
+    ds = studies.gamma_convergence(mf.models.chemical(), [10.0, 100.0, 1000.0], cells=300)
+    figure = plotting.convergence_figure(ds, name="chemical")
+    assert "unresolved (excluded from fit)" not in [
+        t.get_text() for t in figure.get_axes()[0].get_legend().get_texts()]
+    assert_clean_layout(figure)
+    flagged = ds.assign(resolved=("gamma", np.array([True, True, False])))
+    figure = plotting.convergence_figure(flagged, name="chemical")
+    assert_clean_layout(figure)
+    ax = figure.get_axes()[0]
+    assert "unresolved (excluded from fit)" in [t.get_text() for t in ax.get_legend().get_texts()]
+    hollow = [line for line in ax.get_lines() if line.get_markerfacecolor() == "white"]
+    assert [float(line.get_xdata()[0]) for line in hollow] == [1000.0, 1000.0]
+    # the predicted line goes through the best-resolved point (γ = 100), not the hollow one
+    guide = next(line for line in ax.get_lines() if line.get_label().startswith("predicted"))
+    errors = ds["errors"].sel(quantity="mean", gamma=100.0).values
+    np.testing.assert_allclose(guide.get_ydata()[1], np.exp(np.log(errors).mean()), rtol=1e-12)
+
+
+def test_concentration_figure_layout(chemical_predictions) -> None:
+    model = mf.models.chemical()
+    shown = {}
+    for gamma in (1.0, 100.0):
+        state = solvers.stationary_states(model, gamma=gamma, cells=400, stability=False)[0]
+        shown[gamma] = (state.x, state.rho)
+    figure = plotting.concentration_figure(shown, model.names, balance=chemical_predictions["v"])
+    assert_clean_layout(figure)
+
+
+def test_save_rejects_unknown_formats(tmp_path) -> None:
+    figure = Figure()
+    with pytest.raises(ValueError, match=r"formats=\('svg',\) is not allowed: a non-empty "
+                                         "sequence of png, pdf"):
+        plotting.save(figure, tmp_path / "x", formats=("svg",))
