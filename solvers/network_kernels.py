@@ -391,12 +391,12 @@ def numba_kernel(expressions: PopulationExpressions, parallel: bool = False) -> 
            sd: float) -> float:
         partial = np.empty(len(streams))
         for k in prange(len(streams)):
-            stream = streams[np.int64(k)]
+            start = np.int64(k) * chunk
+            xi = streams[np.int64(k)].standard_normal(min(chunk, states.size - start))
             total = 0.0
-            for i in range(np.int64(k) * chunk, min((np.int64(k) + 1) * chunk, states.size)):
+            for i in range(start, start + xi.size):
                 v = states[i]
-                v = bounce(v + dt * (drift(v) - coupling(v, c)) + sd * stream.standard_normal(),
-                           refl, lo, hi)
+                v = bounce(v + dt * (drift(v) - coupling(v, c)) + sd * xi[i - start], refl, lo, hi)
                 states[i] = v
                 total += readout(v)
             partial[k] = total
@@ -439,11 +439,11 @@ def numba_kernel(expressions: PopulationExpressions, parallel: bool = False) -> 
               phi1: float, sd: float, fraction: float) -> float:
         partial = np.empty(len(streams))
         for k in prange(len(streams)):
-            stream = streams[np.int64(k)]
+            start = np.int64(k) * chunk
+            xi = streams[np.int64(k)].standard_normal(min(chunk, states.size - start))
             total = 0.0
-            for i in range(np.int64(k) * chunk, min((np.int64(k) + 1) * chunk, states.size)):
-                xi = stream.standard_normal()
-                v = bounce(relax_move(states[i], xi, c, dt, phi1, sd), refl, lo, hi)
+            for i in range(start, start + xi.size):
+                v = bounce(relax_move(states[i], xi[i - start], c, dt, phi1, sd), refl, lo, hi)
                 v = drift_move(v, c, dt, fraction, refl, lo, hi)
                 states[i] = v
                 total += readout(v)
