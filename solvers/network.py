@@ -11,8 +11,8 @@ separable, so each step costs O(n): the moments are summed while the agents move
 ``"em"`` those of the new states, for ``"ou"`` those of the agents after its intrinsic-drift
 sub-step). The moments (and the external inputs' ``m_j(t)``, taken at the start of the step) are
 frozen over a step. Schemes and their orders: :mod:`solvers.network_kernels`. Agents are
-processed in chunks (numpy path) or in place (numba path), so memory is the state vector plus a
-few MiB: n = 10⁷ per population fits in 2 GiB.
+processed in fixed chunks, each with its own noise stream, so memory is the state vector plus a
+few MiB (n = 10⁷ per population fits in 2 GiB) and a run is bit-identical for any thread count.
 """
 
 from __future__ import annotations
