@@ -36,15 +36,22 @@ Where this path differs from the native Scharfetter–Gummel solver (``method="s
   γ·dt on grids resolving the concentration width (no limit). On unresolved grids the radius
   can be much larger (``chemical``, γ = 1000, 100 uniform cells on [−5, 5]: 3.7 as dt → ∞).
   The native solver solves ``m`` by Newton and has no such limit. With a fixed ``dt`` a step
-  whose sweeps fail raises :class:`SweepDivergenceError`; adaptive steps (``dt=None``) shrink
-  the step instead, so they never exceed the limit.
+  whose sweeps fail raises :class:`SweepDivergenceError`, whose message gives the radius at
+  that step and the ``γ·dt`` (and ``dt``) that brings it to 0.5; adaptive steps (``dt=None``)
+  shrink the step instead, so they never exceed the limit.
 * **Time stepping.** Backward Euler only (FiPy's ``TransientTerm``; first order). Fixed ``dt``
   cuts each interval between output times into equal steps ``≤ dt`` (as ``method="sg"``).
-  Adaptive steps use step doubling: the local error of a step is
-  ``max_p Σ|ρ_half − ρ_full| h / (atol + rtol Σ|ρ| h) ≤ 1`` and the two-half-step result is
-  kept (positive and conservative); the global error then scales like ``rtol^{1/2}``. No BDF2:
-  its right-hand side ``4/3 ρ_n − 1/3 ρ_{n−1}`` is negative in moving tails and this path has
-  no positivity limiter like the native one.
+  Adaptive steps (the default) estimate the local error from the linear extrapolation of the
+  last two accepted states (one solve per step, :func:`_adaptive_run`), accept when
+  ``max_p err_p / (atol + rtol Σ|ρ_p| h) ≤ 1``, and do not stop at output times: frames
+  between two steps are linearly interpolated (positive, unit mass). The global error scales
+  like ``rtol^{1/2}``. **Defaults of this path** (``rtol``/``atol`` ``None``):
+  ``rtol = FIPY_RTOL = 1e-3``, ``atol = FIPY_ATOL = 1e-6``, ``sweep_tol = rtol/1000``
+  (the native ``5e-7`` needs millions of first-order steps). README example (``chemical``,
+  γ = 100, 1000 cells, t = 1): about 200 steps of 3 sweeps, final density within L1 2e-6 of a
+  tight ``sg`` run (``benchmarks/bench_fipy_vs_native.py``); initial-layer error O(1e-2).
+  No BDF2: its right-hand side ``4/3 ρ_n − 1/3 ρ_{n−1}`` is negative in moving tails and this
+  path has no positivity limiter like the native one.
 * **Positivity** holds in exact arithmetic (the exponential scheme gives an M-matrix); FiPy's LU
   solve with iterative refinement leaves round-off negatives of relative size ``< 1e-13``
   (e.g. ``−6e-198``) in far tails. Mass is conserved to round-off (``< 1e-12``).
@@ -75,6 +82,17 @@ LINEAR_SOLVERS = {"lu": "LinearLUSolver", "gmres": "LinearGMRESSolver",
 
 VELOCITIES = ("faces", "averaged")
 """Face velocity: the drift at the faces, or its mean between the two centres (``−ΔU/Δx``)."""
+
+
+FIPY_RTOL = 1e-3
+"""Default ``rtol`` of the adaptive (first-order) FiPy steps; see the module docstring."""
+FIPY_ATOL = 1e-6
+"""Default ``atol`` of the adaptive FiPy steps (L1, the densities having unit mass)."""
+
+
+def adaptive_sweep_tol(rtol: float) -> float:
+    """Default ``sweep_tol`` with adaptive steps: ``rtol/1000`` in ``[1e-13, 1e-6]``."""
+    return float(min(1e-6, max(1e-13, rtol * 1e-3)))
 
 
 class SweepDivergenceError(RuntimeError):
@@ -190,6 +208,28 @@ class _FipyProblem:
         return np.einsum("pi,pi->p", self.weights, rho), np.einsum(
             "pi,pi->p", np.abs(self.weights), np.abs(rho))
 
+    def contraction(self, rho: np.ndarray, dt: float, time: float) -> float:
+        """Spectral radius of ``∂S/∂m`` of the sweep map from ``rho`` (:func:`sweep_contraction`)."""
+        m0, _ = self.moments(rho)
+
+        def one_sweep(m: np.ndarray) -> np.ndarray:
+            self.set_values(rho)
+            for var in self.rho:
+                var.updateOld()
+            self.set_velocity(m, time)
+            for eq in self.equations:
+                eq.sweep(dt=dt, solver=self.solver)
+            return self.moments(self.values())[0]
+
+        jac = np.zeros((self.nm.P, self.nm.P))
+        for j in range(self.nm.P):
+            step = 1e-6 * max(1.0, abs(float(m0[j])))
+            up, down = m0.copy(), m0.copy()
+            up[j] += step
+            down[j] -= step
+            jac[:, j] = (one_sweep(up) - one_sweep(down)) / (2 * step)
+        return float(np.max(np.abs(np.linalg.eigvals(jac))))
+
     def step(self, rho_old: np.ndarray, dt: float, time_new: float,
              guess: np.ndarray | None = None) -> tuple[np.ndarray, int] | None:
         """One backward-Euler step with sweeps on ``m``: ``(ρ_new, sweeps)`` or ``None`` (failed).
@@ -244,25 +284,7 @@ def sweep_contraction(model: Model, *, gamma: float, dt: float, grid: Grid, rho:
     if rho.shape != (model.P, grid.cells):
         bad_value("rho", rho.shape, f"shape {(model.P, grid.cells)} (P, M)")
     problem = _FipyProblem(numeric(model), grid, gamma, rho, fipy_options(velocity=velocity))
-    m0, _ = problem.moments(rho)
-
-    def one_sweep(m: np.ndarray) -> np.ndarray:
-        problem.set_values(rho)
-        for var in problem.rho:
-            var.updateOld()
-        problem.set_velocity(m, time)
-        for eq in problem.equations:
-            eq.sweep(dt=dt, solver=problem.solver)
-        return problem.moments(problem.values())[0]
-
-    jac = np.zeros((model.P, model.P))
-    for j in range(model.P):
-        step = 1e-6 * max(1.0, abs(float(m0[j])))
-        up, down = m0.copy(), m0.copy()
-        up[j] += step
-        down[j] -= step
-        jac[:, j] = (one_sweep(up) - one_sweep(down)) / (2 * step)
-    return float(np.max(np.abs(np.linalg.eigvals(jac))))
+    return problem.contraction(rho, dt, time)
 
 
 def _relative_residual(var: Any, matrix: Any, rhs: np.ndarray) -> float:
@@ -272,14 +294,6 @@ def _relative_residual(var: Any, matrix: Any, rhs: np.ndarray) -> float:
     return float(np.linalg.norm(matrix * current - rhs)) / (norm_b if norm_b > 0 else 1.0)
 
 
-def _error_norm(rho_half: np.ndarray, rho_full: np.ndarray, widths: np.ndarray,
-                rtol: float, atol: float) -> float:
-    """``max_p Σ|ρ_half − ρ_full| h / (atol + rtol Σ|ρ_half| h)`` (step-doubling estimate)."""
-    diff = np.abs(rho_half - rho_full) @ widths
-    size = np.abs(rho_half) @ widths
-    return float(np.max(diff / (atol + rtol * size)))
-
-
 def _fixed_steps(length: float, dt: float) -> list[float]:
     """Equal steps ``≤ dt`` covering ``length`` (as ``method="sg"`` does between output times)."""
     count = max(1, int(np.ceil(length / dt - 1e-9)))
@@ -287,15 +301,26 @@ def _fixed_steps(length: float, dt: float) -> list[float]:
 
 
 def solve_fipy(model: Model, *, gamma: float, t_final: float, grid: Grid, rho0: np.ndarray,
-               dt: float | None, rtol: float, atol: float, save_at: np.ndarray,
-               progress: bool = False, **options: Any) -> Solution:
+               dt: float | None = None, rtol: float | None = None, atol: float | None = None,
+               save_at: np.ndarray | None = None, progress: bool = False,
+               **options: Any) -> Solution:
     """Solve the mean-field PDE with FiPy (see the module docstring for the scheme and limits).
 
     Called by :func:`solvers.solve` with validated arguments: ``rho0`` (P, M) unit-mass
-    densities at the centres of ``grid``, ``save_at`` sorted times containing 0 and ``t_final``,
-    ``dt`` a fixed step or ``None`` (adaptive, ``rtol``/``atol``). ``options`` are those of
-    :class:`FipyOptions`. Raises :class:`SweepDivergenceError` when the sweeps of a fixed step fail.
+    densities at the centres of ``grid``, ``save_at`` sorted times containing 0 and ``t_final``
+    (default ``[0, t_final]``), ``dt`` a fixed step or ``None`` (adaptive, ``rtol``/``atol``;
+    ``None`` for either means this path's default, :data:`FIPY_RTOL`, :data:`FIPY_ATOL`).
+    ``options`` are those of :class:`FipyOptions` (with adaptive steps ``sweep_tol`` defaults to
+    :func:`adaptive_sweep_tol`). Progress bar: ``progress=True``. Raises
+    :class:`SweepDivergenceError` when the sweeps of a fixed step fail (naming a ``γ·dt`` that
+    converges) or ``max_steps`` is reached.
     """
+    if dt is not None:
+        dt = check_finite_number("dt", dt, positive=True)
+    rtol = FIPY_RTOL if rtol is None else check_finite_number("rtol", rtol, positive=True)
+    atol = FIPY_ATOL if atol is None else check_finite_number("atol", atol, nonnegative=True)
+    if dt is None and "sweep_tol" not in options:
+        options = {**options, "sweep_tol": adaptive_sweep_tol(rtol)}
     opts = fipy_options(**options)
     if not isinstance(model, Model):
         bad_type("model", model, "a meanfield.Model")
@@ -304,14 +329,11 @@ def solve_fipy(model: Model, *, gamma: float, t_final: float, grid: Grid, rho0: 
     rho0 = np.asarray(rho0, dtype=float)
     if rho0.shape != (model.P, grid.cells):
         bad_value("rho0", rho0.shape, f"shape {(model.P, grid.cells)} (P, M)")
-    save_at = np.asarray(save_at, dtype=float)
+    t_final = check_finite_number("t_final", t_final, positive=True)
+    save_at = np.array([0.0, t_final]) if save_at is None else np.asarray(save_at, dtype=float)
     if save_at.ndim != 1 or save_at.size < 1 or np.any(np.diff(save_at) <= 0) or save_at[0] != 0:
         bad_value("save_at", save_at, "sorted increasing times starting at 0")
-    if dt is not None:
-        dt = check_finite_number("dt", dt, positive=True)
     gamma = check_finite_number("gamma", gamma, nonnegative=True)
-    rtol = check_finite_number("rtol", rtol, positive=True)
-    atol = check_finite_number("atol", atol, nonnegative=True)
     nm = numeric(model)
     problem = _FipyProblem(nm, grid, gamma, rho0, opts)
     bar = progress_bar(progress, float(save_at[-1]), desc="fipy")
@@ -321,15 +343,12 @@ def solve_fipy(model: Model, *, gamma: float, t_final: float, grid: Grid, rho0: 
     frames = [rho0.copy()]
     history = _MomentHistory(now=0.0, m=problem.moments(rho0)[0])
     rho, now = rho0.copy(), 0.0
-    trial_dt = dt if dt is not None else _initial_step(float(save_at[-1]), gamma)
     try:
-        for target in save_at[1:]:
-            if dt is not None:
-                rho = _fixed_interval(problem, rho, now, float(target), dt, history, stats, bar)
-                now = float(target)
-            else:
-                rho, now, trial_dt = _adaptive_interval(problem, rho, now, float(target),
-                                                        trial_dt, rtol, atol, stats, bar)
+        if dt is None:
+            frames = _adaptive_run(problem, rho0, save_at, rtol, atol, history, stats, bar)
+        for target in save_at[1:] if dt is not None else ():
+            rho = _fixed_interval(problem, rho, now, float(target), dt, history, stats, bar)
+            now = float(target)
             frames.append(rho.copy())
     finally:
         if bar is not None:
@@ -337,7 +356,7 @@ def solve_fipy(model: Model, *, gamma: float, t_final: float, grid: Grid, rho0: 
     info = {"method": "fipy", "linear_solver": opts.solver,
             "linear_solver_class": LINEAR_SOLVERS[opts.solver], "velocity": opts.velocity,
             "scheme": "be", "order": 1,
-            "stepper": "backward_euler" + ("" if dt is not None else "+step_doubling"),
+            "stepper": "backward_euler" + ("" if dt is not None else "+extrapolation_estimate"),
             "adaptive": dt is None, "dt": dt, "rtol": rtol, "atol": atol,
             "steps": stats["steps"], "rejected": stats["rejected"],
             "sweeps": stats["sweeps"],
@@ -359,16 +378,38 @@ def _fixed_interval(problem: _FipyProblem, rho: np.ndarray, now: float, target: 
         guess = history.extrapolate(rho, now + step, problem)
         result = problem.step(rho, step, now + step, guess)
         if result is None:
-            raise SweepDivergenceError(
-                f"the sweeps on the moments m did not converge in {problem.opts.max_sweeps} "
-                f"sweeps at t={now:g}, dt={step:g}, gamma*dt={problem.gamma * step:g}: lagged "
-                f"moments limit gamma*dt; use a smaller dt, dt=None (adaptive) or method='sg'")
+            raise SweepDivergenceError(_divergence_message(problem, rho, now, step))
         rho, sweeps = result
         now = now + step
         history.record(now, problem.moments(rho)[0])
         _count(stats, step, sweeps)
         advance(bar, step)
     return rho
+
+
+SAFE_CONTRACTION = 0.5
+"""Sweep contraction aimed at by the step suggested when fixed-step sweeps fail."""
+
+
+def _divergence_message(problem: _FipyProblem, rho: np.ndarray, now: float, step: float) -> str:
+    """Why the sweeps of a fixed step failed and which ``γ·dt`` to use instead.
+
+    The contraction ``r`` of the lagged-moment map grows about linearly with ``γ·dt`` (module
+    docstring), so ``γ·dt·0.5/r`` aims at ``r = 0.5``.
+    """
+    gamma_dt = problem.gamma * step
+    radius = problem.contraction(rho, step, now + step)
+    if radius < SAFE_CONTRACTION:
+        advice = (f"the sweep map contracts (radius {radius:.3g}) but too slowly: raise "
+                  f"max_sweeps (now {problem.opts.max_sweeps}) or sweep_tol")
+    else:
+        safe = gamma_dt * SAFE_CONTRACTION / radius
+        advice = (f"the lagged-moment sweep map has spectral radius {radius:.3g} there (it "
+                  f"grows about linearly with gamma*dt): use gamma*dt <= {safe:.3g} "
+                  f"(dt <= {safe / max(problem.gamma, 1e-300):.3g}), dt=None (adaptive steps) "
+                  "or method='sg' (moments by Newton, no such limit)")
+    return (f"the sweeps on the moments m did not converge in {problem.opts.max_sweeps} sweeps "
+            f"at t={now:g}, dt={step:g}, gamma*dt={gamma_dt:g}: {advice}")
 
 
 @dataclass
@@ -402,35 +443,57 @@ def _count(stats: dict[str, Any], step: float, sweeps: int) -> None:
     stats["dt_max"] = max(stats["dt_max"], step)
 
 
-def _adaptive_interval(problem: _FipyProblem, rho: np.ndarray, now: float, target: float,
-                       trial: float, rtol: float, atol: float, stats: dict[str, Any],
-                       bar: Any) -> tuple[np.ndarray, float, float]:
-    """Backward Euler with step doubling from ``now`` to ``target``; returns the next trial step."""
-    widths = problem.grid.h
-    while now < target:
+def _adaptive_run(problem: _FipyProblem, rho: np.ndarray, save_at: np.ndarray, rtol: float,
+                  atol: float, history: _MomentHistory, stats: dict[str, Any], bar: Any
+                  ) -> list[np.ndarray]:
+    r"""Adaptive backward Euler from 0 to ``save_at[-1]``; the frames at ``save_at``.
+
+    Local error of a step ``Δt`` (previous step ``Δt'``, predictor ``ρ̂`` the linear
+    extrapolation of the last two accepted states): backward Euler is off by ``Δt²ρ''/2``,
+    the predictor by ``−Δt(Δt + Δt')ρ''/2``, so ``e = |ρ − ρ̂|·Δt/(2Δt + Δt')`` (L1 per
+    population; on the first step ``ρ̂ = ρ_0`` and ``e = |ρ − ρ_0|``, an over-estimate). Accept
+    when ``max_p e_p/(atol + rtol‖ρ_p‖₁) ≤ 1``; next step ``Δt·min(4, max(0.2, 0.9/√err))``.
+    Output times are not step ends: frames are the linear interpolation between the two
+    accepted states around them (positive and of unit mass; error ``≤ Δt²|ρ''|/8``).
+    """
+    widths, t_final = problem.grid.h, float(save_at[-1])
+    frames, index = [rho.copy()], 1
+    now, trial = 0.0, _initial_step(t_final, problem.gamma)
+    previous: tuple[float, np.ndarray] | None = None
+    while now < t_final:
         if stats["steps"] + stats["rejected"] >= problem.opts.max_steps:
             raise SweepDivergenceError(
-                f"max_steps={problem.opts.max_steps} reached at t={now:g} before t={target:g}")
-        remaining = target - now
+                f"max_steps={problem.opts.max_steps} reached at t={now:g} before "
+                f"t={t_final:g}: raise max_steps or rtol (now {rtol:g})")
+        remaining = t_final - now
         step = remaining if trial >= remaining * (1 - 1e-9) else trial
-        full = problem.step(rho, step, now + step)
-        half = problem.step(rho, step / 2, now + step / 2) if full is not None else None
-        second = problem.step(half[0], step / 2, now + step) if half is not None else None
-        if second is None:
+        result = problem.step(rho, step, now + step, history.extrapolate(rho, now + step, problem))
+        if result is None:  # sweeps failed: a smaller gamma*dt converges (module docstring)
             stats["rejected"] += 1
             trial = step / 4
             continue
-        err = _error_norm(second[0], full[0], widths, rtol, atol)
+        new, sweeps = result
+        estimate = np.abs(new - rho) @ widths
+        if previous is not None:
+            last_step, last_rho = previous
+            predicted = rho + (rho - last_rho) * (step / last_step)
+            estimate = (np.abs(new - predicted) @ widths) * step / (2 * step + last_step)
+        err = float(np.max(estimate / (atol + rtol * (np.abs(new) @ widths))))
         factor = 0.9 / np.sqrt(max(err, 1e-12))
         if err > 1.0:
             stats["rejected"] += 1
             trial = step * max(0.2, factor)
             continue
-        rho = second[0]
-        now = target if step == remaining else now + step
-        _count(stats, step, full[1] + half[1] + second[1])
+        end = t_final if step == remaining else now + step
+        while index < save_at.size and save_at[index] <= end * (1 + 1e-12):
+            weight = (float(save_at[index]) - now) / (end - now)
+            frames.append(new.copy() if index == save_at.size - 1 else
+                          (1 - weight) * rho + weight * new)
+            index += 1
+        previous = (end - now, rho)
+        rho, now = new, end
+        history.record(now, problem.moments(rho)[0])
+        _count(stats, step, sweeps)
         advance(bar, step)
         trial = step * min(4.0, factor)
-    return rho, now, trial
-
-
+    return frames

@@ -11,20 +11,21 @@ separable, so each step costs O(n): the moments are summed while the agents move
 ``"em"`` those of the new states, for ``"ou"`` those of the agents after its intrinsic-drift
 sub-step). The moments (and the external inputs' ``m_j(t)``, taken at the start of the step) are
 frozen over a step. Schemes and their orders: :mod:`solvers.network_kernels`. Agents are
-processed in chunks (numpy path) or in place (numba path), so memory is the state vector plus a
-few MiB: n = 10⁷ per population fits in 2 GiB.
+processed in fixed chunks, each with its own noise stream, so memory is the state vector plus a
+few MiB (n = 10⁷ per population fits in 2 GiB) and a run is bit-identical for any thread count.
 """
 
 from __future__ import annotations
 
 import time as _time
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from meanfield.errors import bad_type, bad_value, check_finite_number, check_int
+from meanfield.errors import ResolutionWarning, bad_type, bad_value, check_finite_number, check_int
 from meanfield.model import Model
 from meanfield.numeric import NumericModel, numeric
 from solvers.grid import Grid
@@ -32,17 +33,18 @@ from solvers.network_kernels import (
     CHUNK,
     NumpyPopulation,
     drift_fraction,
+    noise_streams,
     numba_advance,
     numba_available,
     numba_drift,
     numba_kernel,
     numba_relax,
+    numba_streams,
     numpy_advance,
     numpy_drift,
     numpy_population,
     numpy_relax,
     population_expressions,
-    step_key,
 )
 
 SCHEMES = ("em", "ou")
@@ -52,6 +54,13 @@ DEFAULT_SAVES = 101
 INITIAL_CELLS = 4000
 PARALLEL_MIN = 200_000
 """Agents per population from which the numba kernel runs on threads (below, start-up costs win)."""
+EM_STABILITY = 2.0
+"""Euler–Maruyama on ``dx = −κ x dt + σ dW`` is stable iff ``κΔt < 2`` (factor ``1 − κΔt``)."""
+EM_REFUSE = 1.0
+"""``κΔt`` above which ``scheme="em"`` is refused (the factor ``1 − κΔt`` turns negative and
+the stationary variance ``σ²/(κ(2 − κΔt))`` is more than twice the exact ``σ²/(2κ)``)."""
+EM_WARN = 0.2
+"""``κΔt`` above which ``scheme="em"`` warns: variance bias ``κΔt/(2 − κΔt)`` above 11 %."""
 
 
 def _numba_threads(threads: int | None) -> int:
@@ -278,6 +287,37 @@ def _snapshot(pops: Sequence[NumpyPopulation], states: Sequence[np.ndarray], g: 
     return m, mean, var, residual, hist
 
 
+def _em_stiffness(pop: NumpyPopulation, values: np.ndarray, c: np.ndarray) -> float:
+    """``max(0, max_i κ(x_i))``, ``κ = Σ_j c_j Φ_pj'``, the coupling's rate (``c`` with ``γ``)."""
+    if pop.expressions.affine:
+        return max(0.0, float(pop.stiffness(np.zeros(1), c)[0]))
+    return max([0.0, *(float(np.max(pop.stiffness(values[s:s + CHUNK], c)))
+                       for s in range(0, values.size, CHUNK))])
+
+
+def _check_em_step(kappa: np.ndarray, dt: float, now: float) -> None:
+    """Refuse (``κΔt > EM_REFUSE``) or warn about (``κΔt > EM_WARN``) an Euler–Maruyama step.
+
+    ``κ``: the largest coupling rate over the populations (docs/mathematics.md §11). The
+    stationary variance of EM on a linear drift of rate ``κ`` is ``σ²/(κ(2 − κΔt))``: relative
+    bias ``κΔt/(2 − κΔt)``, unstable for ``κΔt ≥ 2``.
+    """
+    rate = float(np.max(kappa))
+    if not rate * dt > EM_WARN:
+        return
+    u = rate * dt
+    where = (f"scheme='em' at t={now:g} (coupling rate kappa = {rate:.4g}, kappa*dt = {u:.4g})")
+    if u > EM_REFUSE:
+        bad_value("dt", dt, f"dt <= {EM_REFUSE / rate:.4g} = 1/kappa for {where}: "
+                  f"Euler-Maruyama is unstable for kappa*dt >= {EM_STABILITY:g} (largest stable "
+                  f"dt {EM_STABILITY / rate:.4g}) and beyond kappa*dt = 1 overshoots the balance "
+                  "point every step (variance more than doubled); or use scheme='ou', exact for "
+                  "this stiff linear part at any dt")
+    warnings.warn(f"{where}: the stationary variance of Euler-Maruyama is biased by "
+                  f"kappa*dt/(2 - kappa*dt) = {u / (2 - u):.1%}; use dt <= {0.02 / rate:.3g} "
+                  "for 1 % or scheme='ou'", ResolutionWarning, stacklevel=3)
+
+
 def _check_finite(values: np.ndarray, dt: float, now: float) -> None:
     if not np.all(np.isfinite(values)):
         bad_value("dt", dt, f"a smaller step: the agents diverged (non-finite states) by t={now:g}")
@@ -296,13 +336,17 @@ def simulate_network(model: Model, *, gamma: float, n: int | Sequence[int], t_fi
     gamma : coupling strength ``γ >= 0``
     n : agents per population (an int, or one int per population)
     t_final, dt : horizon and step; the step used is ``t_final / ceil(t_final/dt)``
-    seed : int seeding every random draw (same seed → identical result)
+    seed : int seeding every random draw (same seed → identical result, whatever the path's
+        thread count): ``SeedSequence(seed)`` spawns the initial sampling and, per population,
+        one noise stream per chunk of agents (:func:`solvers.network_kernels.noise_streams`)
     initial : None (sample the model's initial densities), a ``StationaryState`` (sample its
         densities), a ``NetworkResult`` (continue from its final states) or P arrays of states
-    scheme : ``"em"`` (Euler–Maruyama) or ``"ou"`` (splitting: the intrinsic drift explicitly,
-        then the coupling and the noise by the exact Ornstein–Uhlenbeck transition of the part
-        linear in x, moments of the drifted agents frozen; no stiff variance bias); both weak
-        order 1 (:mod:`solvers.network_kernels`)
+    scheme : ``"em"`` (Euler–Maruyama; refused with ``ValueError`` when ``κΔt > 1`` and warned
+        about (``ResolutionWarning``) when ``κΔt > 0.2``, ``κ`` the coupling's rate at the start
+        and at every saved time; stable only for ``κΔt < 2``) or ``"ou"`` (splitting: the
+        intrinsic drift explicitly, then the coupling and the noise by the exact
+        Ornstein–Uhlenbeck transition of the part linear in x, moments of the drifted agents
+        frozen; no stiff variance bias); both weak order 1 (:mod:`solvers.network_kernels`)
     save_at : times at which statistics are recorded (snapped to the step grid; default 101
         evenly spaced times)
     bins : histogram cells (an int on the domain, edges, or a Grid; default 200 cells)
@@ -337,9 +381,12 @@ def simulate_network(model: Model, *, gamma: float, n: int | Sequence[int], t_fi
     edges = _edges(bins, model.domain)
 
     started = _time.perf_counter()
-    rng = np.random.default_rng(seed)
+    root = np.random.SeedSequence(seed)
+    initial_seed, *population_seeds = root.spawn(1 + model.P)
+    rng = np.random.default_rng(initial_seed)
     nm = numeric(model)
     states = _initial_states(model, nm, initial, counts, rng)
+    streams = [noise_streams(population_seeds[p], counts[p]) for p in range(model.P)]
     expressions = population_expressions(model)
     pops = [numpy_population(e) for e in expressions]
     bounds = model.domain if boundary == "reflect" else None
@@ -356,7 +403,7 @@ def simulate_network(model: Model, *, gamma: float, n: int | Sequence[int], t_fi
 
             previous_threads = numba.get_num_threads()
             numba.set_num_threads(wanted)
-    seed_key = int(np.random.SeedSequence(seed).generate_state(2, np.uint64)[0])
+        streams = [numba_streams(s) for s in streams]
 
     records: list[tuple[np.ndarray, ...]] = []
     save_set = {int(s) for s in saves}
@@ -387,6 +434,10 @@ def simulate_network(model: Model, *, gamma: float, n: int | Sequence[int], t_fi
                 if k in save_set:
                     records.append(_snapshot(pops, states, nm.g, external, edges))
                     _check_finite(records[-1][1], dt, now)
+                if scheme == "em" and (k == 0 or k in save_set):
+                    c_now = gamma * nm.g * np.concatenate([m, external])[None, :]
+                    _check_em_step(np.array([_em_stiffness(pops[p], states[p], c_now[p])
+                                             for p in range(P)]), step, now)
                 if k == steps:
                     break
                 tick = _time.perf_counter()
@@ -403,10 +454,10 @@ def simulate_network(model: Model, *, gamma: float, n: int | Sequence[int], t_fi
                                                   "tail" if readable else "full")
                         if kernels is not None:
                             sums[p] = numba_relax(pops[p], kernels[p], states[p], cs[p], step,
-                                                  bounds, step_key(seed_key, p, k), fraction)
+                                                  bounds, streams[p], fraction)
                         else:
-                            sums[p] = numpy_relax(pops[p], states[p], cs[p], step, bounds, rng,
-                                                  fraction)
+                            sums[p] = numpy_relax(pops[p], states[p], cs[p], step, bounds,
+                                                  streams[p], fraction)
                 else:
                     mj = np.concatenate([m, external])
                     sums = np.empty(P)
@@ -414,9 +465,10 @@ def simulate_network(model: Model, *, gamma: float, n: int | Sequence[int], t_fi
                         c = gamma * nm.g[p] * mj
                         if kernels is not None:
                             sums[p] = numba_advance(pops[p], kernels[p], states[p], c, step,
-                                                    bounds, step_key(seed_key, p, k))
+                                                    bounds, streams[p])
                         else:
-                            sums[p] = numpy_advance(pops[p], states[p], c, step, bounds, rng)
+                            sums[p] = numpy_advance(pops[p], states[p], c, step, bounds,
+                                                    streams[p])
                 m = sums / np.array(counts)
                 stepping += _time.perf_counter() - tick
                 _check_finite(m, dt, now + step)

@@ -47,11 +47,13 @@ An agent of population ``p`` moves by one step of length ``Δt`` with the coeffi
 After each move (each pass of ``"ou"``), reflection at the domain ends
 (``boundary="reflect"``) gives the zero-flux condition of the PDE. The passes that produce the
 next moments return ``Σ_i Ψ_p(x_i)`` over the moved agents, so the moments cost no extra pass.
-Both paths evaluate the same SymPy expressions (lambdified once); the numpy path draws ``ξ`` from
-a ``numpy.random.Generator`` chunk by chunk, the numba path from a counter-based generator (a
-64-bit mix of seed, population, step and agent index followed by a ziggurat), so it is
-reproducible whatever the number of threads. The two paths have the same law, not the same
-random numbers.
+Both paths evaluate the same SymPy expressions (lambdified once) and draw ``ξ`` from the same
+numpy generators: the agents are cut into fixed chunks of :data:`CHUNK`, and chunk ``k`` of a
+population has its own stream (``numpy.random.PCG64DXSM`` spawned from one
+``numpy.random.SeedSequence``, :func:`noise_streams`), consumed agent by agent in index order
+(the numba kernels receive the ``Generator`` objects). Each pass returns the chunk sums of
+``Ψ`` added in chunk order. So a run is bit-identical whatever the number of threads, and the
+two paths take the same normals (they differ by the round-off of their compiled functions).
 """
 
 from __future__ import annotations
@@ -72,9 +74,6 @@ COEFFICIENTS = sp.IndexedBase("c")
 
 CHUNK = 1 << 16
 """Agents per numpy chunk (bounds the temporaries: a few MiB whatever n)."""
-
-_GOLDEN = 0x9E3779B97F4A7C15
-_MASK64 = (1 << 64) - 1
 
 
 @dataclass(frozen=True)
@@ -202,16 +201,18 @@ def step_constants(pop: NumpyPopulation, c: np.ndarray, dt: float,
 
 
 def numpy_advance(pop: NumpyPopulation, states: np.ndarray, c: np.ndarray, dt: float,
-                  bounds: tuple[float, float] | None, rng: np.random.Generator,
-                  chunk: int = CHUNK) -> float:
-    """One Euler–Maruyama step of ``states`` (in place); return ``Σ Ψ(x)`` over the moved agents."""
+                  bounds: tuple[float, float] | None,
+                  streams: list[np.random.Generator]) -> float:
+    """One Euler–Maruyama step of ``states`` (in place); return ``Σ Ψ(x)`` over the moved agents.
+
+    ``streams``: one generator per chunk (:func:`noise_streams`)."""
     _, sd = step_constants(pop, c, dt, "em")
     total = 0.0
-    noise = np.empty(min(chunk, states.size))
-    for start in range(0, states.size, chunk):
-        xs = states[start:start + chunk]
+    noise = np.empty(min(CHUNK, states.size))
+    for k, start in enumerate(range(0, states.size, CHUNK)):
+        xs = states[start:start + CHUNK]
         xi = noise[: xs.size]
-        rng.standard_normal(out=xi)
+        streams[k].standard_normal(out=xi)
         xs += dt * (pop.drift(xs) - pop.coupling(xs, c)) + sd * xi
         if bounds is not None:
             reflect(xs, *bounds)
@@ -234,29 +235,29 @@ def _drift_chunk(pop: NumpyPopulation, xs: np.ndarray, c: np.ndarray | None, dt:
 
 def numpy_drift(pop: NumpyPopulation, states: np.ndarray, dt: float,
                 bounds: tuple[float, float] | None, c: np.ndarray | None = None,
-                fraction: float = 1.0, chunk: int = CHUNK) -> float:
+                fraction: float = 1.0) -> float:
     """Sub-step 1 of ``"ou"``: ``x ← x + λΔt f(x)`` in place; return ``Σ Ψ`` of the moved agents.
 
     ``λ = fraction`` (:func:`drift_fraction`), or per agent from ``κ(x)`` (coefficients ``c``)
     when ``fraction`` is the flag ``LEAD`` or ``TAIL``.
     """
-    return sum(_drift_chunk(pop, states[s:s + chunk], c, dt, fraction, bounds)
-               for s in range(0, states.size, chunk))
+    return sum(_drift_chunk(pop, states[s:s + CHUNK], c, dt, fraction, bounds)
+               for s in range(0, states.size, CHUNK))
 
 
 def numpy_relax(pop: NumpyPopulation, states: np.ndarray, c: np.ndarray, dt: float,
-                bounds: tuple[float, float] | None, rng: np.random.Generator,
-                fraction: float = 1.0, chunk: int = CHUNK) -> float:
+                bounds: tuple[float, float] | None, streams: list[np.random.Generator],
+                fraction: float = 1.0) -> float:
     """Sub-step 2 of ``"ou"``, ``x ← x − φ_1(κ) h(x) + σ√φ_1(2κ) ξ`` (``c`` frozen), fused with
     the next drift pass (:func:`numpy_drift` with ``fraction``) agent by agent; in place.
     Returns ``Σ Ψ`` after the drift."""
     phi1, sd = step_constants(pop, c, dt, "ou")
-    noise = np.empty(min(chunk, states.size))
+    noise = np.empty(min(CHUNK, states.size))
     total = 0.0
-    for start in range(0, states.size, chunk):
-        xs = states[start:start + chunk]
+    for k, start in enumerate(range(0, states.size, CHUNK)):
+        xs = states[start:start + CHUNK]
         xi = noise[: xs.size]
-        rng.standard_normal(out=xi)
+        streams[k].standard_normal(out=xi)
         if phi1 >= 0.0:
             xs += sd * xi - phi1 * pop.coupling(xs, c)
         else:
@@ -277,121 +278,31 @@ def numba_available() -> bool:
     return True
 
 
-def mix64(value: int) -> int:
-    """The SplitMix64 finaliser on Python ints (used to derive the per-step keys)."""
-    z = value & _MASK64
-    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & _MASK64
-    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _MASK64
-    return z ^ (z >> 31)
+NOISE_BIT_GENERATOR = np.random.PCG64DXSM
+"""numpy's bit generator of the noise streams (one stream per chunk of agents)."""
 
 
-def step_key(seed_key: int, population: int, step: int) -> int:
-    """The 64-bit key of the counter-based generator for one population and step."""
-    return mix64(mix64(seed_key + _GOLDEN * (population + 1)) + _GOLDEN * (step + 1))
+def chunk_count(n: int) -> int:
+    """The number of chunks of :data:`CHUNK` agents covering ``n`` agents (at least 1)."""
+    return max(1, -(-int(n) // CHUNK))
 
 
-ZIGGURAT_LAYERS = 128
-ZIGGURAT_R = 3.442619855899
-ZIGGURAT_V = 9.91256303526217e-3
+def noise_streams(seed: np.random.SeedSequence, n: int) -> list[np.random.Generator]:
+    """One ``numpy.random.Generator`` per chunk of ``n`` agents, spawned from ``seed``.
 
-
-def ziggurat_tables() -> tuple[np.ndarray, np.ndarray]:
-    """Layer abscissae ``X`` (129,) and ratios ``X[i+1]/X[i]`` (128,) of a 128-layer ziggurat.
-
-    Layer 0 is the base strip plus the tail beyond ``R`` (area ``V`` each, Marsaglia–Tsang);
-    a uniform ``u ∈ (−1, 1)`` in layer ``i`` is accepted at once when ``|u| < X[i+1]/X[i]``.
+    Chunk ``k`` (agents ``k·CHUNK … (k+1)·CHUNK − 1``) draws its normals, agent by agent and step
+    by step, from stream ``k`` only, whichever path or thread processes it: the numbers do not
+    depend on the thread count, and the numpy and numba paths draw the same ones.
     """
-    X = np.zeros(ZIGGURAT_LAYERS + 1)
-    f = np.exp(-0.5 * ZIGGURAT_R**2)
-    X[0] = ZIGGURAT_V / f
-    X[1] = ZIGGURAT_R
-    for i in range(2, ZIGGURAT_LAYERS):
-        X[i] = np.sqrt(-2.0 * np.log(ZIGGURAT_V / X[i - 1] + f))
-        f = np.exp(-0.5 * X[i] ** 2)
-    return X, X[1:] / X[:-1]
+    return [np.random.Generator(NOISE_BIT_GENERATOR(child))
+            for child in seed.spawn(chunk_count(n))]
 
 
-@lru_cache(maxsize=1)
-def numba_generator() -> tuple[Any, Any]:
-    """``(mix, normal)``: the SplitMix64 finaliser and a ziggurat normal deviate of a 64-bit hash.
+def numba_streams(streams: list[np.random.Generator]) -> Any:
+    """``streams`` as a ``numba.typed.List`` (numba draws from numpy Generators it is passed)."""
+    from numba.typed import List
 
-    ``normal(z)`` takes the layer from the low 7 bits of ``z`` and the uniform from its high 53
-    bits; the rare rejections re-mix ``z`` for fresh bits.
-    """
-    from numba import njit
-
-    m1, m2 = np.uint64(0xBF58476D1CE4E5B9), np.uint64(0x94D049BB133111EB)
-    s30, s27, s31, s11 = np.uint64(30), np.uint64(27), np.uint64(31), np.uint64(11)
-    low7 = np.uint64(ZIGGURAT_LAYERS - 1)
-    salt = np.uint64(0xD1B54A32D192ED03)
-    inv53 = 1.0 / 9007199254740992.0
-    table_x, table_ratio = ziggurat_tables()
-    tail = ZIGGURAT_R
-
-    @njit(inline="always")
-    def mix(z: Any) -> Any:
-        z = (z ^ (z >> s30)) * m1
-        z = (z ^ (z >> s27)) * m2
-        return z ^ (z >> s31)
-
-    @njit(inline="always")
-    def uniform(z: Any) -> float:
-        return float(np.int64(z >> s11)) * inv53
-
-    @njit
-    def slow(z: Any, layer: int, u: float) -> float:
-        while True:
-            if layer == 0:
-                while True:
-                    xt = np.log(uniform(z) + inv53) / tail
-                    z = mix(z ^ salt)
-                    yt = np.log(uniform(z) + inv53)
-                    z = mix(z ^ salt)
-                    if -2.0 * yt >= xt * xt:
-                        return xt - tail if u < 0.0 else tail - xt
-            value = u * table_x[layer]
-            f0 = np.exp(-0.5 * (table_x[layer] ** 2 - value * value))
-            f1 = np.exp(-0.5 * (table_x[layer + 1] ** 2 - value * value))
-            if f1 + uniform(z) * (f0 - f1) < 1.0:
-                return value
-            z = mix(z ^ salt)
-            layer = np.int64(z & low7)
-            u = 2.0 * uniform(z) - 1.0
-            if abs(u) < table_ratio[layer]:
-                return u * table_x[layer]
-            z = mix(z ^ salt)
-
-    @njit(inline="always")
-    def normal(z: Any) -> float:
-        layer = np.int64(z & low7)
-        u = 2.0 * uniform(z) - 1.0
-        if abs(u) < table_ratio[layer]:
-            return u * table_x[layer]
-        return slow(mix(z ^ salt), layer, u)
-
-    return mix, normal
-
-
-@lru_cache(maxsize=1)
-def _normal_filler() -> Any:
-    from numba import njit
-
-    mix, normal = numba_generator()
-    golden, one = np.uint64(_GOLDEN), np.uint64(1)
-
-    @njit
-    def fill(out: Any, key: Any) -> None:
-        for i in range(out.size):
-            out[i] = normal(mix(key + golden * (np.uint64(i) + one)))
-
-    return fill
-
-
-def numba_normals(key: int, count: int) -> np.ndarray:
-    """``count`` deviates of the numba path's generator for agents ``0..count−1`` under ``key``."""
-    out = np.empty(count)
-    _normal_filler()(out, np.uint64(key))
-    return out
+    return List(streams)
 
 
 @lru_cache(maxsize=1)
@@ -414,11 +325,12 @@ def numba_math() -> dict[str, Any]:
 class NumbaKernels:
     """The compiled passes of one population (numba compiles each at its first call).
 
-    ``em(states, c, dt, refl, lo, hi, key, sd) -> Σ Ψ``: one Euler–Maruyama step;
+    ``em(states, c, dt, refl, lo, hi, streams, sd) -> Σ Ψ``: one Euler–Maruyama step;
     ``drift(states, c, dt, fraction, refl, lo, hi) -> Σ Ψ``: sub-step 1 of ``"ou"``;
-    ``relax(states, c, dt, refl, lo, hi, key, phi1, sd, fraction) -> Σ Ψ``: sub-step 2 of
-    ``"ou"`` (``phi1 < 0``: ``κ(x)`` per agent) fused with the next drift pass. The normal
-    deviate of agent ``i`` is ``normal(mix(key + golden·(i+1)))`` (:func:`numba_generator`).
+    ``relax(states, c, dt, refl, lo, hi, streams, phi1, sd, fraction) -> Σ Ψ``: sub-step 2 of
+    ``"ou"`` (``phi1 < 0``: ``κ(x)`` per agent) fused with the next drift pass. Every pass runs
+    over the chunks of :data:`CHUNK` agents (threads take whole chunks); chunk ``k`` draws from
+    ``streams[k]`` (:func:`numba_streams`); the chunk sums are added in chunk order.
     """
 
     em: Callable[..., float]
@@ -442,10 +354,16 @@ def numba_kernel(expressions: PopulationExpressions, parallel: bool = False) -> 
     stiffness = jit(expressions.stiffness, True)
     readout = jit(expressions.readout, False)
     sigma = float(expressions.sigma)
-    golden, one = np.uint64(_GOLDEN), np.uint64(1)
     lead = LEAD
     affine = expressions.affine  # a compile-time constant: the per-agent κ(x) branches vanish
-    mix, normal = numba_generator()
+    chunk = CHUNK
+
+    @njit(inline="always")
+    def ordered_sum(partial: Any) -> float:
+        total = 0.0
+        for k in range(partial.size):
+            total += partial[k]
+        return total
 
     @njit(inline="always")
     def bounce(v: float, refl: bool, lo: float, hi: float) -> float:
@@ -469,16 +387,20 @@ def numba_kernel(expressions: PopulationExpressions, parallel: bool = False) -> 
             -np.expm1(-2.0 * kappa * dt) / (2.0 * kappa)) * xi
 
     @njit(parallel=parallel)
-    def em(states: Any, c: Any, dt: float, refl: bool, lo: float, hi: float, key: Any,
+    def em(states: Any, c: Any, dt: float, refl: bool, lo: float, hi: float, streams: Any,
            sd: float) -> float:
-        total = 0.0
-        for i in prange(states.size):
-            xi = normal(mix(key + golden * (np.uint64(i) + one)))
-            v = states[i]
-            v = bounce(v + dt * (drift(v) - coupling(v, c)) + sd * xi, refl, lo, hi)
-            states[i] = v
-            total += readout(v)
-        return total
+        partial = np.empty(len(streams))
+        for k in prange(len(streams)):
+            start = np.int64(k) * chunk
+            xi = streams[np.int64(k)].standard_normal(min(chunk, states.size - start))
+            total = 0.0
+            for i in range(start, start + xi.size):
+                v = states[i]
+                v = bounce(v + dt * (drift(v) - coupling(v, c)) + sd * xi[i - start], refl, lo, hi)
+                states[i] = v
+                total += readout(v)
+            partial[k] = total
+        return ordered_sum(partial)
 
     @njit(inline="always")
     def theta(v: float, c: Any, dt: float) -> float:
@@ -501,24 +423,32 @@ def numba_kernel(expressions: PopulationExpressions, parallel: bool = False) -> 
     @njit(parallel=parallel)
     def intrinsic(states: Any, c: Any, dt: float, fraction: float, refl: bool, lo: float,
                   hi: float) -> float:
-        total = 0.0
-        for i in prange(states.size):
-            v = drift_move(states[i], c, dt, fraction, refl, lo, hi)
-            states[i] = v
-            total += readout(v)
-        return total
+        chunks = max(1, -(-states.size // chunk))
+        partial = np.empty(chunks)
+        for k in prange(chunks):
+            total = 0.0
+            for i in range(np.int64(k) * chunk, min((np.int64(k) + 1) * chunk, states.size)):
+                v = drift_move(states[i], c, dt, fraction, refl, lo, hi)
+                states[i] = v
+                total += readout(v)
+            partial[k] = total
+        return ordered_sum(partial)
 
     @njit(parallel=parallel)
-    def relax(states: Any, c: Any, dt: float, refl: bool, lo: float, hi: float, key: Any,
+    def relax(states: Any, c: Any, dt: float, refl: bool, lo: float, hi: float, streams: Any,
               phi1: float, sd: float, fraction: float) -> float:
-        total = 0.0
-        for i in prange(states.size):
-            xi = normal(mix(key + golden * (np.uint64(i) + one)))
-            v = bounce(relax_move(states[i], xi, c, dt, phi1, sd), refl, lo, hi)
-            v = drift_move(v, c, dt, fraction, refl, lo, hi)
-            states[i] = v
-            total += readout(v)
-        return total
+        partial = np.empty(len(streams))
+        for k in prange(len(streams)):
+            start = np.int64(k) * chunk
+            xi = streams[np.int64(k)].standard_normal(min(chunk, states.size - start))
+            total = 0.0
+            for i in range(start, start + xi.size):
+                v = bounce(relax_move(states[i], xi[i - start], c, dt, phi1, sd), refl, lo, hi)
+                v = drift_move(v, c, dt, fraction, refl, lo, hi)
+                states[i] = v
+                total += readout(v)
+            partial[k] = total
+        return ordered_sum(partial)
 
     return NumbaKernels(em, intrinsic, relax)
 
@@ -530,11 +460,11 @@ def _bounds(bounds: tuple[float, float] | None) -> tuple[bool, float, float]:
 
 def numba_advance(pop: NumpyPopulation, kernels: NumbaKernels, states: np.ndarray,
                   c: np.ndarray, dt: float, bounds: tuple[float, float] | None,
-                  key: int) -> float:
-    """The numba twin of :func:`numpy_advance` (``key`` from :func:`step_key`)."""
+                  streams: Any) -> float:
+    """The numba twin of :func:`numpy_advance` (``streams`` from :func:`numba_streams`)."""
     _, sd = step_constants(pop, c, dt, "em")
     return float(kernels.em(states, np.ascontiguousarray(c, dtype=float), float(dt),
-                            *_bounds(bounds), np.uint64(key), sd))
+                            *_bounds(bounds), streams, sd))
 
 
 def numba_drift(kernels: NumbaKernels, states: np.ndarray, c: np.ndarray, dt: float,
@@ -545,9 +475,9 @@ def numba_drift(kernels: NumbaKernels, states: np.ndarray, c: np.ndarray, dt: fl
 
 
 def numba_relax(pop: NumpyPopulation, kernels: NumbaKernels, states: np.ndarray,
-                c: np.ndarray, dt: float, bounds: tuple[float, float] | None, key: int,
+                c: np.ndarray, dt: float, bounds: tuple[float, float] | None, streams: Any,
                 fraction: float = 1.0) -> float:
-    """The numba twin of :func:`numpy_relax` (``key`` from :func:`step_key`)."""
+    """The numba twin of :func:`numpy_relax` (``streams`` from :func:`numba_streams`)."""
     phi1, sd = step_constants(pop, c, dt, "ou")
     return float(kernels.relax(states, np.ascontiguousarray(c, dtype=float), float(dt),
-                               *_bounds(bounds), np.uint64(key), phi1, sd, float(fraction)))
+                               *_bounds(bounds), streams, phi1, sd, float(fraction)))

@@ -94,3 +94,35 @@ def test_fipy_equals_sg_for_affine_drift_with_time_dependent_drive(gamma: float,
     assert np.max(np.abs(fipy.rho - sg.rho) @ grid.h) <= 1e-10  # measured ≤ 3.1e-12
     assert np.max(np.abs(fipy.m - sg.m)) <= 1e-11
     assert fipy.info["sweeps"] >= 2 * fipy.info["steps"]
+
+
+def test_fipy_defaults_finish_and_match_sg() -> None:
+    """``solve_fipy`` with its own defaults (adaptive backward Euler at ``FIPY_RTOL``; the README
+    case, chemical at γ = 100 to t = 1, is timed in benchmarks/bench_fipy_vs_native.py): one
+    population on 80 cells to t = 0.3 (relaxed: measured L1 3.0e-4 to a tight sg run, in 122
+    steps); interior output times are interpolated between steps (unit mass, positive)."""
+    from meanfield.numeric import numeric
+    from solvers.fipy_backend import FIPY_ATOL, FIPY_RTOL, adaptive_sweep_tol, solve_fipy
+    from solvers.solve import initial_densities
+
+    model, gamma = mf.models.chemical_single(), 100.0
+    grid = solvers.Grid.uniform(*model.domain, 80)
+    rho0 = initial_densities(numeric(model), grid, None)
+    times = [0.0, 0.1, 0.3]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        sg = solvers.solve(model, gamma=gamma, t_final=0.3, grid=grid, rtol=1e-9, atol=1e-12,
+                           save_at=times)
+    fipy = solve_fipy(model, gamma=gamma, t_final=0.3, grid=grid, rho0=rho0,
+                      save_at=np.array(times))
+    info = fipy.info
+    assert (info["rtol"], info["atol"]) == (FIPY_RTOL, FIPY_ATOL) and info["adaptive"]
+    assert info["sweep_tol"] == adaptive_sweep_tol(FIPY_RTOL) == 1e-6
+    assert info["steps"] < 1000
+    np.testing.assert_allclose(fipy.t, times)
+    np.testing.assert_allclose(fipy.rho @ grid.h, 1.0, atol=1e-12)
+    assert np.all(fipy.rho >= -1e-13)
+    errors = np.abs(fipy.rho - sg.rho) @ grid.h
+    assert errors[-1, 0] <= 1e-3
+    # in the transient the first-order time error shows (measured 3.5e-3 at t = 0.1)
+    assert errors[1, 0] <= 1e-2

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 from scipy.integrate import solve_ivp
@@ -260,3 +262,33 @@ def test_bad_model_and_divergence_reported():
     with pytest.raises(ValueError, match="dt=0.5.*diverged"):
         simulate_network(cubic, gamma=0.0, n=50, t_final=20.0, dt=0.5, seed=0,
                          initial=[np.full(50, 9.0)], boundary="none", fast=False)
+
+
+def single_ou(sigma=0.4):
+    """dX = [−X/2 − γ (X − 1)] dt + σ dW (Ψ = 1): coupling rate κ = γ, law N(γ/(γ+½), σ²/(2γ+1))."""
+    x = mf.x
+    return mf.Model([mf.Population("A", -x / 2, sigma)], [[1.0]], [[x - 1]], [1.0], (-3, 3))
+
+
+def test_euler_maruyama_beyond_its_stability_bound_is_refused():
+    # γ = 1e3, Δt = 2e-3: κΔt = 2, EM diverges (the walls kept it finite: mean 0.01, var 1.9)
+    model = single_ou()
+    options = dict(gamma=1e3, n=2000, t_final=0.1, dt=2e-3, seed=1, fast=False)
+    with pytest.raises(ValueError, match=r"dt=0.002.*dt <= 0.001 = 1/kappa.*kappa\*dt = 2\b.*"
+                                         r"largest stable dt 0.002.*scheme='ou'"):
+        simulate_network(model, scheme="em", **options)
+    # the suggested scheme at the same step: the exact law N(0.9995, 1.6e-4) (4 standard errors)
+    net = simulate_network(model, scheme="ou", save_at=np.linspace(0.05, 0.1, 11), **options)
+    mean, var = 1e3 / 1000.5, 0.16 / 2001.0
+    assert abs(net.mean.mean() - mean) < 4 * np.sqrt(var / 2000)
+    assert abs(net.var.mean() / var - 1) < 4 * np.sqrt(2 / 2000)
+
+
+def test_euler_maruyama_warns_between_soft_and_hard_bound():
+    model = single_ou()
+    options = dict(gamma=1e3, n=200, t_final=0.01, seed=1, fast=False, scheme="em")
+    with pytest.warns(mf.ResolutionWarning, match=r"kappa\*dt = 0.5\b.*33.3%.*dt <= 2e-05"):
+        simulate_network(model, dt=5e-4, **options)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        simulate_network(model, dt=1e-4, **options)  # κΔt = 0.1: variance bias 5 %, no warning

@@ -1,4 +1,4 @@
-"""The numba fast path against its numpy twin: same statistics; its generator; its threads."""
+"""The numba fast path against its numpy twin: same statistics; its noise streams; its threads."""
 
 from __future__ import annotations
 
@@ -9,28 +9,51 @@ from scipy import stats
 import meanfield as mf
 import solvers
 from solvers.network import _histogram, simulate_network
-from solvers.network_kernels import numba_math, numba_normals, step_coefficients, ziggurat_tables
+from solvers.network_kernels import CHUNK, noise_streams, numba_math, step_coefficients
 
 
-def test_ziggurat_tables_cover_the_normal_law():
-    X, ratio = ziggurat_tables()
-    assert X[1] == pytest.approx(3.442619855899) and X[-1] == 0.0
-    assert np.all(np.diff(X[1:]) < 0) and np.all((ratio[:-1] > 0) & (ratio[:-1] < 1))
-    assert ratio[-1] == 0.0  # the cap layer is always sampled by rejection
-    # every layer has the same area V = X_i (f(X_{i+1}) − f(X_i)) (Marsaglia–Tsang)
-    f = np.exp(-0.5 * X**2)
-    areas = X[1:-1] * (f[2:] - f[1:-1])
-    np.testing.assert_allclose(areas, 9.91256303526217e-3, rtol=1e-8)
+def noise_model(sigma=0.7):
+    """No drift, no coupling: one step moves every agent by ``σ√Δt ξ``, exactly."""
+    return mf.Model([mf.Population("A", 0, sigma)], [[0.0]], [[1]], [1.0], (-50, 50))
 
 
-def test_counter_based_normals_have_the_normal_law():
-    z = numba_normals(20261126, 1_000_000)
-    assert abs(z.mean()) < 4e-3 and abs(z.var() - 1) < 6e-3
-    assert abs(stats.skew(z)) < 0.01 and abs(stats.kurtosis(z)) < 0.02
-    assert stats.kstest(z, "norm").pvalue > 1e-3
-    assert np.mean(np.abs(z) > 3.442619855899) == pytest.approx(2 * stats.norm.sf(3.4426), rel=0.1)
-    np.testing.assert_array_equal(z[:1000], numba_normals(20261126, 1000))
-    assert not np.array_equal(z[:1000], numba_normals(20261127, 1000))
+@pytest.mark.parametrize("fast", [False, True])
+def test_noise_streams_are_numpys_generators_per_chunk(fast):
+    # the increments of chunk k are the normals of PCG64DXSM stream k spawned from the seed
+    sigma, dt, n, seed = 0.7, 0.01, 2 * CHUNK + 1000, 12
+    net = simulate_network(noise_model(sigma), gamma=0.0, n=n, t_final=dt, dt=dt, seed=seed,
+                           initial=[np.zeros(n)], boundary="none", fast=fast, save_at=[dt])
+    xi = net.states[0] / (sigma * np.sqrt(dt))
+    population_seed = np.random.SeedSequence(seed).spawn(2)[1]
+    expected = np.concatenate([np.random.Generator(np.random.PCG64DXSM(child)).standard_normal(
+        min(CHUNK, n - k * CHUNK)) for k, child in enumerate(population_seed.spawn(3))])
+    np.testing.assert_allclose(xi, expected, rtol=1e-14, atol=1e-14)
+    assert [len(s) for s in [noise_streams(np.random.SeedSequence(1), m)
+                             for m in (1, CHUNK, CHUNK + 1)]] == [1, 1, 2]
+
+
+def test_noise_increments_have_the_normal_law_and_independent_chunks():
+    # two steps of pure noise: per-step increments, chunks against chunks, steps against steps
+    sigma, dt, n = 0.7, 0.01, 3 * CHUNK  # below PARALLEL_MIN: the serial kernel of the test above
+    model = noise_model(sigma)
+    first = simulate_network(model, gamma=0.0, n=n, t_final=dt, dt=dt, seed=5,
+                             initial=[np.zeros(n)], boundary="none", fast=True, save_at=[dt])
+    both = simulate_network(model, gamma=0.0, n=n, t_final=2 * dt, dt=dt, seed=5,
+                            initial=[np.zeros(n)], boundary="none", fast=True, save_at=[2 * dt])
+    z1 = first.states[0] / (sigma * np.sqrt(dt))
+    z2 = (both.states[0] - first.states[0]) / (sigma * np.sqrt(dt))
+    for z in (z1, z2):
+        assert abs(z.mean()) < 4 / np.sqrt(n) and abs(z.var() - 1) < 4 * np.sqrt(2 / n)
+        assert abs(stats.skew(z)) < 4 * np.sqrt(6 / n)
+        assert abs(stats.kurtosis(z)) < 4 * np.sqrt(24 / n)
+        assert stats.kstest(z, "norm").pvalue > 1e-3
+    # independence: correlations of chunk pairs and of the two steps within 4 standard errors
+    corr = np.corrcoef(np.vstack([z1.reshape(3, CHUNK), z2.reshape(3, CHUNK)]))
+    off = corr[~np.eye(6, dtype=bool)]
+    assert np.max(np.abs(off)) < 4 / np.sqrt(CHUNK)
+    # the tail beyond 3.44 (where a ziggurat switches to its tail sampler) has the normal mass
+    tail = np.mean(np.abs(np.concatenate([z1, z2])) > 3.442619855899)
+    assert tail == pytest.approx(2 * stats.norm.sf(3.442619855899), rel=0.15)
 
 
 def test_exponential_step_coefficients_limits():
@@ -77,18 +100,39 @@ def test_per_agent_stiffness_path_agrees_with_numpy_and_pde():
 
 
 @pytest.mark.parametrize("scheme", ["em", "ou"])
-def test_threaded_kernel_matches_serial_kernel(scheme):
-    # the counter-based generator does not depend on the thread count; sums differ by round-off
+def test_results_are_bit_identical_for_any_thread_count(scheme):
+    # fixed chunks, one stream per chunk, chunk sums added in chunk order: 1 and 2 threads agree
     import numba
 
     model = mf.models.chemical_single()
     options = dict(gamma=5.0, n=200_000, t_final=0.02, dt=0.01, seed=3, fast=True, scheme=scheme)
-    serial = simulate_network(model, threads=1, **options)
-    threaded = simulate_network(model, threads=2, **options)
+    previous = numba.get_num_threads()
+    try:
+        numba.set_num_threads(1)
+        serial = simulate_network(model, **options)
+        numba.set_num_threads(min(2, numba.config.NUMBA_NUM_THREADS))
+        threaded = simulate_network(model, **options)
+    finally:
+        numba.set_num_threads(previous)
     assert serial.info["threads"] == 1
     assert threaded.info["threads"] == min(2, numba.config.NUMBA_NUM_THREADS)
-    np.testing.assert_allclose(threaded.states[0], serial.states[0], rtol=0, atol=1e-12)
-    np.testing.assert_allclose(threaded.m, serial.m, rtol=1e-12)
+    assert np.array_equal(threaded.states[0], serial.states[0])
+    for name in ("m", "mean", "var", "balance_residual", "histogram"):
+        assert np.array_equal(getattr(threaded, name), getattr(serial, name)), name
+
+
+@pytest.mark.parametrize("scheme", ["em", "ou"])
+def test_numba_kernel_matches_numpy_twin_agent_by_agent(scheme):
+    # both paths draw the same normals (chunk streams, here across a chunk boundary): the states
+    # agree to the round-off of the compiled functions
+    model = mf.models.linear_ou()
+    options = dict(gamma=20.0, n=[CHUNK + 300, 700], t_final=0.01, dt=1e-3, seed=6,
+                   scheme=scheme, save_at=[0.0, 0.005, 0.01])
+    fast = simulate_network(model, fast=True, **options)
+    slow = simulate_network(model, fast=False, **options)
+    for p in range(2):
+        np.testing.assert_allclose(fast.states[p], slow.states[p], rtol=0, atol=1e-12)
+    np.testing.assert_allclose(fast.m, slow.m, rtol=1e-13)
 
 
 def test_compiled_tanh_replacement_is_accurate():
