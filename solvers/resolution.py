@@ -5,8 +5,9 @@ neighbouring centres and the concentration widths, and returns a :class:`Resolut
 
 - ``cells_per_width``: the concentration width :math:`w_p = \sqrt{D_p/(\gamma A_p)}` (``A_p`` the
   slope of the field at the mean) over the width of the cell holding the mean;
-- ``peclet``: the largest *transport* cell Péclet number over faces carrying mass,
-  :math:`\mathrm{Pe}_{i+1/2} = |\delta_i|\, r_i` with :math:`\delta_i = \Delta U_i/D` and
+- ``peclet``: the mass-weighted mean *transport* cell Péclet number (largest over the frames),
+  :math:`\sum_i \bar w_{i+1/2}\,|\delta_i|\, r_i` (face weight: the mean mass of its two cells),
+  :math:`\delta_i = \Delta U_i/D` and
   :math:`r_i = |B(\delta_i)\rho_i - B(-\delta_i)\rho_{i+1}| / (B(\delta_i)\rho_i + B(-\delta_i)
   \rho_{i+1})` the share of the Scharfetter–Gummel flux that is transport rather than detailed
   balance (``r = 0`` on a Gibbs state, where the scheme is exact; ``r → 1`` while a profile is
@@ -15,7 +16,7 @@ neighbouring centres and the concentration widths, and returns a :class:`Resolut
   cuts off (truncation);
 - ``expected_error``: the estimated relative error of the variance, the sum of the aliasing
   error of a Gaussian sampled at ``c`` nodes per width, :math:`2(1+(2\pi c)^2)e^{-2\pi^2c^2}`
-  (:func:`aliasing_error`), the spurious over physical diffusion of the transported mass,
+  (:func:`aliasing_error`), the mass-weighted mean spurious over physical diffusion of the faces,
   :math:`(\mathrm{Pe}/2)\coth(\mathrm{Pe}/2) - 1` (:func:`excess_diffusion`; a variance relaxing
   at rate ``2γA`` is off by about this factor of ``D/(γA)``), and the wall mass.
 
@@ -39,8 +40,6 @@ from meanfield.errors import ResolutionWarning, bad_value
 
 DEFAULT_TOLERANCE = 1e-2
 """Default bound on the expected relative error of the variance."""
-MASS_FLOOR = 1e-3
-"""Faces count as carrying mass when a neighbouring cell holds ≥ this share of the largest cell."""
 
 
 def aliasing_error(c: np.ndarray | float) -> np.ndarray:
@@ -220,25 +219,31 @@ def assess(*, names: Sequence[str], edges: np.ndarray, rho: np.ndarray,
         backward = _bernoulli(-delta) * share[..., 1:] / h[1:]
         denominator = forward + backward
         r = np.where(denominator > 0, np.abs(forward - backward) / denominator, 0.0)
-    peak = share.max(axis=-1, keepdims=True)
-    carrying = np.maximum(share[..., :-1], share[..., 1:]) >= MASS_FLOOR * peak
-    pe = np.where(carrying, np.abs(delta) * r, 0.0)
-    pe = np.where(np.isfinite(pe), pe, np.inf).max(axis=-1) if M > 1 else np.zeros((F, P))
+    weight = (share[..., :-1] + share[..., 1:]) / 2
+    weight = weight / np.maximum(weight.sum(axis=-1, keepdims=True), 1e-300)
+    face_pe = np.abs(delta) * r
+    with np.errstate(invalid="ignore"):
+        pe = np.where(weight > 0, weight * face_pe, 0.0).sum(axis=-1) if M > 1 else np.zeros((F, P))
+        transport = (np.where(weight > 0, weight * excess_diffusion(face_pe), 0.0).sum(axis=-1)
+                     if M > 1 else np.zeros((F, P)))
     density = share / h
     reach = np.maximum(std, np.minimum(h[0], span))
     wall = np.maximum(density[..., 0] * np.maximum(reach, h[0]),
                       density[..., -1] * np.maximum(reach, h[-1]))
     wall = np.minimum(wall, 1.0)
     with np.errstate(divide="ignore"):
-        error = aliasing_error(c) + excess_diffusion(pe) + wall
+        error = aliasing_error(c) + transport + wall
     worst_frame = int(np.argmax(error.max(axis=1)))
     cpw, peclet, wall_p, err = c.min(axis=0), pe.max(axis=0), wall.max(axis=0), error.max(axis=0)
     needed = 0
     if np.any(err > tolerance):
+        worst = transport.max(axis=0)
+        effective = [_invert(excess_diffusion, float(e), 1e-8, 1e8) if 0 < e < np.inf else
+                     (np.inf if e > 0 else 0.0) for e in worst]  # Pe with the same excess
         factor = 1.0
         with np.errstate(divide="ignore"):
             factor = max(factor, float(np.max(width_target(tolerance) / cpw)),
-                         float(np.max(peclet / peclet_target(tolerance))))
+                         max(effective) / peclet_target(tolerance))
         needed = int(math.ceil(M * factor)) if factor > 1.0 else 0
         if not math.isfinite(factor):
             needed = 0
