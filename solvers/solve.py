@@ -46,8 +46,9 @@ GAMMA_MAX = 1e11
 """Largest coupling :func:`solve` accepts: its fastest relaxation rate ``γA`` must leave time steps
 above the step floor ``1e-14·max(1, t)`` of :mod:`solvers.stepping`. Beyond it use
 ``solvers.solve_rescaled`` (the desingularized equation, docs/mathematics.md §6)."""
-AUTO_MAX_CELLS = 200_000
-"""Largest grid ``cells="auto"`` chooses (beyond it the result carries a ResolutionWarning)."""
+AUTO_MAX_CELLS = 20_000
+"""Largest grid ``cells="auto"`` chooses (beyond it the result carries a ResolutionWarning: an
+initial layer far from the balance point needs the rescaled solver rather than more cells)."""
 
 
 def solve(model: Model, *, gamma: float, t_final: float, cells: int | str | None = None,
