@@ -182,12 +182,13 @@ def _bernoulli(z: np.ndarray) -> np.ndarray:
 
 
 def assess(*, names: Sequence[str], edges: np.ndarray, rho: np.ndarray,
-           potential_jumps: np.ndarray, D: np.ndarray, width: np.ndarray,
+           potential_jumps: np.ndarray | None, D: np.ndarray, width: np.ndarray,
            tolerance: float = DEFAULT_TOLERANCE, times: Sequence[float] | None = None
            ) -> ResolutionReport:
     """The resolution report of densities ``rho`` (..., P, M) on the cells ``edges`` (M+1,).
 
-    ``potential_jumps`` (..., P, M−1) are ``U_p(x_{i+1}) − U_p(x_i)`` of the same frames,
+    ``potential_jumps`` (..., P, M−1) are ``U_p(x_{i+1}) − U_p(x_i)`` of the same frames
+    (``None`` for exact Gibbs states, whose flux vanishes: no transport, Péclet term 0),
     ``D`` (P,) the diffusion coefficients, ``width`` (..., P) the concentration widths
     (``inf`` where nothing concentrates), ``times`` (optional) the time of each frame.
     """
@@ -198,7 +199,8 @@ def assess(*, names: Sequence[str], edges: np.ndarray, rho: np.ndarray,
     P = len(names)
     rho = np.asarray(rho, dtype=float).reshape(-1, P, M)
     F = rho.shape[0]
-    jumps = np.asarray(potential_jumps, dtype=float).reshape(F, P, M - 1)
+    equilibrium = potential_jumps is None
+    jumps = None if equilibrium else np.asarray(potential_jumps, dtype=float).reshape(F, P, M - 1)
     widths = np.broadcast_to(np.asarray(width, dtype=float), (F, P)) if np.ndim(width) <= 1 \
         else np.asarray(width, dtype=float).reshape(F, P)
     D = np.asarray(D, dtype=float).reshape(P)
@@ -212,20 +214,25 @@ def assess(*, names: Sequence[str], edges: np.ndarray, rho: np.ndarray,
     std = np.sqrt(np.maximum((share * (x - mean[..., None]) ** 2).sum(axis=-1), 0.0))
     index = np.clip(np.searchsorted(edges, mean) - 1, 0, M - 1)
     local = h[index]
+    # faces between cells holding less than 1e-30 of the largest cell carry no weight: skip them
+    support = np.flatnonzero((share > 1e-30 * share.max(axis=-1, keepdims=True)).any(axis=(0, 1)))
+    lo, hi = (int(support[0]), int(support[-1]) + 1) if support.size and not equilibrium else (0, 2)
+    lo, hi = max(0, lo - 1), min(M, hi + 1)
+    part, hp = share[..., lo:hi], h[lo:hi]
     with np.errstate(divide="ignore", invalid="ignore"):
         c = np.where(np.isfinite(widths), widths / local, np.inf)
-        delta = jumps / D[None, :, None]
-        forward = _bernoulli(delta) * share[..., :-1] / h[:-1]
-        backward = _bernoulli(-delta) * share[..., 1:] / h[1:]
+        delta = (np.zeros((F, P, hi - lo - 1)) if jumps is None else
+                 jumps[..., lo:hi - 1] / D[None, :, None])
+        forward = _bernoulli(delta) * part[..., :-1] / hp[:-1]
+        backward = _bernoulli(-delta) * part[..., 1:] / hp[1:]
         denominator = forward + backward
         r = np.where(denominator > 0, np.abs(forward - backward) / denominator, 0.0)
-    weight = (share[..., :-1] + share[..., 1:]) / 2
+    weight = (part[..., :-1] + part[..., 1:]) / 2
     weight = weight / np.maximum(weight.sum(axis=-1, keepdims=True), 1e-300)
     face_pe = np.abs(delta) * r
     with np.errstate(invalid="ignore"):
-        pe = np.where(weight > 0, weight * face_pe, 0.0).sum(axis=-1) if M > 1 else np.zeros((F, P))
-        transport = (np.where(weight > 0, weight * excess_diffusion(face_pe), 0.0).sum(axis=-1)
-                     if M > 1 else np.zeros((F, P)))
+        pe = np.where(weight > 0, weight * face_pe, 0.0).sum(axis=-1)
+        transport = np.where(weight > 0, weight * excess_diffusion(face_pe), 0.0).sum(axis=-1)
     density = share / h
     reach = np.maximum(std, np.minimum(h[0], span))
     wall = np.maximum(density[..., 0] * np.maximum(reach, h[0]),
@@ -269,18 +276,21 @@ def field_slopes(nm: Any, rho: np.ndarray, grid: Any, time: float) -> tuple[np.n
 
 def assess_frames(nm: Any, grid: Any, gamma: float, frames: np.ndarray,
                   times: Sequence[float] | np.ndarray, *, tolerance: float = DEFAULT_TOLERANCE,
-                  differences: tuple[np.ndarray, np.ndarray] | None = None) -> ResolutionReport:
+                  differences: tuple[np.ndarray, np.ndarray] | None = None,
+                  equilibrium: bool = False) -> ResolutionReport:
     """:func:`assess` for densities ``frames`` (F, P, M) of a :class:`~meanfield.numeric.NumericModel`.
 
     The potential differences ``ΔU_p = −ΔF_p + γ Σ_j g_pj m_j ΔG_pj`` and the widths
     ``√(D_p/(γ A_p))`` are computed from each frame's own moments at its time.
+    ``equilibrium=True`` (exact Gibbs states) skips the transport term.
     """
     from solvers.fv import concentration_width, potential_differences
     from solvers.observables import readouts
 
     frames = np.asarray(frames, dtype=float).reshape(-1, nm.P, grid.cells)
     stamps = np.asarray(times, dtype=float).ravel()
-    dF, dG = potential_differences(nm, grid) if differences is None else differences
+    if differences is None and not equilibrium:
+        differences = potential_differences(nm, grid)
     psi = readouts(nm, grid.x) * grid.h
     jumps = np.empty((frames.shape[0], nm.P, grid.cells - 1))
     widths = np.empty((frames.shape[0], nm.P))
@@ -288,10 +298,13 @@ def assess_frames(nm: Any, grid: Any, gamma: float, frames: np.ndarray,
         mass = rho @ grid.h
         m = np.einsum("pi,pi->p", rho, psi) / np.where(mass > 0, mass, 1.0)
         mj = nm.all_moments(m, float(time))
-        jumps[k] = -dF + gamma * np.einsum("pj,j,pji->pi", nm.g, mj, dG)
+        if not equilibrium:
+            dF, dG = differences
+            jumps[k] = -dF + gamma * np.einsum("pj,j,pji->pi", nm.g, mj, dG)
         _, slopes = field_slopes(nm, rho, grid, float(time))
         widths[k] = concentration_width(nm.D, gamma, slopes)
-    return assess(names=nm.model.names, edges=grid.edges, rho=frames, potential_jumps=jumps,
+    return assess(names=nm.model.names, edges=grid.edges, rho=frames,
+                  potential_jumps=None if equilibrium else jumps,
                   D=nm.D, width=widths, tolerance=tolerance, times=stamps)
 
 

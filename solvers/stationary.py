@@ -9,9 +9,11 @@ of the linearised discrete operator, nonlocal term included, without the P struc
 eigenvalues (mass conservation).
 
 Every state carries its resolution report (:mod:`solvers.resolution`) and Richardson error
-estimates of its means and variances: the same state on the grid that merges pairs of cells
-(``2h``) differs by ``≈ 3×`` the error of the second-order state on ``h``, so
-``error ≈ |q_h − q_{2h}|/3``.
+estimates of its means and variances: the same state polished (one Newton solve from the known
+root, cheap for exact Gibbs states) on the grid splitting every cell gives
+``error ≈ (4/3)|q_h − q_{h/2}|`` (second order; an upper bound when, as for Gaussian states,
+the convergence is faster); when the state keeps twice the cells per width it needs, the grid
+merging pairs of cells is used instead, ``error ≈ |q_h − q_{2h}|/3``.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from meanfield.model import Model
 from meanfield.numeric import NumericModel, numeric
 from solvers.fv import bernoulli_derivative, divergence_bands, flux_coefficients, scaled_differences
 from solvers.grid import Grid, make_grid
-from solvers.resolution import DEFAULT_TOLERANCE, ResolutionReport, assess_frames
+from solvers.resolution import DEFAULT_TOLERANCE, ResolutionReport, assess_frames, width_target
 from solvers.stationary_search import (
     RESIDUAL_TOL,
     SEARCH_CELLS,
@@ -43,7 +45,7 @@ from solvers.stationary_search import (
 __all__ = ["StationaryState", "GibbsMap", "stationary_states", "linearised_spectrum", "Branch",
            "continuation", "RESIDUAL_TOL"]
 
-STABILITY_CELLS = 20_000
+STABILITY_CELLS = 10_000
 """Finer grids take the spectrum of the state polished on a coarsening of this many cells."""
 AUTO_PROBE_CELLS = 1000
 AUTO_MAX_CELLS = 4_000_000
@@ -166,18 +168,35 @@ def _moments(rho: np.ndarray, grid: Grid) -> tuple[np.ndarray, np.ndarray]:
     return mean, ((x[None, :] - mean[:, None]) ** 2 * rho) @ h
 
 
+def refined(grid: Grid) -> Grid:
+    """The grid splitting every cell of ``grid`` in two."""
+    edges = np.empty(2 * grid.cells + 1)
+    edges[::2] = grid.edges
+    edges[1::2] = grid.x
+    return Grid(edges)
+
+
 def _richardson(gmap: GibbsMap, m: np.ndarray, mean: np.ndarray, var: np.ndarray,
-                kernel: str) -> tuple[np.ndarray, np.ndarray]:
-    """``|q_h − q_{2h}|/3`` from the same state polished on the grid merging pairs of cells."""
+                kernel: str, halve: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Richardson error estimates of ``mean`` and ``var`` on ``gmap.grid``.
+
+    With ``halve`` (the state keeps twice the cells per width it needs) from the grid merging
+    pairs of cells, ``|q_h − q_{2h}|/3``; otherwise from the grid splitting every cell,
+    ``(4/3)|q_h − q_{h/2}|``. Both are upper bounds when, as for Gaussian states, the
+    convergence is faster than second order.
+    """
     P = gmap.nm.P
-    if gmap.grid.cells < 6:
-        return np.full(P, np.nan), np.full(P, np.nan)
-    half = GibbsMap(gmap.nm, coarsened(gmap.grid, 2), gmap.gamma, gmap.time, kernel)
-    root = newton(half, m)
+    halve = halve and gmap.grid.cells >= 6
+    other = coarsened(gmap.grid, 2) if halve else refined(gmap.grid)
+    omap = GibbsMap(gmap.nm, other, gmap.gamma, gmap.time, kernel)
+    root = newton(omap, m)
     if root is None:
         return np.full(P, np.inf), np.full(P, np.inf)
-    mean2, var2 = _moments(half.densities(root), half.grid)
-    return np.abs(mean - mean2) / 3, np.abs(var - var2) / 3
+    mean2, var2 = _moments(omap.densities(root), omap.grid)
+    factor = 1 / 3 if halve else 4 / 3
+    eps = 4 * np.finfo(float).eps
+    return (factor * np.abs(mean - mean2) + eps * np.abs(mean),
+            factor * np.abs(var - var2) + eps * np.abs(var))
 
 
 def _stability(gmap: GibbsMap, m: np.ndarray, kernel: str) -> tuple[np.ndarray, bool]:
@@ -201,9 +220,10 @@ def make_state(model: Model, gmap: GibbsMap, m: np.ndarray, stability: bool, *,
     residual = float(np.max(np.abs(gmap.residual(m))))
     eig, stable = _stability(gmap, m, kernel) if stability else (None, None)
     report = assess_frames(gmap.nm, grid, gmap.gamma, rho[None], [gmap.time],
-                           tolerance=tolerance, differences=(gmap.dF, gmap.dG))
+                           tolerance=tolerance, equilibrium=True)
     report = ResolutionReport(**{**report.__dict__, "time": math.nan})
-    error_mean, error_var = _richardson(gmap, m, mean, var, kernel)
+    halve = bool(report.ok and np.all(report.cells_per_width >= 2 * width_target(tolerance)))
+    error_mean, error_var = _richardson(gmap, m, mean, var, kernel, halve)
     return StationaryState(model=model, gamma=gmap.gamma, x=grid.x.copy(), rho=rho, m=m.copy(),
                            mean=mean, var=var, residual=residual, stable=stable,
                            eigenvalues=eig, edges=grid.edges.copy(), resolution=report,
@@ -250,8 +270,7 @@ def search(nm: NumericModel, grid: Grid, gamma: float, time: float, starts: int,
         if factor == 1 or not roots:
             break
         report = assess_frames(nm, cmap.grid, gamma, np.array([cmap.densities(r) for r in roots]),
-                               [time] * len(roots), tolerance=tolerance,
-                               differences=(cmap.dF, cmap.dG))
+                               [time] * len(roots), tolerance=tolerance, equilibrium=True)
         if report.ok or report.cells_needed <= cmap.grid.cells:
             break
         factor = max(1, min(factor - 1, M // report.cells_needed))
@@ -277,8 +296,7 @@ def _auto_grid(nm: NumericModel, gamma: float, time: float, starts: int, toleran
         if not roots:
             break
         report = assess_frames(nm, grid, gamma, np.array([gmap.densities(r) for r in roots]),
-                               [time] * len(roots), tolerance=tolerance,
-                               differences=(gmap.dF, gmap.dG))
+                               [time] * len(roots), tolerance=tolerance, equilibrium=True)
         if report.ok or report.cells_needed <= cells or cells >= AUTO_MAX_CELLS:
             break
         cells = min(AUTO_MAX_CELLS, math.ceil(1.1 * report.cells_needed))

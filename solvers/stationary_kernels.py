@@ -9,7 +9,8 @@ For one population ``p`` with node potentials
          - \Big(\sum_i w_i(\Psi_i-\Psi_*)\Big)\Big(\sum_i w_i (G_{j,i}-G_{j,*})\Big),
 
 with the shifts ``Ψ_*, G_*`` taken at the mode (so the covariance of a concentrated density keeps
-its digits). Then ``∂T_p/∂m_j = −γ g_pj C_j / D_p``. :func:`gibbs_moments_numpy` is the plain
+its digits); weights below ``e^{-700}`` are dropped (no subnormal arithmetic).
+Then ``∂T_p/∂m_j = −γ g_pj C_j / D_p``. :func:`gibbs_moments_numpy` is the plain
 numpy twin of the compiled :func:`gibbs_moments_numba` (two passes over the cells, nothing
 stored); :func:`gibbs_moments` picks the compiled one when numba is installed.
 """
@@ -30,7 +31,8 @@ def gibbs_moments_numpy(F: np.ndarray, G: np.ndarray, c: np.ndarray, D: float, p
     """``(T, C)`` of the Gibbs density of ``U = −F + c·G`` (F, psi, h: (M,); G: (J, M); c: (J,))."""
     U = -F + c @ G
     mode = int(np.argmin(U))
-    w = np.exp(-(U - U[mode]) / D) * h
+    e = (U - U[mode]) / D
+    w = np.where(e < 700.0, np.exp(-np.minimum(e, 700.0)), 0.0) * h
     w /= w.sum()
     dpsi = psi - psi[mode]
     dG = G - G[:, mode:mode + 1]
@@ -64,7 +66,10 @@ def _numba_kernel() -> GibbsKernel | None:
             u = -F[i]
             for j in range(J):
                 u += c[j] * G[j, i]
-            w = np.exp(-(u - best) / D) * h[i]
+            e = (u - best) / D
+            if e > 700.0:  # below e^-700: no subnormal arithmetic, far below round-off
+                continue
+            w = np.exp(-e) * h[i]
             z += w
             dp = psi[i] - psi0
             s_psi += w * dp

@@ -27,7 +27,7 @@ from solvers.observables import readouts
 from solvers.stationary_kernels import gibbs_kernel
 
 RESIDUAL_TOL = 1e-12
-SEARCH_CELLS = 4000
+SEARCH_CELLS = 1000
 """Grids finer than twice this are searched on a coarsening of about this many cells."""
 SUBSCAN = 65
 """Points of each local refinement of the P = 1 scan."""
