@@ -180,13 +180,17 @@ def scan_1d(gmap: GibbsMap, points: int = 1601) -> list[np.ndarray]:
     for root in list(roots):  # deflation next to each root: pitchforks
         roots += _deflated_neighbours(gmap, r, float(root), max(lo, root - 2 * step),
                                       min(hi, root + 2 * step), roots)
-    polished: list[np.ndarray] = []
+    polished: list[tuple[np.ndarray, float]] = []
     for root in sorted(roots):
         refined = newton(gmap, np.array([root]))
         value = refined if refined is not None else np.array([root])
-        if not any(abs(value[0] - p[0]) <= 1e-13 * max(1.0, hi - lo) for p in polished):
-            polished.append(value)
-    return polished
+        # a root is known to about round-off / |r'|: closer roots are the same root
+        slope = abs(float(gmap.jacobian(value)[0, 0]) - 1.0)
+        spread = 64 * np.finfo(float).eps * max(1.0, abs(float(value[0]))) / max(slope, 1e-300)
+        if not any(abs(value[0] - p[0]) <= max(1e-13 * max(1.0, hi - lo), spread + s)
+                   for p, s in polished):
+            polished.append((value, spread))
+    return [p for p, _ in polished]
 
 
 def _bracketed_roots(r: object, grid: np.ndarray, values: np.ndarray) -> list[float]:
