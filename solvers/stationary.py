@@ -267,8 +267,10 @@ def search(nm: NumericModel, grid: Grid, gamma: float, time: float, starts: int,
     while True:
         cmap = GibbsMap(nm, coarsened(grid, factor), gamma, time, kernel)
         roots = find_roots(cmap, starts)
-        if factor == 1 or not roots:
+        if factor == 1:
             break
+        if not roots:  # the coarse map found nothing (unresolved?): search the requested grid
+            return fine, find_roots(fine, starts)
         report = assess_frames(nm, cmap.grid, gamma, np.array([cmap.densities(r) for r in roots]),
                                [time] * len(roots), tolerance=tolerance, equilibrium=True)
         if report.ok or report.cells_needed <= cmap.grid.cells:
