@@ -334,3 +334,13 @@ def test_stationary_results_match_the_exact_gaussians_to_their_error_or_warn():
         assert np.all(np.abs(state.mean - mean) <= state.error_mean + 1e-12)
         assert np.all(np.abs(state.var - var) <= state.error_var + 1e-11 * var)
     assert 0 < len(warned) < 8  # both branches of the assertion are exercised
+
+
+def test_the_command_line_stationary_task_carries_the_warning():
+    from meanfield.studies.tasks import run_task
+
+    (ds, record) = _records(lambda: run_task({"name": "chemical_single"},
+                                             {"method": "stationary", "gamma": 1e6, "cells": 200,
+                                              "stability": False}))
+    assert len(record) == 1 and "cells=" in str(record[0].message)
+    assert ds["var"].values.max() > 100 * 0.125 / 1e6  # the wrong answer the warning is about
