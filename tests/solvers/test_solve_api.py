@@ -424,3 +424,14 @@ def test_cells_auto_resolves_the_final_state_and_records_its_choice():
     assert sol.var[-1, 0] == pytest.approx(state.var[0], rel=1e-3)
     with pytest.raises(ValueError, match=r"cells='many'"):
         solvers.solve(model, gamma=1.0, t_final=0.1, cells="many")
+
+
+@pytest.mark.parametrize(("kwargs", "error", "match"), [
+    (dict(tolerance=2.0), ValueError, r"tolerance=2.0.*\(0, 1\)"),
+    (dict(tolerance=float("nan")), ValueError, r"tolerance=nan"),
+    (dict(cells="auto", grid=solvers.Grid.uniform(-5, 5, 10)), ValueError, r"cells='auto'.*not both"),
+    (dict(save_at=[float("nan")]), ValueError, r"save_at="),
+])
+def test_resolution_options_are_checked(kwargs, error, match):
+    with pytest.raises(error, match=match):
+        solvers.solve(MODEL, **{**QUICK, **kwargs})
