@@ -118,13 +118,23 @@ class BalancePoints:
     all: tuple[BalancePoint, ...]
     moments: np.ndarray | None = None
     multipliers: tuple[sp.Expr, ...] = ()
+    outside: tuple[np.ndarray, ...] = ()
+    """Balance points found outside the domain (searched when none lies inside)."""
     _multiplier_fn: Callable[..., np.ndarray] | None = field(default=None, repr=False)
 
     @property
     def principal(self) -> BalancePoint:
-        if not self.all:
+        if not self.all and not self.concentrating:
             bad_value("model", self.model, "a concentrating model (this one has a "
                       "non-concentrating balance: use .moments and .multipliers)")
+        if not self.all and self.outside:
+            shown = [np.round(v, 6).tolist() for v in self.outside]
+            bad_value("model", self.model, f"a balance point inside the domain {self.model.domain}:"
+                      f" the balance point(s) v={shown} lie outside it, so the stationary mass "
+                      "piles up on the wall instead of concentrating; widen the domain")
+        if not self.all:
+            bad_value("model", self.model, "a model with a balance point h_p(v_p) = 0 in its "
+                      f"domain {self.model.domain} (none was found)")
         return min(self.all, key=lambda b: (not b.stable, b.iteration_radius, b.v.tolist()))
 
     @property
@@ -195,7 +205,7 @@ def _roots_1d(residual: Callable, jac: Callable, lo: float, hi: float) -> list[n
             roots.append(grid[i])
         elif values[i] * values[i + 1] < 0:
             roots.append(so.brentq(lambda v: residual(np.array([v]))[0], grid[i], grid[i + 1],
-                                   xtol=1e-15, rtol=4e-16, maxiter=200))
+                                   xtol=1e-15, rtol=4 * np.finfo(float).eps, maxiter=200))
     if values[-1] == 0:
         roots.append(grid[-1])
     return [np.array([r]) for r in roots]
@@ -280,9 +290,24 @@ def _balance(model: Model, time: float, starts: int) -> BalancePoints:
                                    iteration_jacobian=iter_fn(*v, time).reshape(P, P),
                                    residual=r))
     points.sort(key=lambda b: b.v.tolist())
+    outside: list[np.ndarray] = []
+    if not points:  # diagnose: balance points beyond the ends of the domain
+        wide = (lo - 10 * span, hi + 10 * span)
+        with np.errstate(all="ignore"):
+            raw = (_roots_1d(residual, jac, *wide) if P == 1 else
+                   _roots_nd(residual, jac, *wide, P, starts))
+        for root in raw:
+            v = _polish(residual, jac, np.asarray(root, float))
+            with np.errstate(all="ignore"):
+                r = float(np.max(np.abs(residual(v))))
+                det = float(np.linalg.det(jac(v)))  # 0 where the readouts underflow: no root
+            if (np.isfinite(r) and r <= ROOT_TOL * max(1.0, span) and np.isfinite(det)
+                    and det != 0 and not
+                    any(np.max(np.abs(v - w)) < 1e-8 * max(1.0, span) for w in outside)):
+                outside.append(v)
     return BalancePoints(model=model, time=time, concentrating=True, field=fields, symbols=vs,
                          manifold=manifold, formula=tuple(formula), iteration_jacobian=iteration,
-                         all=tuple(points))
+                         all=tuple(points), outside=tuple(outside))
 
 
 def _expectation(expr: sp.Expr, rho: sp.Expr, model: Model) -> sp.Integral:

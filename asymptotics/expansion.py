@@ -226,7 +226,30 @@ class StationaryExpansion:
         return self._series(self.mean_coefficients, gamma)
 
     def predict_var(self, gamma: Any) -> np.ndarray:
-        return self._series(self.var_coefficients, gamma)
+        """``Σ_j c_j γ^{-j}``; warns (``UserWarning``) where the prediction is not positive.
+
+        At order 2, ``D/(γA) + c_2/γ²`` with ``c_2 < 0`` is positive only for ``γ > −c_2/c_1``:
+        below that the expansion is not valid and the warning says to use ``order=1`` there.
+        """
+        out = self._series(self.var_coefficients, gamma)
+        bad = ~(out > 0)
+        if np.any(bad):
+            import warnings
+
+            g = np.broadcast_to(np.asarray(gamma, dtype=float)[..., None], out.shape)
+            c1, c2 = self.var_coefficients[1], self.var_coefficients[-1]
+            details = []
+            for p, name in enumerate(self.model.names):
+                if np.any(bad[..., p]):
+                    worst = float(np.max(g[..., p][bad[..., p]]))
+                    limit = (f"; order {self.order} needs gamma >> {-c2[p] / c1[p]:.3g}, use "
+                             "order=1 (always positive) below" if self.order > 1
+                             and c1[p] > 0 and c2[p] < 0 else "")
+                    details.append(f"{name} at gamma={worst:g}{limit}")
+            warnings.warn(f"the order-{self.order} expansion predicts a non-positive variance ("
+                          + "; ".join(details) + "): it is not valid at these couplings",
+                          UserWarning, stacklevel=2)
+        return out
 
     def predict_m(self, gamma: Any) -> np.ndarray:
         return self._series(self.m_coefficients, gamma)

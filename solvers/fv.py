@@ -103,7 +103,8 @@ def gibbs(potential: np.ndarray, D: np.ndarray, widths: np.ndarray) -> np.ndarra
     """Unit-mass discrete Gibbs densities ``exp(−U/D)/Z`` at the centres (log-sum-exp safe)."""
     exponent = -potential / D[:, None]
     exponent -= exponent.max(axis=1, keepdims=True)
-    w = np.exp(exponent)
+    # weights below e^-700 are set to 0 (no subnormal arithmetic, far below round-off of the mass)
+    w = np.where(exponent > -700.0, np.exp(np.maximum(exponent, -700.0)), 0.0)
     return w / (w @ widths)[:, None]
 
 

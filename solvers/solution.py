@@ -62,6 +62,14 @@ class Solution:
     def names(self) -> tuple[str, ...]:
         return self.model.names
 
+    @property
+    def resolution(self) -> Any:
+        """The worst :class:`~solvers.resolution.ResolutionReport` over the saved frames (or None)."""
+        from solvers.resolution import report_from_dict
+
+        data = self.info.get("resolution")
+        return None if data is None else report_from_dict(data)
+
     def to_xarray(self) -> Any:
         """An ``xarray.Dataset`` with dims (t, population, x) and the model in the attributes."""
         import xarray as xr

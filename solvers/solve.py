@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import math
 import time as clock
-import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -24,11 +23,12 @@ import numpy as np
 from meanfield.errors import bad_type, bad_value, check_finite_number, check_int
 from meanfield.model import Model
 from meanfield.numeric import NumericModel, numeric
-from solvers.fv import concentration_width, potential_differences
+from solvers.fv import potential_differences
 from solvers.grid import Grid, make_grid
 from solvers.implicit import AffineCoupling, StageProblem
 from solvers.kernels import KERNELS, stage_kernel
 from solvers.observables import readouts
+from solvers.resolution import DEFAULT_TOLERANCE, assess_frames
 from solvers.solution import Solution
 from solvers.stepping import ORDERS, integrate
 
@@ -42,21 +42,36 @@ FRAME_BUDGET_BYTES = 200e6
 """Default output memory: at most 101 frames and at most this many bytes of densities."""
 
 
-def solve(model: Model, *, gamma: float, t_final: float, cells: int | None = None,
+GAMMA_MAX = 1e11
+"""Largest coupling :func:`solve` accepts: its fastest relaxation rate ``γA`` must leave time steps
+above the step floor ``1e-14·max(1, t)`` of :mod:`solvers.stepping`. Beyond it use
+``solvers.solve_rescaled`` (the desingularized equation, docs/mathematics.md §6)."""
+AUTO_MAX_CELLS = 20_000
+"""Largest grid ``cells="auto"`` chooses (beyond it the result carries a ResolutionWarning: an
+initial layer far from the balance point needs the rescaled solver rather than more cells)."""
+
+
+def solve(model: Model, *, gamma: float, t_final: float, cells: int | str | None = None,
           grid: Grid | None = None, initial: Any = None, method: str = "sg",
           dt: float | None = None, rtol: float = DEFAULT_RTOL, atol: float = DEFAULT_ATOL,
           save_at: Sequence[float] | np.ndarray | None = None, progress: bool = False,
-          **options: Any) -> Solution:
+          tolerance: float = DEFAULT_TOLERANCE, **options: Any) -> Solution:
     """Solve the mean-field PDE of ``model`` at coupling ``gamma`` from t = 0 to ``t_final``.
 
     Parameters
     ----------
+    gamma : the coupling, ``0 <= gamma <= GAMMA_MAX = 1e11`` (beyond it the relaxation time
+        ``1/(γA)`` falls below the step floor: use ``solvers.solve_rescaled``).
     cells, grid : the discretisation (a uniform grid of ``cells`` cells, default 1000, or a
-        :class:`~solvers.Grid` inside the model's domain).
+        :class:`~solvers.Grid` inside the model's domain). ``cells="auto"`` picks the uniform grid
+        that resolves the initial density (its concentration width and the cell Péclet number
+        of its transport) and the stationary states of the model to ``tolerance`` (at least
+        1000 cells, at most ``AUTO_MAX_CELLS``; see :mod:`solvers.resolution`); the choice is in
+        ``info["cells_auto"]``.
     initial : ``None`` (the model's ``initial`` expressions), an array (P, M) of densities at the
         cell centres, or callables of ``x`` (one, used for every population, or P of them).
         Values must be finite and ``>= 0`` with positive mass; each density is then normalised
-        to unit mass (``Σ ρ h = 1``).
+        to unit mass (``Σ ρ h = 1``, scaled by its maximum first: no overflow or underflow).
     dt : ``None`` for adaptive steps controlled by ``rtol``/``atol`` (local L1 error per
         population ``≤ atol + rtol‖ρ‖₁``), or a fixed step (each interval between two times of
         ``save_at`` is cut into equal steps ``≤ dt``).
@@ -64,17 +79,24 @@ def solve(model: Model, *, gamma: float, t_final: float, cells: int | None = Non
         up to 101 equally spaced times, fewer if P·M is so large that they would exceed 200 MB
         (with a fixed ``dt``: times on the grid of ``ceil(t_final/dt)`` equal steps).
     progress : show a tqdm progress bar.
+    tolerance : the relative variance error the resolution check accepts.
     options : for ``method="sg"``: ``scheme`` ("bdf2" default, or "be"), ``kernel`` ("auto",
         "numba", "numpy") and ``max_steps``; for ``method="fipy"`` see
         ``solvers.fipy_backend.solve_fipy``.
 
-    A ``UserWarning`` is emitted (once) when the grid does not resolve the concentration width
-    ``√(D_p/(γ A_p))`` (``A_p`` the slope of ``h_p`` at the mean) by at least two cells, at the
-    start or at the end.
+    The resolution of every saved frame (the initial density included, whose transport onto the
+    balance point is the initial layer) is checked by :func:`solvers.resolution.assess_frames`;
+    the worst report is ``info["resolution"]`` (``Solution.resolution``) and, when the expected
+    relative variance error exceeds ``tolerance``, one ``ResolutionWarning`` names the cause and
+    the cells that would fix it.
     """
     if not isinstance(model, Model):
         bad_type("model", model, "a meanfield.Model")
     gamma = check_finite_number("gamma", gamma, nonnegative=True)
+    if gamma > GAMMA_MAX:
+        bad_value("gamma", gamma, f"a coupling <= {GAMMA_MAX:g} for solve (its relaxation time "
+                  "1/(gamma*A) would fall below the smallest time step); use "
+                  "solvers.solve_rescaled for larger gamma")
     t_final = check_finite_number("t_final", t_final, positive=True)
     if not isinstance(method, str) or method not in METHODS:
         bad_value("method", method, f"one of {METHODS}")
@@ -84,31 +106,108 @@ def solve(model: Model, *, gamma: float, t_final: float, cells: int | None = Non
     if rtol >= 1:
         bad_value("rtol", rtol, "a relative tolerance in (0, 1)")
     atol = check_finite_number("atol", atol, nonnegative=True)
+    tolerance = check_tolerance(tolerance)
     if not isinstance(progress, bool):
         bad_type("progress", progress, "True or False")
-    grid_ = make_grid(model.domain, cells, grid)
+    check_diffusion(model)
     nm = numeric(model)
+    auto = None
+    if isinstance(cells, str):
+        if cells != "auto":
+            bad_value("cells", cells, "an integer >= 3, 'auto' or None")
+        if grid is not None:
+            bad_value("cells", cells, "either cells= or grid=, not both")
+        auto = auto_cells(nm, gamma, initial, tolerance)
+        cells = auto["cells"]
+    grid_ = make_grid(model.domain, cells, grid)
     rho0 = initial_densities(nm, grid_, initial)
     times = output_times(save_at, t_final, model.P * grid_.cells, dt)
+    differences = potential_differences(nm, grid_)
+    start = assess_frames(nm, grid_, gamma, rho0[None], [0.0], tolerance=tolerance,
+                          differences=differences)
     if method == "fipy":
         from solvers.fipy_backend import solve_fipy
 
-        warn_if_unresolved(nm, grid_, gamma, rho0, 0.0)
-        return solve_fipy(model, gamma=gamma, t_final=t_final, grid=grid_, rho0=rho0, dt=dt,
-                          rtol=rtol, atol=atol, save_at=times, progress=progress, **options)
+        out = solve_fipy(model, gamma=gamma, t_final=t_final, grid=grid_, rho0=rho0, dt=dt,
+                         rtol=rtol, atol=atol, save_at=times, progress=progress, **options)
+        report = start
+        if isinstance(out, Solution):
+            report = start.combine(assess_frames(nm, grid_, gamma, out.rho, out.t,
+                                                 tolerance=tolerance, differences=differences))
+            out.info.update(resolution=report.as_dict(), **({"cells_auto": auto} if auto else {}))
+        report.warn(stacklevel=2)
+        return out
     settings = sg_options(options)
-    warned = warn_if_unresolved(nm, grid_, gamma, rho0, 0.0)
     started = clock.perf_counter()
-    kernel_name, problem = sg_problem(nm, grid_, gamma, settings["kernel"])
-    frames, counters = integrate(problem, rho0, times, scheme=settings["scheme"], dt=dt,
-                                 rtol=rtol, atol=atol, max_steps=settings["max_steps"],
-                                 progress=progress)
+    kernel_name, problem = sg_problem(nm, grid_, gamma, settings["kernel"], differences)
+    try:
+        frames, counters = integrate(problem, rho0, times, scheme=settings["scheme"], dt=dt,
+                                     rtol=rtol, atol=atol, max_steps=settings["max_steps"],
+                                     progress=progress)
+    except RuntimeError as err:
+        if "step size underflow" not in str(err):
+            raise
+        raise RuntimeError(f"{err}: the relaxation time 1/(gamma*A) at gamma={gamma:g} is below "
+                           "the smallest time step; use solvers.solve_rescaled for this "
+                           "gamma") from err
+    report = start.combine(assess_frames(nm, grid_, gamma, frames, times, tolerance=tolerance,
+                                         differences=differences))
     info = {"scheme": settings["scheme"], "order": ORDERS[settings["scheme"]],
             "kernel": kernel_name, "dt": dt, "rtol": rtol, "atol": atol, **counters,
-            "wall_time": clock.perf_counter() - started}
-    if not warned:
-        warn_if_unresolved(nm, grid_, gamma, frames[-1], t_final)
+            "wall_time": clock.perf_counter() - started, "resolution": report.as_dict(),
+            **({"cells_auto": auto} if auto else {})}
+    report.warn(stacklevel=2)
     return Solution.from_densities(model, gamma, "sg", grid_, times, frames, info, nm)
+
+
+def check_tolerance(tolerance: Any) -> float:
+    """The resolution ``tolerance``: a relative error in (0, 1)."""
+    tolerance = check_finite_number("tolerance", tolerance, positive=True)
+    if tolerance >= 1:
+        bad_value("tolerance", tolerance, "a relative error in (0, 1)")
+    return tolerance
+
+
+def check_diffusion(model: Model) -> None:
+    """Reject noise amplitudes whose ``D = σ²/2`` is not a positive normal float (underflow)."""
+    D = np.array(model.diffusion, dtype=float)
+    bad = [p for p in range(model.P) if not (np.isfinite(D[p]) and D[p] >= np.finfo(float).tiny)]
+    if bad:
+        shown = {model.names[p]: float(D[p]) for p in bad}
+        bad_value("model", f"diffusion D = sigma^2/2 = {shown}",
+                  f"sigma whose D is a positive normal float (D >= {np.finfo(float).tiny:.3g}, "
+                  "sigma >= about 2.2e-154): smaller noise underflows")
+
+
+def auto_cells(nm: NumericModel, gamma: float, initial: Any, tolerance: float,
+               probe: int = 1000) -> dict[str, Any]:
+    """The ``cells="auto"`` rule of :func:`solve`.
+
+    On a probe grid of ``probe`` cells, the initial density and every stationary state are
+    assessed (:func:`solvers.resolution.assess_frames`); the grid is refined until the
+    expected relative variance error is ``<= tolerance`` (cells per width ≥
+    :func:`~solvers.resolution.width_target`, transport Péclet number ≤
+    :func:`~solvers.resolution.peclet_target`), with at least ``probe`` and at most
+    ``AUTO_MAX_CELLS`` cells.
+    """
+    from solvers.stationary import GibbsMap, find_roots
+
+    cells = probe
+    for _ in range(4):
+        grid = make_grid(nm.model.domain, cells)
+        rho0 = initial_densities(nm, grid, initial)
+        report = assess_frames(nm, grid, gamma, rho0[None], [0.0], tolerance=tolerance)
+        gmap = GibbsMap(nm, grid, gamma)
+        states = [gmap.densities(m) for m in find_roots(gmap)]
+        if states:
+            report = report.combine(assess_frames(nm, grid, gamma, np.array(states),
+                                                  [0.0] * len(states), tolerance=tolerance))
+        if report.ok or report.cells_needed <= cells or cells >= AUTO_MAX_CELLS:
+            break
+        cells = min(AUTO_MAX_CELLS, int(math.ceil(1.1 * report.cells_needed)))
+    return {"cells": cells, "tolerance": tolerance, "capped": cells >= AUTO_MAX_CELLS,
+            "rule": "smallest uniform grid (>= 1000 cells) resolving the initial density and "
+                    "the stationary states to the tolerance (solvers.resolution)"}
 
 
 def sg_options(options: dict[str, Any]) -> dict[str, Any]:
@@ -126,10 +225,11 @@ def sg_options(options: dict[str, Any]) -> dict[str, Any]:
     return settings
 
 
-def sg_problem(nm: NumericModel, grid: Grid, gamma: float,
-               kernel: str = "auto") -> tuple[str, StageProblem]:
+def sg_problem(nm: NumericModel, grid: Grid, gamma: float, kernel: str = "auto",
+               differences: tuple[np.ndarray, np.ndarray] | None = None
+               ) -> tuple[str, StageProblem]:
     """The stage problem of the mean-field PDE: ``δ_p = (−ΔF_p + γ Σ_j g_pj m_j ΔG_pj)/D_p``."""
-    dF, dG = potential_differences(nm, grid)
+    dF, dG = potential_differences(nm, grid) if differences is None else differences
     D = nm.D
     base = -dF / D[:, None]
     slopes = gamma * nm.g[:, :, None] * dG / D[:, None, None]
@@ -162,11 +262,12 @@ def initial_densities(nm: NumericModel, grid: Grid, initial: Any) -> np.ndarray:
         bad_value("initial", "densities with non-finite values", "finite values")
     if np.any(values < 0):
         bad_value("initial", f"densities with minimum {values.min():g}", "values >= 0")
-    mass = values @ grid.h
-    if np.any(mass <= 0):
-        bad_value("initial", f"densities of mass {mass.tolist()}", "a positive mass for every "
-                  "population")
-    return values / mass[:, None]
+    peak = values.max(axis=1)
+    if np.any(peak <= 0):
+        bad_value("initial", f"densities of mass {(values @ grid.h).tolist()}", "a positive mass "
+                  "for every population")
+    values = values / peak[:, None]  # scaled first: no overflow (1e308) or subnormal round-off
+    return values / (values @ grid.h)[:, None]
 
 
 def _call(fn: Callable[[np.ndarray], Any], x: np.ndarray, M: int) -> np.ndarray:
@@ -198,35 +299,3 @@ def output_times(save_at: Any, t_final: float, size: int, dt: float | None = Non
     if not np.all(np.isfinite(values)) or np.any(values < 0) or np.any(values > t_final):
         bad_value("save_at", save_at, f"finite times in [0, t_final={t_final:g}]")
     return np.unique(np.concatenate([[0.0], values, [t_final]]))
-
-
-def field_slopes(nm: NumericModel, rho: np.ndarray, grid: Grid, time: float
-                 ) -> tuple[np.ndarray, np.ndarray]:
-    """Means of ``rho`` and the slopes ``A_p = ∂_x h_p`` there (centred differences)."""
-    mean = (rho @ (grid.x * grid.h)) / (rho @ grid.h)
-    m = rho * readouts(nm, grid.x) @ grid.h
-    a, b = grid.domain
-    eta = 1e-6 * (b - a)
-    slopes = np.array([(nm.field(p, np.array([mean[p] + eta]), m, time)[0]
-                        - nm.field(p, np.array([mean[p] - eta]), m, time)[0]) / (2 * eta)
-                       for p in range(nm.P)])
-    return mean, slopes
-
-
-def warn_if_unresolved(nm: NumericModel, grid: Grid, gamma: float, rho: np.ndarray,
-                       time: float, cells_per_width: float = 2.0) -> bool:
-    """Warn when ``√(D/(γA))`` is below ``cells_per_width`` local cell widths at some mean."""
-    mean, slopes = field_slopes(nm, rho, grid, time)
-    width = concentration_width(nm.D, gamma, slopes)
-    index = np.clip(np.searchsorted(grid.edges, mean) - 1, 0, grid.cells - 1)
-    local = grid.h[index]
-    bad = [p for p in range(nm.P) if width[p] < cells_per_width * local[p]]
-    if not bad:
-        return False
-    names = ", ".join(f"{nm.model.names[p]}: width {width[p]:.3g} vs cell {local[p]:.3g}"
-                      for p in bad)
-    needed = max(math.ceil(cells_per_width * grid.cells * local[p] / width[p]) for p in bad)
-    warnings.warn(f"the grid does not resolve the concentration width sqrt(D/(gamma*A)) at "
-                  f"t={time:g} ({names}); use about cells={needed} or more (or the rescaled "
-                  f"solver)", UserWarning, stacklevel=3)
-    return True

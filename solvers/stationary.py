@@ -1,44 +1,55 @@
-r"""Exact stationary states (MATH.md §3): discrete Gibbs states solving the self-consistency in R^P.
+r"""Exact stationary states (docs/mathematics.md §3): discrete Gibbs states solving the self-consistency.
 
 Every stationary state is ``ρ_p ∝ exp(−U_p(x; m)/D_p)`` with ``m_q = ∫ Ψ_q ρ_q``: a fixed point
-``m = T(m)`` of a map of the box ``Π_q [min Ψ_q, max Ψ_q]`` into itself. The node potentials are
-accumulated from the same edge differences the finite-volume scheme uses, so each state returned
-here is a fixed point of that scheme to round-off. Roots are found by a sign scan plus Brent's
-method for P = 1, and by multi-start damped Newton with the exact Jacobian
+``m = T(m)`` in R^P (:mod:`solvers.stationary_search` finds them: scan for P = 1, multi-start
+Newton for P ≥ 2, on a coarsening of fine grids, then polished on the requested grid). The node
+potentials are accumulated from the same edge differences the finite-volume scheme uses, so each
+state returned here is a fixed point of that scheme to round-off. Linear stability: the spectrum
+of the linearised discrete operator, nonlocal term included, without the P structural zero
+eigenvalues (mass conservation).
 
-.. math:: \partial T_q/\partial m_j = -\frac{\gamma g_{qj}}{D_q}\,\mathrm{Cov}_{\rho_q}(\Psi_q, G_{qj})
-
-plus deflation for P ≥ 2. Linear stability: the spectrum of the linearised discrete operator,
-nonlocal term included, without the P structural zero eigenvalues (mass conservation).
+Every state carries its resolution report (:mod:`solvers.resolution`) and Richardson error
+estimates of its means and variances: the same state polished (one Newton solve from the known
+root, cheap for exact Gibbs states) on the grid splitting every cell gives
+``error ≈ (4/3)|q_h − q_{h/2}|`` (second order; an upper bound when, as for Gaussian states,
+the convergence is faster); when the state keeps twice the cells per width it needs, the grid
+merging pairs of cells is used instead, ``error ≈ |q_h − q_{2h}|/3``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import scipy.linalg as sla
-import scipy.optimize as so
 import scipy.sparse as sps
 import scipy.sparse.linalg as spla
 
 from meanfield.errors import bad_type, bad_value, check_finite_number
 from meanfield.model import Model
 from meanfield.numeric import NumericModel, numeric
-from solvers.fv import (
-    bernoulli_derivative,
-    divergence_bands,
-    flux_coefficients,
-    gibbs,
-    potential_differences,
-    scaled_differences,
-)
+from solvers.fv import bernoulli_derivative, divergence_bands, flux_coefficients, scaled_differences
 from solvers.grid import Grid, make_grid
-from solvers.observables import readouts
+from solvers.resolution import DEFAULT_TOLERANCE, ResolutionReport, assess_frames, width_target
+from solvers.stationary_search import (
+    RESIDUAL_TOL,
+    SEARCH_CELLS,
+    GibbsMap,
+    coarsened,
+    find_roots,
+    newton,
+)
 
-RESIDUAL_TOL = 1e-12
+__all__ = ["StationaryState", "GibbsMap", "stationary_states", "linearised_spectrum", "Branch",
+           "continuation", "RESIDUAL_TOL"]
+
+STABILITY_CELLS = 10_000
+"""Finer grids take the spectrum of the state polished on a coarsening of this many cells."""
+AUTO_PROBE_CELLS = 1000
+AUTO_MAX_CELLS = 4_000_000
+"""Largest grid ``cells="auto"`` chooses (beyond it the states carry a ResolutionWarning)."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -56,6 +67,12 @@ class StationaryState:
     stable: bool | None
     eigenvalues: np.ndarray | None
     edges: np.ndarray = field(repr=False)
+    resolution: ResolutionReport | None = field(default=None, repr=False)
+    """How well the grid resolves this state (:mod:`solvers.resolution`)."""
+    error_mean: np.ndarray | None = field(default=None, repr=False)
+    """Richardson estimate of the discretisation error of ``mean`` (P,)."""
+    error_var: np.ndarray | None = field(default=None, repr=False)
+    """Richardson estimate of the discretisation error of ``var`` (P,)."""
 
     @property
     def grid(self) -> Grid:
@@ -66,182 +83,29 @@ class StationaryState:
         return self.rho @ np.diff(self.edges)
 
     def to_xarray(self) -> Any:
+        import json
+
         import xarray as xr
 
         pops = list(self.model.names)
-        return xr.Dataset(
-            {"rho": (("population", "x"), self.rho), "m": (("population",), self.m),
-             "mean": (("population",), self.mean), "var": (("population",), self.var)},
-            coords={"population": pops, "x": self.x},
-            attrs={"gamma": self.gamma, "residual": self.residual,
-                   "stable": "unknown" if self.stable is None else str(self.stable),
-                   "model": self.model.to_json()})
+        per = ("population",)
+        data = {"rho": (("population", "x"), self.rho), "m": (per, self.m),
+                "mean": (per, self.mean), "var": (per, self.var)}
+        if self.error_mean is not None and self.error_var is not None:
+            data.update(error_mean=(per, self.error_mean), error_var=(per, self.error_var))
+        attrs = {"gamma": self.gamma, "residual": self.residual,
+                 "stable": "unknown" if self.stable is None else str(self.stable),
+                 "model": self.model.to_json()}
+        if self.resolution is not None:
+            attrs.update(resolved=str(self.resolution.ok),
+                         resolution=json.dumps(self.resolution.as_dict()))
+        return xr.Dataset(data, coords={"population": pops, "x": self.x}, attrs=attrs)
 
     def __repr__(self) -> str:
         stab = {None: "?", True: "stable", False: "unstable"}[self.stable]
         return (f"StationaryState(gamma={self.gamma:g}, m={np.round(self.m, 6).tolist()}, "
                 f"mean={np.round(self.mean, 6).tolist()}, var={self.var.tolist()}, {stab}, "
                 f"residual={self.residual:.1e})")
-
-
-class GibbsMap:
-    """The self-consistency map ``m ↦ T(m)`` at fixed γ on a grid, with its exact Jacobian."""
-
-    def __init__(self, nm: NumericModel, grid: Grid, gamma: float, time: float = 0.0) -> None:
-        self.nm, self.grid, self.gamma, self.time = nm, grid, float(gamma), float(time)
-        self.dF, self.dG = potential_differences(nm, grid)
-        zero = np.zeros((nm.P, 1))
-        self.F_nodes = np.concatenate([zero, np.cumsum(self.dF, axis=1)], axis=1)
-        self.G_nodes = np.concatenate([np.zeros((nm.P, nm.J, 1)), np.cumsum(self.dG, axis=2)],
-                                      axis=2)
-        self.psi = readouts(nm, grid.x)
-        self.lower = self.psi.min(axis=1)
-        self.upper = self.psi.max(axis=1)
-        self.external = nm.external_m(time)
-
-    def all_moments(self, m: np.ndarray) -> np.ndarray:
-        return np.concatenate([m, self.external])
-
-    def densities(self, m: np.ndarray) -> np.ndarray:
-        mj = self.all_moments(np.asarray(m, float))
-        U = -self.F_nodes + self.gamma * np.einsum("pj,j,pji->pi", self.nm.g, mj, self.G_nodes)
-        return gibbs(U, self.nm.D, self.grid.h)
-
-    def __call__(self, m: np.ndarray) -> np.ndarray:
-        rho = self.densities(m)
-        return np.einsum("pi,pi,i->p", rho, self.psi, self.grid.h)
-
-    def residual(self, m: np.ndarray) -> np.ndarray:
-        return self(m) - m
-
-    def residual_scalar_many(self, values: np.ndarray) -> np.ndarray:
-        """``T(m) − m`` for many scalar moments at once (P = 1)."""
-        mj = np.stack([values, *(np.full_like(values, e) for e in self.external)], axis=1)
-        U = -self.F_nodes[0] + self.gamma * (mj * self.nm.g[0]) @ self.G_nodes[0]
-        rho = gibbs(U, np.full(values.size, self.nm.D[0]), self.grid.h)
-        return rho @ (self.psi[0] * self.grid.h) - values
-
-    def jacobian(self, m: np.ndarray) -> np.ndarray:
-        """``∂T/∂m`` (P×P), exact for the discrete Gibbs densities."""
-        rho = self.densities(m)
-        h, P = self.grid.h, self.nm.P
-        weights = rho * h
-        jac = np.zeros((P, P))
-        for q in range(P):
-            psi_c = self.psi[q] - weights[q] @ self.psi[q]
-            for j in range(P):
-                if self.nm.g[q, j] == 0:
-                    continue
-                Gc = self.G_nodes[q, j] - weights[q] @ self.G_nodes[q, j]
-                jac[q, j] = -self.gamma * self.nm.g[q, j] / self.nm.D[q] * (weights[q] @ (psi_c * Gc))
-        return jac
-
-    def clip(self, m: np.ndarray) -> np.ndarray:
-        return np.clip(m, self.lower, self.upper)
-
-
-def _newton(gmap: GibbsMap, m0: np.ndarray, known: Sequence[np.ndarray] = (),
-            max_iter: int = 80) -> np.ndarray | None:
-    """Damped (and, given ``known`` roots, deflated) Newton for ``T(m) − m = 0``.
-
-    Converged when ``|T(m) − m| ≤ 1e-12`` (times the box size), or, for ill-conditioned maps
-    (balanced states, ``‖∂T/∂m‖ ∼ γ``), when it reaches the round-off floor
-    ``16 ε ‖∂T/∂m‖ |m|`` and no step can reduce it further.
-    """
-    m = gmap.clip(np.array(m0, dtype=float))
-    P = m.size
-    scale = max(1.0, float(np.max(np.abs(gmap.upper - gmap.lower))))
-    r = gmap.residual(m)
-    floor = RESIDUAL_TOL * scale
-    for _ in range(max_iter):
-        if np.max(np.abs(r)) <= 0.1 * RESIDUAL_TOL * scale:
-            break
-        DT = gmap.jacobian(m)
-        floor = max(RESIDUAL_TOL * scale,
-                    16 * np.finfo(float).eps * np.abs(DT).sum(axis=1).max() * np.abs(m).max())
-        J = DT - np.eye(P)
-        try:
-            step = np.linalg.solve(J, -r)
-        except np.linalg.LinAlgError:
-            return None
-        if known:
-            diffs = [m - k for k in known]
-            norms2 = [float(d @ d) for d in diffs]
-            if min(norms2) == 0:
-                return None
-            factor = np.prod([1 / n2 + 1 for n2 in norms2])
-            grad = factor * sum(-2 * d / n2**2 / (1 / n2 + 1) for d, n2 in
-                                zip(diffs, norms2, strict=True))
-            denom = 1 - float(grad @ step) / factor
-            if abs(denom) > 1e-14:
-                step = step / denom
-        alpha, norm = 1.0, np.linalg.norm(r)
-        while alpha > 1e-10:
-            trial = gmap.clip(m + alpha * step)
-            r_trial = gmap.residual(trial)
-            if known or np.linalg.norm(r_trial) < (1 - 1e-4 * alpha) * norm:
-                break
-            alpha /= 2
-        else:
-            if np.max(np.abs(r)) <= floor:
-                break  # at the round-off floor: no step reduces the residual
-            return None
-        m, r = trial, r_trial
-    if np.max(np.abs(r)) > floor:
-        return None
-    return m
-
-
-def _scan_1d(gmap: GibbsMap, points: int = 1601) -> list[np.ndarray]:
-    """All roots of ``T(m) − m`` on ``[min Ψ, max Ψ]`` bracketed by a sign scan (P = 1)."""
-    lo, hi = float(gmap.lower[0]), float(gmap.upper[0])
-    if hi - lo < 1e-14:
-        return [np.array([lo])]
-    grid = np.linspace(lo, hi, points)
-    values = np.concatenate([gmap.residual_scalar_many(chunk) for chunk in
-                             np.array_split(grid, max(1, points * gmap.grid.cells // 2_000_000))])
-    roots = []
-    for i in range(points - 1):
-        if values[i] == 0:
-            roots.append(grid[i])
-        elif values[i] * values[i + 1] < 0:
-            roots.append(so.brentq(lambda v: gmap.residual(np.array([v]))[0], grid[i],
-                                   grid[i + 1], xtol=1e-16, rtol=4 * np.finfo(float).eps,
-                                   maxiter=200))
-    if values[-1] == 0:
-        roots.append(grid[-1])
-    polished = []
-    for root in roots:
-        refined = _newton(gmap, np.array([root]))
-        polished.append(refined if refined is not None else np.array([root]))
-    return polished
-
-
-def _multistart(gmap: GibbsMap, starts: int) -> list[np.ndarray]:
-    """Roots for P ≥ 2: damped Newton from a Sobol set of starts, then deflated passes."""
-    from scipy.stats import qmc
-
-    P = gmap.nm.P
-    sample = qmc.Sobol(d=P, scramble=True, seed=0).random(starts)
-    span = gmap.upper - gmap.lower
-    candidates = [gmap.lower + span / 2, *(gmap.lower + span * s for s in sample)]
-    roots: list[np.ndarray] = []
-
-    def add(root: np.ndarray | None) -> bool:
-        if root is None:
-            return False
-        if any(np.max(np.abs(root - r)) <= 1e-8 * max(1.0, float(np.max(span))) for r in roots):
-            return False
-        roots.append(root)
-        return True
-
-    for start in candidates:
-        add(_newton(gmap, start))
-    for start in candidates[: max(4, starts // 4)]:
-        for _ in range(3):
-            if not add(_newton(gmap, start, known=list(roots))):
-                break
-    return roots
 
 
 def linearised_spectrum(gmap: GibbsMap, m: np.ndarray, *, count: int = 8,
@@ -298,20 +162,72 @@ def linearised_spectrum(gmap: GibbsMap, m: np.ndarray, *, count: int = 8,
     return values[np.argsort(-values.real)]
 
 
-def _state(model: Model, gmap: GibbsMap, m: np.ndarray, stability: bool) -> StationaryState:
-    rho = gmap.densities(m)
-    x, h = gmap.grid.x, gmap.grid.h
+def _moments(rho: np.ndarray, grid: Grid) -> tuple[np.ndarray, np.ndarray]:
+    x, h = grid.x, grid.h
     mean = rho @ (x * h)
-    var = ((x[None, :] - mean[:, None]) ** 2 * rho) @ h
+    return mean, ((x[None, :] - mean[:, None]) ** 2 * rho) @ h
+
+
+def refined(grid: Grid) -> Grid:
+    """The grid splitting every cell of ``grid`` in two."""
+    edges = np.empty(2 * grid.cells + 1)
+    edges[::2] = grid.edges
+    edges[1::2] = grid.x
+    return Grid(edges)
+
+
+def _richardson(gmap: GibbsMap, m: np.ndarray, mean: np.ndarray, var: np.ndarray,
+                kernel: str, halve: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Richardson error estimates of ``mean`` and ``var`` on ``gmap.grid``.
+
+    With ``halve`` (the state keeps twice the cells per width it needs) from the grid merging
+    pairs of cells, ``|q_h − q_{2h}|/3``; otherwise from the grid splitting every cell,
+    ``(4/3)|q_h − q_{h/2}|``. Both are upper bounds when, as for Gaussian states, the
+    convergence is faster than second order.
+    """
+    P = gmap.nm.P
+    halve = halve and gmap.grid.cells >= 6
+    other = coarsened(gmap.grid, 2) if halve else refined(gmap.grid)
+    omap = GibbsMap(gmap.nm, other, gmap.gamma, gmap.time, kernel)
+    root = newton(omap, m)
+    if root is None:
+        return np.full(P, np.inf), np.full(P, np.inf)
+    mean2, var2 = _moments(omap.densities(root), omap.grid)
+    factor = 1 / 3 if halve else 4 / 3
+    eps = 4 * np.finfo(float).eps
+    return (factor * np.abs(mean - mean2) + eps * np.abs(mean),
+            factor * np.abs(var - var2) + eps * np.abs(var))
+
+
+def _stability(gmap: GibbsMap, m: np.ndarray, kernel: str) -> tuple[np.ndarray, bool]:
+    if gmap.grid.cells > STABILITY_CELLS:
+        factor = math.ceil(gmap.grid.cells / STABILITY_CELLS)
+        small = GibbsMap(gmap.nm, coarsened(gmap.grid, factor), gmap.gamma, gmap.time, kernel)
+        root = newton(small, m)
+        if root is not None:
+            gmap, m = small, root
+    eig = linearised_spectrum(gmap, m)
+    scale = float(np.max(np.abs(eig))) if eig.size else 1.0
+    return eig, bool(eig.size == 0 or eig.real.max() < 1e-9 * max(scale, 1.0))
+
+
+def make_state(model: Model, gmap: GibbsMap, m: np.ndarray, stability: bool, *,
+               tolerance: float = DEFAULT_TOLERANCE, kernel: str = "auto") -> StationaryState:
+    """The state at the root ``m``: densities, moments, stability, resolution, error estimates."""
+    rho = gmap.densities(m)
+    grid = gmap.grid
+    mean, var = _moments(rho, grid)
     residual = float(np.max(np.abs(gmap.residual(m))))
-    eig, stable = None, None
-    if stability:
-        eig = linearised_spectrum(gmap, m)
-        scale = float(np.max(np.abs(eig))) if eig.size else 1.0
-        stable = bool(eig.size == 0 or eig.real.max() < 1e-9 * max(scale, 1.0))
-    return StationaryState(model=model, gamma=gmap.gamma, x=x.copy(), rho=rho, m=m.copy(),
+    eig, stable = _stability(gmap, m, kernel) if stability else (None, None)
+    report = assess_frames(gmap.nm, grid, gmap.gamma, rho[None], [gmap.time],
+                           tolerance=tolerance, equilibrium=True)
+    report = ResolutionReport(**{**report.__dict__, "time": math.nan})
+    halve = bool(report.ok and np.all(report.cells_per_width >= 2 * width_target(tolerance)))
+    error_mean, error_var = _richardson(gmap, m, mean, var, kernel, halve)
+    return StationaryState(model=model, gamma=gmap.gamma, x=grid.x.copy(), rho=rho, m=m.copy(),
                            mean=mean, var=var, residual=residual, stable=stable,
-                           eigenvalues=eig, edges=gmap.grid.edges.copy())
+                           eigenvalues=eig, edges=grid.edges.copy(), resolution=report,
+                           error_mean=error_mean, error_var=error_var)
 
 
 def _check_model(model: Any) -> Model:
@@ -320,104 +236,122 @@ def _check_model(model: Any) -> Model:
     return model
 
 
-def stationary_states(model: Model, *, gamma: float, cells: int | None = None,
-                      grid: Grid | None = None, starts: int = 32, stability: bool = True,
-                      time: float = 0.0) -> tuple[StationaryState, ...]:
-    """Every stationary state found at coupling ``gamma`` (sorted by the first population's mean).
+def check_options(model: Any, *, gamma: Any = 0.0, starts: Any = 32, stability: Any = True,
+                  time: Any = 0.0, tolerance: Any = DEFAULT_TOLERANCE) -> tuple[float, float, float]:
+    """Validated ``(gamma, time, tolerance)`` of the stationary front doors."""
+    from solvers.solve import check_diffusion, check_tolerance
 
-    ``cells`` (default 1000) or ``grid`` sets the discretisation; ``starts`` the Newton starts
-    for P ≥ 2; ``stability`` computes the linearised spectrum; ``time`` the instant at which
-    time-dependent external inputs are frozen.
-    """
     _check_model(model)
     gamma = check_finite_number("gamma", gamma)
     if gamma < 0:
         bad_value("gamma", gamma, "a coupling strength >= 0")
     if isinstance(starts, bool) or not isinstance(starts, int) or starts < 1:
         bad_value("starts", starts, "an integer >= 1")
-    grid_ = make_grid(model.domain, cells, grid)
-    gmap = GibbsMap(numeric(model), grid_, gamma, time)
-    roots = _scan_1d(gmap) if model.P == 1 else _multistart(gmap, starts)
-    states = [_state(model, gmap, r, stability) for r in roots]
+    if not isinstance(stability, (bool, np.bool_)):
+        bad_type("stability", stability, "True or False")
+    time = check_finite_number("time", time)
+    check_diffusion(model)
+    return gamma, time, check_tolerance(tolerance)
+
+
+def search(nm: NumericModel, grid: Grid, gamma: float, time: float, starts: int,
+           tolerance: float, kernel: str = "auto") -> tuple[GibbsMap, list[np.ndarray]]:
+    """Roots on ``grid``: on grids finer than ``2·SEARCH_CELLS`` searched on a coarsening that
+    resolves the states, then polished by Newton on ``grid`` (a full search if polishing fails
+    or merges two roots)."""
+    fine = GibbsMap(nm, grid, gamma, time, kernel)
+    M = grid.cells
+    if M <= 2 * SEARCH_CELLS:
+        return fine, find_roots(fine, starts)
+    factor = M // SEARCH_CELLS
+    while True:
+        cmap = GibbsMap(nm, coarsened(grid, factor), gamma, time, kernel)
+        roots = find_roots(cmap, starts)
+        if factor == 1:
+            break
+        if not roots:  # the coarse map found nothing (unresolved?): search the requested grid
+            return fine, find_roots(fine, starts)
+        report = assess_frames(nm, cmap.grid, gamma, np.array([cmap.densities(r) for r in roots]),
+                               [time] * len(roots), tolerance=tolerance, equilibrium=True)
+        if report.ok or report.cells_needed <= cmap.grid.cells:
+            break
+        factor = max(1, min(factor - 1, M // report.cells_needed))
+    if factor == 1:
+        return fine, roots
+    span = max(1.0, float(np.max(fine.upper - fine.lower)))
+    polished: list[np.ndarray] = []
+    for root in roots:
+        refined = newton(fine, root)
+        if refined is None or any(np.max(np.abs(refined - p)) <= 1e-8 * span for p in polished):
+            return fine, find_roots(fine, starts)
+        polished.append(refined)
+    return fine, polished
+
+
+def _auto_grid(nm: NumericModel, gamma: float, time: float, starts: int, tolerance: float,
+               kernel: str) -> Grid:
+    """The ``cells="auto"`` grid: refined from ``AUTO_PROBE_CELLS`` until every state resolves."""
+    cells = AUTO_PROBE_CELLS
+    for _ in range(4):
+        grid = make_grid(nm.model.domain, cells)
+        gmap, roots = search(nm, grid, gamma, time, starts, tolerance, kernel)
+        if not roots:
+            break
+        report = assess_frames(nm, grid, gamma, np.array([gmap.densities(r) for r in roots]),
+                               [time] * len(roots), tolerance=tolerance, equilibrium=True)
+        if report.ok or report.cells_needed <= cells or cells >= AUTO_MAX_CELLS:
+            break
+        cells = min(AUTO_MAX_CELLS, math.ceil(1.1 * report.cells_needed))
+    return grid
+
+
+def stationary_states(model: Model, *, gamma: float, cells: int | str | None = None,
+                      grid: Grid | None = None, starts: int = 32, stability: bool = True,
+                      time: float = 0.0, tolerance: float = DEFAULT_TOLERANCE,
+                      kernel: str = "auto") -> tuple[StationaryState, ...]:
+    """Every stationary state found at coupling ``gamma`` (sorted by the first population's mean).
+
+    ``cells`` (default 1000) or ``grid`` sets the discretisation; ``cells="auto"`` refines a
+    uniform grid from 1000 cells until every state is resolved to ``tolerance`` (cells per
+    concentration width ≥ :func:`solvers.resolution.width_target`, no mass at the walls; at most
+    ``AUTO_MAX_CELLS``): the chosen grid is ``state.grid``. ``starts`` sets the Newton starts for
+    P ≥ 2; ``stability`` computes the linearised spectrum (on a coarsening of
+    ``STABILITY_CELLS`` cells for finer grids); ``time`` the instant at which time-dependent
+    external inputs are frozen; ``kernel`` the Gibbs-moment kernel ("auto", "numba", "numpy").
+
+    Each state carries ``resolution`` and the Richardson estimates ``error_mean``/``error_var``;
+    one ``ResolutionWarning`` is emitted when some state's expected relative variance error
+    exceeds ``tolerance``.
+    """
+    gamma, time, tolerance = check_options(model, gamma=gamma, starts=starts,
+                                           stability=stability, time=time, tolerance=tolerance)
+    nm = numeric(model)
+    if isinstance(cells, str):
+        if cells != "auto":
+            bad_value("cells", cells, "an integer >= 3, 'auto' or None")
+        if grid is not None:
+            bad_value("cells", cells, "either cells= or grid=, not both")
+        grid_ = _auto_grid(nm, gamma, time, starts, tolerance, kernel)
+    else:
+        grid_ = make_grid(model.domain, cells, grid)
+    gmap, roots = search(nm, grid_, gamma, time, starts, tolerance, kernel)
+    states = [make_state(model, gmap, r, bool(stability), tolerance=tolerance, kernel=kernel)
+              for r in roots]
+    warn_states(states)
     return tuple(sorted(states, key=lambda s: (s.mean[0], s.m.tolist())))
 
 
-@dataclass(frozen=True, eq=False)
-class Branch:
-    """A branch of stationary states followed in γ (``gammas`` and ``states`` aligned)."""
-
-    gammas: np.ndarray
-    states: tuple[StationaryState, ...]
-
-    @property
-    def m(self) -> np.ndarray:
-        return np.array([s.m for s in self.states])
-
-    @property
-    def mean(self) -> np.ndarray:
-        return np.array([s.mean for s in self.states])
-
-    @property
-    def var(self) -> np.ndarray:
-        return np.array([s.var for s in self.states])
-
-    @property
-    def stable(self) -> np.ndarray:
-        return np.array([s.stable for s in self.states])
+def warn_states(states: list[StationaryState], stacklevel: int = 3) -> ResolutionReport | None:
+    """One ``ResolutionWarning`` for the worst-resolved of ``states``; the combined report."""
+    reports = [s.resolution for s in states if s.resolution is not None]
+    if not reports:
+        return None
+    combined = reports[0]
+    for other in reports[1:]:
+        combined = combined.combine(other) if other.names == combined.names else combined
+    combined.warn(stacklevel=stacklevel)
+    return combined
 
 
-def continuation(model: Model, gammas: Sequence[float], *, cells: int | None = None,
-                 grid: Grid | None = None, starts: int = 32,
-                 stability: bool = True) -> tuple[Branch, ...]:
-    """Follow every branch of stationary states along increasing ``gammas``.
 
-    At every γ the roots are the union of a global search and Newton corrections of each branch's
-    secant prediction; each branch takes the nearest free root (closest pairs first), branches left
-    without one end at a fold, and roots left free start new branches. Every state found by
-    :func:`stationary_states` thus lies on a branch.
-    """
-    _check_model(model)
-    values = np.asarray([check_finite_number("gammas", g) for g in gammas], dtype=float)
-    if values.size < 1 or np.any(values < 0) or np.any(np.diff(values) <= 0):
-        bad_value("gammas", list(gammas), "a non-empty, strictly increasing list of values >= 0")
-    grid_ = make_grid(model.domain, cells, grid)
-    nm = numeric(model)
-    open_branches: list[tuple[list[float], list[np.ndarray]]] = []
-    closed: list[tuple[list[float], list[np.ndarray]]] = []
-    maps: dict[float, GibbsMap] = {}
-    for gamma in values:
-        gmap = maps.setdefault(float(gamma), GibbsMap(nm, grid_, float(gamma)))
-        span = max(1.0, float(np.max(gmap.upper - gmap.lower)))
-        predictions = []
-        for gs, ms in open_branches:
-            predictions.append(ms[-1] if len(ms) < 2 else ms[-1] + (ms[-1] - ms[-2]) * (
-                (gamma - gs[-1]) / (gs[-1] - gs[-2])))
-        roots: list[np.ndarray] = []
-        candidates = [*(_newton(gmap, guess) for guess in predictions),
-                      *(_scan_1d(gmap) if nm.P == 1 else _multistart(gmap, starts))]
-        for root in candidates:
-            if root is not None and not any(np.max(np.abs(root - r)) < 1e-7 * span for r in roots):
-                roots.append(root)
-        # each open branch takes the nearest free root (closest pairs first); the rest end at a fold
-        pairs = sorted((float(np.max(np.abs(pred - r))), b, k) for b, pred in enumerate(predictions)
-                       for k, r in enumerate(roots))
-        taken_branch: set[int] = set()
-        taken_root: set[int] = set()
-        for _, b, k in pairs:
-            if b in taken_branch or k in taken_root:
-                continue
-            taken_branch.add(b)
-            taken_root.add(k)
-            open_branches[b][0].append(float(gamma))
-            open_branches[b][1].append(roots[k])
-        closed.extend(br for b, br in enumerate(open_branches) if b not in taken_branch)
-        open_branches = [br for b, br in enumerate(open_branches) if b in taken_branch]
-        open_branches.extend(([float(gamma)], [r]) for k, r in enumerate(roots)
-                             if k not in taken_root)
-    closed.extend(open_branches)
-    branches = []
-    for gs, ms in closed:
-        states = tuple(_state(model, maps[g], m, stability) for g, m in zip(gs, ms, strict=True))
-        branches.append(Branch(gammas=np.array(gs), states=states))
-    branches.sort(key=lambda b: (b.gammas[0], b.states[0].mean[0]))
-    return tuple(branches)
+from solvers.continuation import Branch, continuation  # noqa: E402  (re-export)

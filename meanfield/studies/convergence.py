@@ -7,7 +7,12 @@ Every study returns an ``xarray.Dataset`` with
   ``log <abscissa>`` (:func:`meanfield.studies.fitting.fit_slope`), and ``predicted_slope``
   (quantity): what the theory says;
 - the raw observables, and in the attributes the study name, the abscissa, the model (JSON), the
-  parameters (JSON), the package version and the fitted slopes (JSON).
+  parameters (JSON), the package version and the fitted slopes (JSON);
+- for ``gamma_convergence`` and ``grid_convergence``: ``resolved`` (per point), whether the
+  grid resolves the state used (:mod:`solvers.resolution`). Unresolved points are left out of
+  the slope fits; ``attrs["excluded_points"]`` (JSON) lists them, ``attrs["resolution"]`` says
+  so in words, one ``ResolutionWarning`` is emitted, and ``attrs["slope_anchor"]`` is the
+  abscissa of the last resolved point fitted (where a predicted-slope line should be anchored).
 
 ``meanfield.studies.plot(ds)`` (or ``ds.study.plot()``) draws the errors on log–log axes.
 Points (one γ, one grid, one step) are independent: ``client=`` runs them on Dask, ``directory=``
@@ -41,7 +46,7 @@ import numpy as np
 
 from meanfield.errors import bad_type, bad_value, check_finite_number, check_int
 from meanfield.model import Model
-from meanfield.studies.fitting import fit_slope
+from meanfield.studies.fitting import exclude_unresolved, fit_slope, resolution_flags, slope_anchor
 from meanfield.studies.sweep import run_points
 
 NATIVE_METHODS = ("stationary", "sg", "fipy")
@@ -113,24 +118,41 @@ def select_state(states: Sequence[Any], target: np.ndarray | None = None) -> Any
 
 
 def _native(model: Model, gamma: float, cells: int, method: str, t_final: float | None,
-            options: Mapping[str, Any], target: np.ndarray | None = None) -> dict[str, np.ndarray]:
-    """Final (or stationary) densities and observables of the native solver."""
+            options: Mapping[str, Any], target: np.ndarray | None = None) -> dict[str, Any]:
+    """Final (or stationary) densities and observables of the native solver, with ``resolved``.
+
+    ``resolved``/``cells_needed`` come from the resolution report of the state used (for the
+    time-dependent methods: of the final frame); the solvers' own ``ResolutionWarning`` is
+    replaced by the study's single warning listing the excluded points.
+    """
+    import warnings
+
     import solvers
+    from meanfield.errors import ResolutionWarning
     from meanfield.numeric import numeric
     from solvers.observables import observe
 
-    if method == "stationary":
-        # with a target the nearest state is taken and stability (a costly spectrum) is skipped
-        options = {"stability": target is None, **options}
-        states = solvers.stationary_states(model, gamma=gamma, cells=cells, **options)
-        state = select_state(states, target)
-        obs = observe(numeric(model), state.grid, state.rho[None], np.zeros(1))
-        return {"edges": state.edges, "rho": state.rho, "mean": state.mean, "var": state.var,
-                "m": state.m, "balance_residual": obs.balance_residual[0]}
-    sol = solvers.solve(model, gamma=gamma, t_final=t_final, cells=cells, method=method,
-                        save_at=[0.0, t_final], **options)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ResolutionWarning)
+        if method == "stationary":
+            # with a target the nearest state is taken and stability (a costly spectrum) is skipped
+            options = {"stability": target is None, **options}
+            states = solvers.stationary_states(model, gamma=gamma, cells=cells, **options)
+            state = select_state(states, target)
+            obs = observe(numeric(model), state.grid, state.rho[None], np.zeros(1))
+            report = state.resolution
+            return {"edges": state.edges, "rho": state.rho, "mean": state.mean,
+                    "var": state.var, "m": state.m, "balance_residual": obs.balance_residual[0],
+                    "resolved": report is None or report.ok,
+                    "cells_needed": 0 if report is None else report.cells_needed}
+        sol = solvers.solve(model, gamma=gamma, t_final=t_final, cells=cells, method=method,
+                            save_at=[0.0, t_final], **options)
+    from solvers.resolution import assess_frames
+
+    final = assess_frames(numeric(model), sol.grid, gamma, sol.rho[-1:], sol.t[-1:])
     return {"edges": sol.edges, "rho": sol.rho[-1], "mean": sol.mean[-1], "var": sol.var[-1],
-            "m": sol.m[-1], "balance_residual": sol.balance_residual[-1]}
+            "m": sol.m[-1], "balance_residual": sol.balance_residual[-1],
+            "resolved": final.ok, "cells_needed": final.cells_needed}
 
 
 def project(edges: np.ndarray, rho: np.ndarray, new_edges: np.ndarray) -> np.ndarray:
@@ -229,6 +251,8 @@ def _gamma_point(model_json: str, gamma: float, cells: int, method: str, t_final
     native = _native(model, gamma, cells, method, t_final, options, tgt)
     per_pop = ("population",)
     data = {k: (per_pop, native[k]) for k in ("mean", "var", "m", "balance_residual")}
+    data.update(resolved=((), bool(native["resolved"])),
+                cells_needed=((), int(native["cells_needed"])))
     if rescaled_cells is not None:
         import solvers
 
@@ -319,13 +343,21 @@ def gamma_convergence(model: Model, gammas: Sequence[float], *, cells: int = 400
             errors.append(row)
             predicted.append(slopes_of[name])
     err = np.array(errors)
-    slopes = _fit_all(gam, err, gam >= fit_from)
+    resolved, needed = resolution_flags(result)
+    observables["resolved"] = (("gamma",), resolved)
+    fit_mask = (gam >= fit_from) & resolved
+    slopes = _fit_all(gam, err, fit_mask)
     reason = (f"asymptotics.stationary_expansion(model, order={order})" if have else
               f"unavailable ({pred['reason']}); only balance_residual is reported")
     params = {"gammas": gam.tolist(), "cells": cells, "method": method, "t_final": t_final,
               "order": order, "rescaled": rescaled, "fit_from": fit_from, "options": opts}
+    extra = {"predictions": reason, **exclude_unresolved("gamma_convergence", "gamma", gam, resolved,
+                                                 needed)}
+    anchor = slope_anchor(gam, fit_mask)
+    if anchor is not None:
+        extra["slope_anchor"] = anchor
     return _dataset("gamma_convergence", "gamma", gam, model, quantities, err, predicted, slopes,
-                    observables, params, {"predictions": reason})
+                    observables, params, extra)
 
 
 def _grid_point(model_json: str, cells: int, gamma: float, method: str, t_final: float | None,
@@ -336,6 +368,8 @@ def _grid_point(model_json: str, cells: int, gamma: float, method: str, t_final:
     tgt = None if target is None else np.asarray(target, dtype=float)
     native = _native(model, gamma, cells, method, t_final, options, tgt)
     data = {k: (("population",), native[k]) for k in ("mean", "var", "m")}
+    data.update(resolved=((), bool(native["resolved"])),
+                cells_needed=((), int(native["cells_needed"])))
     data["rho"] = (("population", "cell"), native["rho"])
     data["edges"] = (("edge",), native["edges"])
     return xr.Dataset(data, coords={"population": list(model.names)})
@@ -386,16 +420,25 @@ def grid_convergence(model: Model, gamma: float, *, cells: Sequence[int], method
         for q in ("mean", "var", "m"):
             rows[q].append(np.abs(ds[q].values - ref[q].values))
     err = np.array([rows[q] for q in rows])
-    slopes = _fit_all(h, err, np.ones(sizes.size, dtype=bool))
+    flags, needed = resolution_flags(result)
+    if not flags[-1]:  # an unresolved reference makes every error meaningless
+        flags[:] = False
+    resolved = flags[:-1]
+    slopes = _fit_all(h, err, resolved)
     observables = {q: (("h", "population"), _points_dataset(result, q)[:-1])
                    for q in ("mean", "var", "m")}
     observables.update({f"reference_{q}": (("population",), ref[q].values)
                         for q in ("mean", "var", "m")})
     observables["cells"] = (("h",), sizes)
+    observables["resolved"] = (("h",), resolved)
     params = {"gamma": gamma, "cells": sizes.tolist(), "reference_cells": ref_cells,
               "method": method, "t_final": t_final, "options": opts}
+    extra = exclude_unresolved("grid_convergence", "cells", sizes, resolved, needed)
+    anchor = slope_anchor(h, resolved)
+    if anchor is not None:
+        extra["slope_anchor"] = anchor
     return _dataset("grid_convergence", "h", h, model, list(rows), err,
-                    [expected_order] * len(rows), slopes, observables, params)
+                    [expected_order] * len(rows), slopes, observables, params, extra)
 
 
 def _time_point(model_json: str, dt: float, gamma: float, cells: int, method: str, t_final: float,

@@ -2,13 +2,16 @@ r"""Log–log slope fits: the observed order ``p`` in ``error ≈ C · s^p``.
 
 ``fit_slope(s, e)`` is the least-squares line through ``(log s, log e)``; its slope is the
 observed order (``p = −1`` for an error decaying like ``1/γ``, ``p = 2`` for a second-order scheme
-against the cell width ``h``).
+against the cell width ``h``). Points a solver flags as unresolved are left out of the fits:
+:func:`resolution_flags`, :func:`exclude_unresolved`, :func:`slope_anchor`.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -55,3 +58,35 @@ def observed_orders(s: Sequence[float] | np.ndarray,
     e_arr = np.asarray(errors, dtype=float)
     with np.errstate(divide="ignore", invalid="ignore"):
         return np.log(e_arr[1:] / e_arr[:-1]) / np.log(s_arr[1:] / s_arr[:-1])
+
+
+def resolution_flags(result: Any) -> tuple[np.ndarray, np.ndarray]:
+    """``resolved`` and ``cells_needed`` of every point (points stored before #13: resolved)."""
+    flags = np.array([bool(ds["resolved"].values) if "resolved" in ds else True
+                      for ds in result.datasets])
+    needed = np.array([int(ds["cells_needed"].values) if "cells_needed" in ds else 0
+                       for ds in result.datasets])
+    return flags, needed
+
+
+def exclude_unresolved(study: str, name: str, values: np.ndarray, resolved: np.ndarray,
+               needed: np.ndarray) -> dict[str, Any]:
+    """Attributes naming the unresolved points, and one ``ResolutionWarning`` for them."""
+    import warnings
+
+    from meanfield.errors import ResolutionWarning
+
+    excluded = [float(v) for v, ok in zip(values, resolved, strict=True) if not ok]
+    note = ("all points resolved" if not excluded else
+            f"{len(excluded)} unresolved point(s) excluded from the slope fits: {name}="
+            f"{excluded}" + (f"; use about cells={int(needed.max())} or more"
+                             if needed.max() > 0 else ""))
+    if excluded:
+        warnings.warn(f"{study}: {note} (solvers.resolution)", ResolutionWarning, stacklevel=4)
+    return {"excluded_points": json.dumps(excluded), "resolution": note}
+
+
+def slope_anchor(values: np.ndarray, mask: np.ndarray) -> float | None:
+    """The abscissa the predicted-slope line is anchored on: the last resolved point fitted."""
+    kept = values[mask]
+    return float(kept[-1]) if kept.size else None

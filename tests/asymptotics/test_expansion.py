@@ -127,3 +127,39 @@ def test_verify_detects_a_wrong_coefficient():
     check = asy.verify(broken)
     assert not check.ok
     assert check.orders["self_consistency[E]"] == 2
+
+
+# ----------------------------------------------------------------------------- diagnostics (#13)
+def test_balance_point_outside_the_domain_is_diagnosed_as_such() -> None:
+    import solvers
+    from meanfield import models as named
+    from meanfield.errors import ResolutionWarning
+
+    model = named.chemical_single(domain=(-3.0, 1.5))  # balance point E = 2 beyond the end
+    with pytest.raises(ValueError, match=r"balance point\(s\) v=\[\[2.0\]\] lie outside it.*"
+                       r"widen the domain"):
+        asy.stationary_expansion(model)
+    with pytest.raises(ValueError, match=r"v=\[\[-0.981779, -0.300531\]\] lie outside"):
+        asy.stationary_expansion(named.chemical(domain=(0.0, 5.0)))
+    # the exact stationary state piles up on the wall: its resolution report says so
+    with pytest.warns(ResolutionWarning, match=r"mass at the domain ends.*widen the domain"):
+        states = solvers.stationary_states(model, gamma=100.0, cells=400, stability=False)
+    assert states[-1].mean[0] > 1.45 and states[-1].resolution.wall_mass[0] > 0.1
+
+
+def test_non_positive_predicted_variance_warns_and_names_the_valid_order() -> None:
+    import warnings
+
+    from meanfield import models as named
+
+    expansion = asy.stationary_expansion(named.chemical_single(), order=2)
+    c1, c2 = expansion.var_coefficients[1, 0], expansion.var_coefficients[2, 0]
+    assert c1 > 0 > c2  # D/(γA) − |c2|/γ²: negative below γ = −c2/c1
+    with pytest.warns(UserWarning, match=r"order-2 expansion predicts a non-positive variance "
+                      r"\(E at gamma=0.5; order 2 needs gamma >> 0.967.*order=1"):
+        values = expansion.predict_var([0.5, 10.0])
+    assert values[0, 0] < 0 < values[1, 0]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert np.all(expansion.predict_var([10.0, 100.0]) > 0)
+        assert np.all(asy.stationary_expansion(named.chemical_single()).predict_var([0.5]) > 0)

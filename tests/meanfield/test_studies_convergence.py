@@ -232,3 +232,31 @@ def test_rescaled_solver_agrees_with_native(monkeypatch: pytest.MonkeyPatch) -> 
     monkeypatch.delattr(solvers, "solve_rescaled")
     with pytest.raises(ValueError, match="rescaled=True .*no solvers.solve_rescaled"):
         convergence.gamma_convergence(models.chemical_single(), [10, 100], rescaled=True)
+
+
+def test_unresolved_gamma_points_are_excluded_from_the_fits_and_flagged() -> None:
+    """#13: one unresolved point (γ = 1e6 on 2500 cells) turned a slope of −3 into −0.2."""
+    from meanfield.errors import ResolutionWarning
+
+    gammas = [10.0, 100.0, 1000.0, 1e6]
+    with pytest.warns(ResolutionWarning, match=r"excluded from the slope fits: gamma=\[1000000.0\]"
+                      r".*cells=\d+") as record:
+        ds = convergence.gamma_convergence(models.chemical(), gammas, cells=2500, order=2)
+    assert len([r for r in record if r.category is ResolutionWarning]) == 1
+    np.testing.assert_array_equal(ds["resolved"].values, [True, True, True, False])
+    assert json.loads(ds.attrs["excluded_points"]) == [1e6]
+    assert "unresolved" in ds.attrs["resolution"]
+    assert ds.attrs["slope_anchor"] == 1000.0
+    np.testing.assert_allclose(ds["fitted_slope"].sel(quantity="mean").values, [-3, -3], atol=0.2)
+    # the flagged point is really wrong: its variance error is O(1), not O(1/γ²)
+    assert float(ds["errors"].sel(quantity="var", gamma=1e6).max()) > 0.1
+
+
+def test_grid_convergence_flags_unresolved_grids() -> None:
+    from meanfield.errors import ResolutionWarning
+
+    with pytest.warns(ResolutionWarning, match=r"grid_convergence.*cells=\[8.0\]"):
+        ds = convergence.grid_convergence(models.chemical_single(), 100.0, cells=[8, 400, 800],
+                                          reference_cells=1600)
+    np.testing.assert_array_equal(ds["resolved"].values, [False, True, True])
+    assert json.loads(ds.attrs["excluded_points"]) == [8.0]

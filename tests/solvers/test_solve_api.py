@@ -339,3 +339,99 @@ def test_fipy_path_warns_about_an_unresolved_concentration_width(monkeypatch):
     with pytest.warns(UserWarning, match=r"does not resolve the concentration width"):
         assert solvers.solve(MODEL, method="fipy", gamma=1e4, t_final=0.01, cells=50) == \
             "fipy-solution"
+
+
+# ----------------------------------------------------------------------------- resolution (#13)
+def _layer_model(gamma):
+    """One OU population, balance point 1.5, start 30 concentration widths off and 4 wide."""
+    D, k = 0.18, 1 + gamma
+    w, vstar = np.sqrt(D / k), (0.5 + 1.5 * gamma) / k
+    x0, s0 = vstar - 30 * w, 4 * w
+    model = models.linear_ou(names=("E",), alpha=1.0, mu=0.5, sigma=0.6, g=[[1.0]],
+                             reversal=1.5, readout_slope=0.0,
+                             domain=(x0 - 6 * s0, vstar + 12 * w))
+    return model, (lambda x: np.exp(-((x - x0) ** 2) / (2 * s0**2))), (k, w, vstar, x0, s0)
+
+
+def test_initial_layer_is_warned_about_and_exact_after_it():
+    from meanfield.errors import ResolutionWarning
+
+    gamma = 1e4
+    model, initial, (k, w, vstar, x0, s0) = _layer_model(gamma)
+    times = np.array([0.5, 1.0, 2.0, 20.0]) / k
+    with pytest.warns(ResolutionWarning, match=r"Péclet.*t=0.*initial layer.*cells=\d+") as rec:
+        sol = solvers.solve(model, gamma=gamma, t_final=times[-1], initial=initial,
+                            save_at=times, cells=200)
+    assert len([r for r in rec if r.category is ResolutionWarning]) == 1
+    exact_var = w**2 + (s0**2 - w**2) * np.exp(-2 * k * sol.t)
+    error = np.abs(sol.var[:, 0] / exact_var - 1)
+    assert error[1:4].max() > 0.1  # the layer is really wrong on this grid (hence the warning)
+    assert error[-1] < 1e-8  # and exact after it
+    report = sol.resolution
+    assert not report.ok and report.time == 0.0 and report.cells_needed > 2000
+    assert sol.info["resolution"]["peclet"][0] == pytest.approx(report.peclet[0])
+
+
+def test_gamma_beyond_the_range_of_solve_says_to_use_the_rescaled_solver():
+    from meanfield.errors import ResolutionWarning
+
+    with pytest.raises(ValueError, match=r"gamma=1000000000000000.0.*<= 1e\+11.*solve_rescaled"):
+        solvers.solve(models.chemical_single(), gamma=1e15, t_final=1.0, cells=50)
+    with pytest.warns(ResolutionWarning, match="concentration width"):  # the top of the range runs
+        sol = solvers.solve(models.chemical_single(), gamma=1e11, t_final=0.1, cells=50,
+                            save_at=[0.1])
+    assert np.all(np.isfinite(sol.var)) and abs(sol.mass[-1, 0] - 1) < 1e-12
+
+
+def test_diffusion_underflow_is_rejected_naming_sigma():
+    model = models.chemical_single(sigma=1e-200)
+    with pytest.raises(ValueError, match=r"model=.*D = sigma\^2/2.*'E': 0.0.*sigma"):
+        solvers.solve(model, gamma=1.0, t_final=0.1, cells=50)
+    with pytest.raises(ValueError, match=r"model=.*D = sigma\^2/2"):
+        solvers.stationary_states(model, gamma=1.0, cells=50)
+
+
+@pytest.mark.parametrize("scale", [1e308, 1e-310])
+def test_extreme_initial_values_are_normalised_to_unit_mass(scale):
+    model = models.chemical_single()
+    x = solvers.Grid.uniform(-3, 5, 80).x
+    initial = np.exp(-((x - 1) ** 2))[None] * scale
+    if scale > 1:
+        initial = np.full((1, 80), scale)
+    sol = solvers.solve(model, gamma=1.0, t_final=0.01, cells=80, initial=initial,
+                        save_at=[0.01])
+    assert np.all(np.isfinite(sol.rho)) and sol.rho.max() > 0
+    assert np.abs(sol.mass - 1).max() < 1e-12
+
+
+def test_cells_auto_resolves_the_final_state_and_records_its_choice():
+    import warnings
+
+    model = models.chemical_single()
+    gamma = 1e5
+    rate = 1 + gamma / (1 + np.exp(-6.0))  # leak + γ g S(E): the stationary state is near E = 2
+    width, centre = np.sqrt(0.125 / rate), 2 * (rate - 1) / rate
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        sol = solvers.solve(model, gamma=gamma, t_final=0.01, cells="auto", save_at=[0.01],
+                            initial=lambda x: np.exp(-((x - centre) ** 2) / (2 * width**2)))
+    chosen = sol.info["cells_auto"]["cells"]
+    assert chosen == sol.rho.shape[-1] and 1000 < chosen <= 20_000
+    assert sol.resolution.ok and not sol.info["cells_auto"]["capped"]
+    # 1000 cells would not resolve the width; the chosen grid reaches its exact stationary state
+    assert 8 / 1000 > width / 0.67 > 8 / chosen
+    state = solvers.stationary_states(model, gamma=gamma, cells=chosen, stability=False)[-1]
+    assert sol.var[-1, 0] == pytest.approx(state.var[0], rel=1e-3)
+    with pytest.raises(ValueError, match=r"cells='many'"):
+        solvers.solve(model, gamma=1.0, t_final=0.1, cells="many")
+
+
+@pytest.mark.parametrize(("kwargs", "error", "match"), [
+    (dict(tolerance=2.0), ValueError, r"tolerance=2.0.*\(0, 1\)"),
+    (dict(tolerance=float("nan")), ValueError, r"tolerance=nan"),
+    (dict(cells="auto", grid=solvers.Grid.uniform(-5, 5, 10)), ValueError, r"cells='auto'.*not both"),
+    (dict(save_at=[float("nan")]), ValueError, r"save_at="),
+])
+def test_resolution_options_are_checked(kwargs, error, match):
+    with pytest.raises(error, match=match):
+        solvers.solve(MODEL, **{**QUICK, **kwargs})

@@ -194,3 +194,153 @@ def test_current_balanced_states_balance_the_inputs_at_large_gamma():
         errors.append(np.max(np.abs(states[0].m - balanced)))
     slope = np.polyfit(np.log(gammas), np.log(errors), 1)[0]
     assert slope == pytest.approx(-1.0, abs=0.05)
+
+
+# ----------------------------------------------------------------------------- diagnostics (#13)
+def _records(fn):
+    import warnings
+
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        out = fn()
+    return out, [r for r in record if issubclass(r.category, mf.ResolutionWarning)]
+
+
+def test_unresolved_states_carry_one_warning_and_auto_cells_gets_the_right_variance():
+    model = mf.models.chemical_single()
+    states, record = _records(lambda: solvers.stationary_states(model, gamma=1e6, cells=200))
+    assert len(record) == 1
+    assert "does not resolve the concentration width" in str(record[0].message)
+    assert "cells=" in str(record[0].message)
+    assert not states[-1].resolution.ok and states[-1].resolution.cells_needed > 10_000
+    assert states[-1].to_xarray().attrs["resolved"] == "False"
+    # cells="auto" resolves it: the state is the exact Gaussian N(2γm/(1+γm), D/(1+γm))
+    auto, record = _records(lambda: solvers.stationary_states(model, gamma=1e6, cells="auto",
+                                                              stability=False))
+    assert not record and len(auto) == 1 and auto[0].resolution.ok
+    state = auto[0]
+    rate = 1 + 1e6 * state.m[0]
+    assert state.grid.cells > 1000
+    # within the tolerance (default 1e-2; the aliasing of about 0.7 nodes per width gives ~1e-3)
+    # and within its own Richardson estimate
+    assert state.var[0] == pytest.approx(0.125 / rate, rel=1e-2)
+    assert abs(state.var[0] - 0.125 / rate) <= state.error_var[0]
+    mean_error = abs(state.mean[0] - 2 * (rate - 1) / rate)
+    assert mean_error <= state.error_mean[0] and mean_error <= 1e-2 * np.sqrt(state.var[0])
+
+
+@pytest.mark.parametrize("kwargs", [
+    {"model": {"sigma": 1e-6}, "gamma": 10.0, "cells": 200},  # 7 spurious states
+    {"model": {"domain": (-1e6, 1e6)}, "gamma": 1.0, "cells": 1000},  # mean 1000, not 1.82
+])
+def test_grids_far_too_coarse_for_the_states_are_warned_about(kwargs):
+    model = mf.models.chemical_single(**kwargs.pop("model"))
+    states, record = _records(lambda: solvers.stationary_states(model, stability=False, **kwargs))
+    assert len(record) == 1 and "cells=" in str(record[0].message)
+    assert all(not s.resolution.ok for s in states if s.var[0] < 1e-6)
+
+
+def test_continuation_warns_once_and_flags_unresolved_states():
+    model = mf.models.chemical_single()
+    branches, record = _records(lambda: solvers.continuation(model, [10.0, 1e5, 1e6], cells=200,
+                                                             stability=False))
+    assert len(record) == 1
+    flags = np.concatenate([b.resolved for b in branches])
+    assert flags.any() and not flags.all()
+    assert not branches[-1].resolution.ok
+
+
+@pytest.mark.parametrize(("kwargs", "error", "match"), [
+    ({"time": float("nan")}, ValueError, r"time=nan.*finite"),
+    ({"stability": "no"}, TypeError, r"stability has type str"),
+    ({"stability": 1}, TypeError, r"stability has type int"),
+    ({"starts": True}, ValueError, r"starts=True"),
+    ({"tolerance": 0.0}, ValueError, r"tolerance=0.0"),
+    ({"cells": "fine"}, ValueError, r"cells='fine'"),
+])
+def test_nan_and_non_boolean_options_are_rejected(kwargs, error, match):
+    with pytest.raises(error, match=match):
+        solvers.stationary_states(mf.models.chemical_single(), gamma=1.0, **kwargs)
+
+
+def _pitchfork_model():
+    """U = x²/2 − γ m x, Ψ = tanh: odd in m, a pitchfork where γ Cov(tanh x, x)/D = 1."""
+    import sympy as sp
+
+    x = mf.x
+    return mf.Model([mf.Population("E", -x, 0.5)], [[1.0]], [[-1]], [sp.tanh(x)], (-4, 4))
+
+
+@pytest.mark.parametrize("eps", [1e-8, 1e-6, 1e-3])
+def test_all_three_states_are_found_next_to_a_pitchfork(eps):
+    model = _pitchfork_model()
+    gmap = GibbsMap(mf.numeric(model), solvers.Grid.uniform(-4, 4, 400), 1.0)
+    critical = 1 / gmap.jacobian(np.array([0.0]))[0, 0]  # the pitchfork of this grid
+    below = solvers.stationary_states(model, gamma=critical * (1 - eps), cells=400,
+                                      stability=False)
+    assert len(below) == 1 and abs(below[0].m[0]) < 1e-6
+    above = solvers.stationary_states(model, gamma=critical * (1 + eps), cells=400,
+                                      stability=False)
+    assert len(above) == 3
+    m = [s.m[0] for s in above]
+    assert abs(m[1]) < 1e-3 * abs(m[2]) and m[0] == pytest.approx(-m[2], rel=1e-3)
+    # normal form: m*² ∝ ε, so m*/√ε is the same at every distance
+    assert m[2] / np.sqrt(eps) == pytest.approx(1.8042, rel=2e-2)
+    for s in above:
+        assert s.residual <= 1e-12
+
+
+def test_numba_and_numpy_gibbs_kernels_agree():
+    from solvers.stationary_kernels import gibbs_kernel, gibbs_moments_numpy
+
+    compiled = gibbs_kernel("numba")
+    rng = np.random.default_rng(11)
+    for concentration in (1.0, 1e4):
+        M, J = 500, 3
+        x = np.linspace(-2, 2, M)
+        F = -concentration * (x - 0.3) ** 2 + rng.normal(0, 0.1, M)
+        G = np.stack([x, x**2, np.sin(x)]) + rng.normal(0, 0.01, (J, M))
+        c, psi, h = rng.normal(0, 1, J), np.tanh(x), np.full(M, 4 / M)
+        T1, C1 = compiled(F, G, c, 0.3, psi, h)
+        T2, C2 = gibbs_moments_numpy(F, G, c, 0.3, psi, h)
+        assert T1 == pytest.approx(T2, rel=1e-12, abs=1e-14)
+        assert np.allclose(C1, C2, rtol=1e-9, atol=1e-14 * np.abs(C2).max())
+
+
+def test_coarse_search_then_polish_finds_the_fine_grid_roots():
+    from solvers.stationary_search import find_roots
+
+    model = mf.models.chemical_single()
+    states = solvers.stationary_states(model, gamma=2.5, cells=12_000, stability=False)
+    fine = GibbsMap(mf.numeric(model), solvers.Grid.uniform(-3, 5, 12_000), 2.5)
+    direct = sorted(float(r[0]) for r in find_roots(fine))
+    assert len(states) == 3
+    assert np.allclose([s.m[0] for s in states], direct, rtol=0, atol=1e-11)
+
+
+def test_stationary_results_match_the_exact_gaussians_to_their_error_or_warn():
+    """γ ∈ [1, 1e8] on one fixed grid: right to the Richardson estimate, or a ResolutionWarning."""
+    model = mf.models.linear_ou()
+    warned = []
+    for gamma in np.logspace(0, 8, 8):
+        states, record = _records(lambda g=gamma: solvers.stationary_states(
+            model, gamma=g, cells=400, stability=False))
+        if record:
+            warned.append(gamma)
+            continue
+        mean, var = exact_linear_ou(model, gamma)
+        state = states[0]
+        # up to the estimate plus the tolerance of the fixed point itself (1e-12)
+        assert np.all(np.abs(state.mean - mean) <= state.error_mean + 1e-12)
+        assert np.all(np.abs(state.var - var) <= state.error_var + 1e-11 * var)
+    assert 0 < len(warned) < 8  # both branches of the assertion are exercised
+
+
+def test_the_command_line_stationary_task_carries_the_warning():
+    from meanfield.studies.tasks import run_task
+
+    (ds, record) = _records(lambda: run_task({"name": "chemical_single"},
+                                             {"method": "stationary", "gamma": 1e6, "cells": 200,
+                                              "stability": False}))
+    assert len(record) == 1 and "cells=" in str(record[0].message)
+    assert ds["var"].values.max() > 100 * 0.125 / 1e6  # the wrong answer the warning is about

@@ -1,0 +1,106 @@
+"""The resolution diagnostic: its error model against exact numbers, its report and its warning."""
+
+import math
+import warnings
+
+import numpy as np
+import pytest
+
+from meanfield.errors import ResolutionWarning
+from solvers.resolution import (
+    aliasing_error,
+    assess,
+    excess_diffusion,
+    peclet_target,
+    report_from_dict,
+    width_target,
+)
+
+
+def _gaussian(edges, centre, width):
+    x = (edges[1:] + edges[:-1]) / 2
+    rho = np.exp(-((x - centre) ** 2) / (2 * width**2))
+    return x, rho / (rho @ np.diff(edges))
+
+
+def _gibbs_report(cells, width, centre=0.3, domain=(-1.0, 1.0), tolerance=1e-2):
+    edges = np.linspace(*domain, cells + 1)
+    x, rho = _gaussian(edges, centre, width)
+    D = 0.5
+    U = D * (x - centre) ** 2 / (2 * width**2)  # rho is the exact Gibbs state of U
+    return assess(names=("E",), edges=edges, rho=rho[None], potential_jumps=np.diff(U)[None],
+                  D=np.array([D]), width=np.array([width]), tolerance=tolerance)
+
+
+@pytest.mark.parametrize("c", [0.45, 0.55, 0.65])
+def test_aliasing_error_predicts_the_variance_error_of_a_sampled_gaussian(c):
+    width = 0.05
+    errors = []
+    for shift in np.linspace(0, 1, 9)[:-1]:  # phase of the centre within a cell
+        edges = np.arange(-40, 41) * (width / c)
+        x, rho = _gaussian(edges, shift * width / c, width)
+        h = np.diff(edges)
+        mean = rho @ (x * h)
+        errors.append(abs(((x - mean) ** 2 * rho) @ h / width**2 - 1))
+    predicted = float(aliasing_error(c))
+    assert max(errors) <= predicted * 1.05
+    assert max(errors) >= predicted * 0.5
+
+
+def test_excess_diffusion_limits_and_targets():
+    assert excess_diffusion(1e-2) == pytest.approx(1e-4 / 12, rel=1e-5)
+    assert excess_diffusion(200.0) == pytest.approx(99.0, rel=1e-9)
+    assert excess_diffusion(np.inf) == np.inf
+    tol = 1e-2
+    assert excess_diffusion(peclet_target(tol)) == pytest.approx(tol / 2, rel=1e-9)
+    assert aliasing_error(width_target(tol)) == pytest.approx(tol / 2, rel=1e-9)
+    assert 0.6 < width_target(tol) < 0.7 and 0.2 < peclet_target(tol) < 0.3
+
+
+def test_a_resolved_gibbs_state_is_ok_and_an_unresolved_one_names_the_cells():
+    good = _gibbs_report(400, 0.05)
+    assert good.ok and good.cells_needed == 0 and good.peclet[0] < 1e-9
+    assert good.cells_per_width[0] == pytest.approx(10.0)
+    bad = _gibbs_report(40, 0.005)
+    assert not bad.ok and bad.cells_per_width[0] == pytest.approx(0.1)
+    assert bad.cells_needed == math.ceil(40 * width_target(1e-2) / 0.1)
+    message = bad.message()
+    assert "does not resolve the concentration width" in message
+    assert f"cells={bad.cells_needed}" in message
+    assert report_from_dict(bad.as_dict()).message() == message
+
+
+def test_mass_at_the_domain_end_is_truncation():
+    report = _gibbs_report(400, 0.05, centre=0.98)
+    assert not report.ok and report.cells_needed == 0
+    assert report.wall_mass[0] > 0.1
+    assert "widen the domain" in report.message()
+
+
+def test_a_transported_profile_has_a_large_peclet_number():
+    edges = np.linspace(-1, 1, 201)
+    x, rho = _gaussian(edges, -0.5, 0.05)
+    D = 0.01
+    U = 50.0 * x  # a steep slope: drift 50, profile far from its Gibbs state
+    report = assess(names=("E",), edges=edges, rho=rho[None], potential_jumps=np.diff(U)[None],
+                    D=np.array([D]), width=np.array([np.inf]), times=[0.25])
+    assert report.peclet[0] == pytest.approx(50.0 * 0.01 / D, rel=0.05)
+    assert not report.ok and report.time == 0.25
+    assert "Péclet" in report.message() and "t=0.25" in report.message()
+    assert report.cells_needed >= 200 * report.peclet[0] / peclet_target(1e-2)
+
+
+def test_combine_keeps_the_worst_and_warn_emits_once():
+    good, bad = _gibbs_report(400, 0.05), _gibbs_report(40, 0.005)
+    both = good.combine(bad)
+    assert both.cells_per_width[0] == pytest.approx(0.1) and both.cells_needed == bad.cells_needed
+    assert not both.ok
+    with pytest.warns(ResolutionWarning, match=r"cells=\d+") as record:
+        assert both.warn()
+    assert len(record) == 1
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert not good.warn()
+    with pytest.raises(ValueError, match="populations"):
+        good.combine(assess(names=("I",), edges=np.linspace(0, 1, 5), rho=np.ones((1, 4)),
+                            potential_jumps=np.zeros((1, 3)), D=np.ones(1), width=np.ones(1)))
