@@ -12,6 +12,7 @@ from solvers.io import load
 from solvers.network import NetworkResult, simulate_network
 from solvers.network2d import FhnNetworkResult, simulate_fhn_network
 from solvers.rescaled import Gaussian, RescaledSolution, solve_rescaled
+from solvers.resolution import ResolutionReport
 from solvers.solution import Solution
 from solvers.solve import solve
 from solvers.stationary import Branch, StationaryState, continuation, stationary_states
@@ -19,4 +20,4 @@ from solvers.stationary import Branch, StationaryState, continuation, stationary
 __all__ = ["solve", "Grid", "Solution", "load", "StationaryState", "Branch", "stationary_states",
            "continuation", "simulate_fhn_network", "FhnNetworkResult", "solve_fhn_pde", "FhnPdeResult",
            "simulate_network", "NetworkResult", "SweepDivergenceError", "sweep_contraction",
-           "solve_rescaled", "RescaledSolution", "Gaussian", "ResolutionWarning"]
+           "solve_rescaled", "RescaledSolution", "Gaussian", "ResolutionWarning", "ResolutionReport"]

@@ -53,7 +53,7 @@ initial layer far from the balance point needs the rescaled solver rather than m
 
 def solve(model: Model, *, gamma: float, t_final: float, cells: int | str | None = None,
           grid: Grid | None = None, initial: Any = None, method: str = "sg",
-          dt: float | None = None, rtol: float = DEFAULT_RTOL, atol: float = DEFAULT_ATOL,
+          dt: float | None = None, rtol: float | None = None, atol: float | None = None,
           save_at: Sequence[float] | np.ndarray | None = None, progress: bool = False,
           tolerance: float = DEFAULT_TOLERANCE, **options: Any) -> Solution:
     """Solve the mean-field PDE of ``model`` at coupling ``gamma`` from t = 0 to ``t_final``.
@@ -73,7 +73,9 @@ def solve(model: Model, *, gamma: float, t_final: float, cells: int | str | None
         Values must be finite and ``>= 0`` with positive mass; each density is then normalised
         to unit mass (``Σ ρ h = 1``, scaled by its maximum first: no overflow or underflow).
     dt : ``None`` for adaptive steps controlled by ``rtol``/``atol`` (local L1 error per
-        population ``≤ atol + rtol‖ρ‖₁``), or a fixed step (each interval between two times of
+        population ``≤ atol + rtol‖ρ‖₁``; ``None`` means the method's default: 5e-7/5e-10 for
+        ``"sg"``, ``FIPY_RTOL``/``FIPY_ATOL`` of :mod:`solvers.fipy_backend` for ``"fipy"``),
+        or a fixed step (each interval between two times of
         ``save_at`` is cut into equal steps ``≤ dt``).
     save_at : output times in ``[0, t_final]`` (0 and ``t_final`` are always included); default
         up to 101 equally spaced times, fewer if P·M is so large that they would exceed 200 MB
@@ -102,10 +104,11 @@ def solve(model: Model, *, gamma: float, t_final: float, cells: int | str | None
         bad_value("method", method, f"one of {METHODS}")
     if dt is not None:
         dt = check_finite_number("dt", dt, positive=True)
-    rtol = check_finite_number("rtol", rtol, positive=True)
+    user_rtol, user_atol = rtol, atol  # None: the method's own default (FiPy has its own)
+    rtol = DEFAULT_RTOL if rtol is None else check_finite_number("rtol", rtol, positive=True)
     if rtol >= 1:
         bad_value("rtol", rtol, "a relative tolerance in (0, 1)")
-    atol = check_finite_number("atol", atol, nonnegative=True)
+    atol = DEFAULT_ATOL if atol is None else check_finite_number("atol", atol, nonnegative=True)
     tolerance = check_tolerance(tolerance)
     if not isinstance(progress, bool):
         bad_type("progress", progress, "True or False")
@@ -129,7 +132,8 @@ def solve(model: Model, *, gamma: float, t_final: float, cells: int | str | None
         from solvers.fipy_backend import solve_fipy
 
         out = solve_fipy(model, gamma=gamma, t_final=t_final, grid=grid_, rho0=rho0, dt=dt,
-                         rtol=rtol, atol=atol, save_at=times, progress=progress, **options)
+                         rtol=user_rtol, atol=user_atol, save_at=times, progress=progress,
+                         **options)
         report = start
         if isinstance(out, Solution):
             report = start.combine(assess_frames(nm, grid_, gamma, out.rho, out.t,
