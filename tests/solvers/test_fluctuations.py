@@ -90,7 +90,7 @@ def test_result_protocol(tmp_path) -> None:
 
 
 def test_transient_is_second_order_in_time(single: mf.Model) -> None:
-    sol = solvers.solve(single, gamma=5.0, t_final=0.5, cells=80, save_at=np.linspace(0, 0.5, 11))
+    sol = solvers.solve(single, gamma=5.0, t_final=0.5, cells=100, save_at=np.linspace(0, 0.5, 11))
     runs = [solvers.transient_fluctuations(sol, substeps=s, observables="m").m_var
             for s in (1, 2, 4)]
     e1, e2 = np.max(np.abs(runs[0] - runs[2])), np.max(np.abs(runs[1] - runs[2]))
