@@ -167,3 +167,13 @@ def test_bad_input(single: mf.Model) -> None:
         fl.autocovariance("mean", [0.0])
     with pytest.raises(ValueError, match="tau"):
         fl.autocovariance("m", [-1.0])
+
+
+def test_unresolved_grid_warns(single: mf.Model) -> None:
+    with pytest.warns(solvers.ResolutionWarning, match="cells"):
+        solvers.fluctuations(single, 100.0, cells=60, observables="m")
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", solvers.ResolutionWarning)
+        solvers.fluctuations(single, 1.0, cells=200, observables="m")
