@@ -43,12 +43,17 @@ from solvers.lyapunov import (
     lyapunov_step,
     multinomial,
     noise_system,
+    project,
     stationary_covariance,
+    stationary_covariance_modes,
     zero_mass_basis,
 )
 from solvers.stationary import GibbsMap, StationaryState, stationary_states
 
 OBSERVABLES = ("m", "mean")
+MODES_LIMIT = 4000
+"""Largest P²·(M−1) for the reversible-mode solver (its linear system is that size); the
+Bartels–Stewart solver is used beyond."""
 _DESCRIPTIONS = {
     "m": ("n·Cov of the population activities m_q = ∫Ψ_q dμ_n", "activity m_q"),
     "mean": ("n·Cov of the population means ∫x dμ_n", "population mean"),
@@ -246,7 +251,13 @@ def _pick_state(model: Model, gamma: float, state: Any, grid: Grid) -> Stationar
         if state.gamma != gamma or (state.model is not model
                                     and state.model.to_json() != model.to_json()):
             bad_value("state", state, f"a stationary state of this model at gamma={gamma:g}")
-        if state.stable is False:
+        stable = state.stable
+        if stable is None:  # stability not computed: decide it now
+            from solvers.stationary import linearised_spectrum
+
+            eig = linearised_spectrum(GibbsMap(numeric(model), state.grid, gamma), state.m)
+            stable = bool(eig.size == 0 or eig.real.max() < 0)
+        if not stable:
             bad_value("state", state, "a linearly stable stationary state")
         return state
     states = stationary_states(model, gamma=gamma, grid=grid)
@@ -273,7 +284,10 @@ def fluctuations(model: Model, gamma: float, *, state: StationaryState | None = 
     :meth:`Fluctuations.power_spectrum` evaluate them anywhere). The dense solvers take
     O((P·M)³) time and P·M ≤ ``solvers.lyapunov.DENSE_LIMIT`` (ValueError beyond: use a
     non-uniform ``grid=`` concentrated where the mass is). A state that is not linearly stable
-    (the Lyapunov solution not positive semi-definite) raises ValueError.
+    raises ValueError. The stationary covariance uses the reversibility of the scheme at a
+    stationary state (:func:`solvers.lyapunov.stationary_covariance_modes`: a symmetric
+    tridiagonal eigenproblem per population and one linear system of size P²·(M−1), up to
+    ``MODES_LIMIT``; Bartels–Stewart beyond).
     """
     if not isinstance(model, Model):
         bad_type("model", model, "a meanfield.Model")
@@ -292,15 +306,19 @@ def fluctuations(model: Model, gamma: float, *, state: StationaryState | None = 
     gmap = GibbsMap(numeric(model), st.grid, gamma)
     system = noise_system(gmap, st.rho, st.m)
     Ar, _ = system.reduced()
-    C, Cr = stationary_covariance(system)
+    if model.P**2 * (st.x.size - 1) <= MODES_LIMIT:
+        C = stationary_covariance_modes(system)
+    else:
+        C, _ = stationary_covariance(system)
+    Cr = project(C, st.x.size)
     try:
-        lu = sla.lu_factor(-Ar)
+        lu = sla.lu_factor(-Ar, check_finite=True)
     except (np.linalg.LinAlgError, ValueError) as exc:
         raise ValueError(f"state: the linearised operator at gamma={gamma:g} is singular "
                          "(a fold); no stationary fluctuations") from exc
-    if np.min(np.linalg.eigvalsh(Cr)) < -1e-8 * max(1.0, float(np.abs(Cr).max())):
-        bad_value("state", st, "a linearly stable stationary state (the Lyapunov solution is "
-                  "not positive semi-definite)")
+    if not np.all(np.isfinite(C)) or np.any(np.diag(C) < -1e-10):
+        bad_value("state", st, "a linearly stable stationary state (the stationary covariance "
+                  "is not a covariance)")
     V = system.basis
     cov, var, acf, tc, spec = {}, {}, {}, {}, {}
     for name in names:

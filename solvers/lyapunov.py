@@ -47,6 +47,10 @@ class NoiseSystem:
     psi: np.ndarray
     x: np.ndarray
     masses: np.ndarray
+    columns: np.ndarray | None = None
+    forward: np.ndarray | None = None
+    backward: np.ndarray | None = None
+    local_diag: np.ndarray | None = None
 
     def reduced(self) -> tuple[np.ndarray, np.ndarray]:
         """``(Vᵀ A V, Vᵀ Q V)``: the system on the zero-mass subspace (exact since ``1ᵀA = 0``)."""
@@ -108,6 +112,7 @@ def noise_system(gmap: GibbsMap, rho: np.ndarray, m: np.ndarray, time: float = 0
     psi = np.zeros((P * M, P))
     xs = np.zeros((P * M, P))
     idx = np.arange(M)
+    columns_all = np.zeros((P * M, P))
     for p in range(P):
         s = slice(p * M, (p + 1) * M)
         block = np.zeros((M, M))
@@ -122,6 +127,7 @@ def noise_system(gmap: GibbsMap, rho: np.ndarray, m: np.ndarray, time: float = 0
             column[:-1] -= dJ
             column[1:] += dJ
             A[s, j * M:(j + 1) * M] += np.outer(column, gmap.psi[j])
+            columns_all[s, j] = column
         traffic = a[p] * rho[p, :-1] + b[p] * rho[p, 1:]
         noise = np.zeros((M, M))
         noise[idx, idx] = np.concatenate([traffic, [0.0]]) + np.concatenate([[0.0], traffic])
@@ -131,7 +137,9 @@ def noise_system(gmap: GibbsMap, rho: np.ndarray, m: np.ndarray, time: float = 0
         psi[s, p] = gmap.psi[p]
         xs[s, p] = grid.x
     V = zero_mass_basis(P, M) if basis is None else basis
-    return NoiseSystem(A=A, Q=Q, basis=V, psi=psi, x=xs, masses=(rho * h).ravel())
+    return NoiseSystem(A=A, Q=Q, basis=V, psi=psi, x=xs, masses=(rho * h).ravel(),
+                       columns=columns_all, forward=a / h[None, :-1], backward=b / h[None, 1:],
+                       local_diag=diag)
 
 
 def check_size(size: int) -> None:
@@ -179,3 +187,58 @@ def lyapunov_step(C: np.ndarray, old: NoiseSystem, new: NoiseSystem, dt: float) 
     Cn = sla.solve_continuous_lyapunov(S, R)
     Cn = (Cn + Cn.T) / 2
     return V @ Cn @ V.T
+
+
+def stationary_covariance_modes(system: NoiseSystem) -> np.ndarray:
+    """The stationary ``C`` in O((P·M)²·P²) work plus one (P·(M−1)·P)² solve, exploiting
+    reversibility: at a stationary state each local block ``L_p`` is a reversible generator with
+    the Gibbs masses ``p``, so ``S = D^{-1/2} L D^{1/2}`` (``D = diag p``) is symmetric
+    tridiagonal, ``S = Φ Λ Φᵀ`` (``eigh_tridiagonal``), and in the modes ``T = D^{1/2}Φ`` the
+    frozen-moment covariance is the identity (the multinomial). With ``A = L + U Rᵀ`` the rest
+    ``X`` solves ``ΛX + XΛ = −(F + Ũ Yᵀ + Y Ũᵀ)``, ``F = Ũ R̃ᵀ + R̃ Ũᵀ``, ``Y = X R̃``: one linear
+    system for ``Y`` (P·(M−1) × P unknowns), then ``X`` entrywise.
+
+    Valid only at a stationary state (detailed balance of every face).
+    """
+    P = system.psi.shape[1]
+    N = system.A.shape[0]
+    M = N // P
+    forward, backward, columns = system.forward, system.backward, system.columns
+    lam, T, keep = [], np.zeros((N, P * (M - 1))), []
+    for p in range(P):
+        s = slice(p * M, (p + 1) * M)
+        diag = system.local_diag[p]
+        off = np.sqrt(forward[p] * backward[p])
+        values, vectors = sla.eigh_tridiagonal(diag, off)
+        order = np.argsort(-values)  # the zero (mass) mode first
+        values, vectors = values[order], vectors[:, order]
+        root = np.sqrt(system.masses[s])
+        lam.append(values[1:])
+        T[s, p * (M - 1):(p + 1) * (M - 1)] = root[:, None] * vectors[:, 1:]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            inv_root = np.where(root > 0, 1 / root, 0.0)
+        keep.append((vectors[:, 1:], inv_root))
+    lam = np.concatenate(lam)
+    U_t = np.zeros((lam.size, P))
+    for p in range(P):
+        vectors, inv_root = keep[p]
+        U_t[p * (M - 1):(p + 1) * (M - 1)] = vectors.T @ (inv_root[:, None] * columns[p * M:(p + 1) * M])
+    R_t = T.T @ system.psi
+    W = 1 / (lam[:, None] + lam[None, :])
+    F = U_t @ R_t.T
+    F = F + F.T
+    k = lam.size
+    # Y[i,b] + Σ_{j,a} U_t[i,a] R_t[j,b] W_ij Y[j,a] + Σ_a Y[i,a] K2[i,a,b] = −(W∘F) R_t
+    K2 = np.einsum("ij,ja,jb->iab", W, U_t, R_t)
+    big = np.einsum("ia,jb,ij->ibja", U_t, R_t, W).reshape(k * P, k * P)
+    idx = np.arange(k)
+    for a in range(P):
+        for b in range(P):
+            big[idx * P + b, idx * P + a] += K2[:, a, b]
+    big += np.eye(k * P)
+    rhs = -((W * F) @ R_t)
+    Y = np.linalg.solve(big, rhs.ravel()).reshape(k, P)
+    X = -W * (F + U_t @ Y.T + Y @ U_t.T)
+    X = (X + X.T) / 2
+    X[idx, idx] += 1.0
+    return T @ X @ T.T

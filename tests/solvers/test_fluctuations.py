@@ -8,7 +8,13 @@ import pytest
 import meanfield as mf
 import solvers
 from meanfield.numeric import numeric
-from solvers.lyapunov import multinomial, noise_system, zero_mass_basis
+from solvers.lyapunov import (
+    multinomial,
+    noise_system,
+    stationary_covariance,
+    stationary_covariance_modes,
+    zero_mass_basis,
+)
 from solvers.stationary import GibbsMap
 
 
@@ -177,3 +183,16 @@ def test_unresolved_grid_warns(single: mf.Model) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("error", solvers.ResolutionWarning)
         solvers.fluctuations(single, 1.0, cells=200, observables="m")
+
+
+@pytest.mark.parametrize("name, gamma", [("chemical", 10.0), ("current_balanced", 10.0),
+                                         ("chemical_single", 100.0)])
+def test_reversible_modes_agree_with_bartels_stewart(name: str, gamma: float) -> None:
+    model = getattr(mf.models, name)()
+    state = _stable(model, gamma, 80)
+    system = noise_system(GibbsMap(numeric(model), state.grid, gamma), state.rho, state.m)
+    dense, _ = stationary_covariance(system)
+    modes = stationary_covariance_modes(system)
+    assert np.max(np.abs(modes - dense)) < 1e-10 * np.max(np.abs(dense))
+    residual = system.A @ modes + modes @ system.A.T + system.Q
+    assert np.max(np.abs(residual)) < 1e-9 * np.max(np.abs(system.Q))
