@@ -40,15 +40,15 @@ PALETTE = ("#0072B2", "#D55E00", "#009E73")  # Okabe–Ito: blue, vermillion, gr
 
 def concentrated_grid(domain: tuple[float, float], centres: np.ndarray, width: float,
                       *, coarse: float = 0.25) -> Any:
-    """Cells of ``width/3`` within 6 widths of every centre, growing ≤ 20 % per cell outside
+    """Cells of ``width/4`` within 7 widths of every centre, growing ≤ 20 % per cell outside
     (up to ``coarse``): resolves a profile of width ``width`` with a few hundred cells."""
     import solvers
 
     a, b = domain
     edges = [float(a)]
     while edges[-1] < b:
-        d = float(np.min(np.abs(edges[-1] - np.asarray(centres)))) - 6 * width
-        edges.append(edges[-1] + float(np.clip(0.2 * d, width / 3, coarse)))
+        d = float(np.min(np.abs(edges[-1] - np.asarray(centres)))) - 7 * width
+        edges.append(edges[-1] + float(np.clip(0.2 * d, width / 4, coarse)))
     edges[-1] = float(b)
     if edges[-1] - edges[-2] < width / 8:
         edges.pop(-2)
@@ -65,7 +65,7 @@ def _grid(model: Model, gamma: float, cells: int) -> Any:
     point = bal.principal
     width = float(np.min(np.sqrt(np.array(model.diffusion) / (gamma * point.slope))))
     uniform = (model.domain[1] - model.domain[0]) / cells
-    if width / 3 >= uniform:
+    if width / 4 >= uniform:
         return solvers.Grid.uniform(*model.domain, cells)
     return concentrated_grid(model.domain, point.v, width)
 

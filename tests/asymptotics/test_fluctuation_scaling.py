@@ -9,6 +9,7 @@ import sympy as sp
 import asymptotics as asy
 import meanfield as mf
 import solvers
+from meanfield.studies.double_limit_map import concentrated_grid
 from meanfield.studies.fitting import fit_slope
 
 
@@ -39,25 +40,15 @@ def test_symbolic_covariance_solves_the_lyapunov_equation() -> None:
     assert sp.simplify(fs.order_var + 1) == 0
 
 
-def _concentrated_grid(model: mf.Model, centres: np.ndarray, width: float) -> solvers.Grid:
-    """Cells of width/4 within 7 widths of every centre, growing by ≤ 15 % per cell outside."""
-    a, b = model.domain
-    edges = [a]
-    while edges[-1] < b:
-        d = float(np.min(np.abs(edges[-1] - np.asarray(centres)))) - 7 * width
-        edges.append(edges[-1] + float(np.clip(0.15 * d, width / 4, 0.25)))
-    edges[-1] = b
-    return solvers.Grid(np.array(edges))
-
-
 def test_numeric_prediction_follows_the_symbolic_order() -> None:
     model = mf.models.chemical()
     fs = asy.fluctuation_scaling(model)
     gammas = np.array([1e2, 1e3, 1e4, 1e5])
     var, tau = [], []
     for g in gammas:
-        width = float(np.sqrt(0.18 / (g * 1.0)))
-        grid = _concentrated_grid(model, fs.v, width)
+        slope = asy.balance_points(model).principal.slope
+        width = float(np.min(np.sqrt(np.array(model.diffusion) / (g * slope))))
+        grid = concentrated_grid(model.domain, fs.v, width)
         states = solvers.stationary_states(model, gamma=float(g), grid=grid, starts=8)
         state = min((s for s in states if s.stable), key=lambda s: np.abs(s.mean - fs.v).max())
         fl = solvers.fluctuations(model, float(g), state=state, observables="m")
