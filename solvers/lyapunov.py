@@ -15,6 +15,11 @@ coordinates and ``Ψ^T η = √n δm``. Each population's mass is conserved, so 
 ``{Σ_i η_{p,i} = 0}``; everything is solved on an orthonormal basis ``V`` of that subspace.
 At a γ = 0 equilibrium ``A diag(p) + diag(p) A^T + Q = 0`` and ``A p = 0``: the stationary
 covariance is the multinomial ``diag(p) − p p^T`` exactly.
+
+Solvers: :func:`stationary_covariance` (Bartels–Stewart on the reduced system, any stable
+``A``), :func:`stationary_covariance_modes` (exact and faster at a stationary state, from the
+reversibility of the scheme; docs/fluctuations.md §5) and :func:`lyapunov_step` (Crank–Nicolson
+for the differential Lyapunov equation).
 """
 
 from __future__ import annotations
@@ -38,7 +43,10 @@ class NoiseSystem:
 
     ``basis`` (P·M, P·(M−1)) is orthonormal and spans the zero-mass subspace of each population;
     ``psi`` (P·M, P) holds ``Ψ_q`` on population ``q``'s block (``δm = psiᵀ η / √n``) and
-    ``x`` (P·M, P) the cell centres likewise (population means).
+    ``x`` (P·M, P) the cell centres likewise (population means). ``columns`` (P·M, P) are the
+    nonlocal columns ``∂(L_p(m) p_p)/∂m_q``, ``forward``/``backward`` (P, M−1) the jump rates
+    ``i → i+1`` / ``i+1 → i`` through each face and ``local_diag`` (P, M) the diagonal of the
+    local blocks (what the reversible-mode solver needs).
     """
 
     A: np.ndarray
