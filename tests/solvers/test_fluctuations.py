@@ -45,6 +45,10 @@ def test_zero_coupling_transient_stays_multinomial(single: mf.Model) -> None:
     tr = solvers.transient_fluctuations(sol)
     masses = (sol.rho[0, 0] * sol.grid.h)
     assert np.max(np.abs(tr.covariance - multinomial(masses, 1)[None])) < 1e-9
+    ds = tr.to_xarray()
+    for name, var in ds.data_vars.items():
+        assert {"long_name", "units", "description"} <= set(var.attrs), name
+    np.testing.assert_allclose(ds["m_var"].values, tr.m_var)
 
 
 def test_basis_is_orthonormal_and_mass_free() -> None:
