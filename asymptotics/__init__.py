@@ -16,6 +16,7 @@ from asymptotics.balance import BalancePoint, BalancePoints, balance_points
 from asymptotics.bridge import Coefficient
 from asymptotics.equations import MeanFieldEquation, mean_field_equation
 from asymptotics.expansion import StationaryExpansion, stationary_expansion
+from asymptotics.fluctuations import FluctuationScaling, fluctuation_scaling
 from asymptotics.hopf_cole import HopfCole, hopf_cole, tau
 from asymptotics.rescaled import RescaledEquation, rescaled_equation
 from asymptotics.symbols import epsilon, gamma, y
@@ -27,4 +28,4 @@ __all__ = ["epsilon", "gamma", "y", "tau",
            "BalancePoint", "BalancePoints", "balance_points",
            "RescaledEquation", "rescaled_equation", "Coefficient",
            "StationaryExpansion", "stationary_expansion",
-           "Verification", "verify"]
+           "Verification", "verify", "FluctuationScaling", "fluctuation_scaling"]

@@ -7,6 +7,7 @@ the n-agent network simulator and the solver of the rescaled (desingularized) eq
 from meanfield.errors import ResolutionWarning
 from solvers.fipy2d import FhnPdeResult, solve_fhn_pde
 from solvers.fipy_backend import SweepDivergenceError, sweep_contraction
+from solvers.fluctuations import Fluctuations, TransientFluctuations, fluctuations, transient_fluctuations
 from solvers.grid import Grid
 from solvers.io import load
 from solvers.network import NetworkResult, simulate_network
@@ -20,4 +21,5 @@ from solvers.stationary import Branch, StationaryState, continuation, stationary
 __all__ = ["solve", "Grid", "Solution", "load", "StationaryState", "Branch", "stationary_states",
            "continuation", "simulate_fhn_network", "FhnNetworkResult", "solve_fhn_pde", "FhnPdeResult",
            "simulate_network", "NetworkResult", "SweepDivergenceError", "sweep_contraction",
-           "solve_rescaled", "RescaledSolution", "Gaussian", "ResolutionWarning", "ResolutionReport"]
+           "solve_rescaled", "RescaledSolution", "Gaussian", "ResolutionWarning", "ResolutionReport",
+           "fluctuations", "Fluctuations", "transient_fluctuations", "TransientFluctuations"]

@@ -24,6 +24,7 @@ from meanfield.studies import accessor  # noqa: F401  (registers ds.study)
 from meanfield.studies import fitzhugh_nagumo  # noqa: F401
 from meanfield.studies import network  # noqa: F401
 from meanfield.studies import rescaled  # noqa: F401  (time-dependent truncated equations)
+from meanfield.studies.double_limit_map import double_limit_map  # noqa: F401
 # isort: on
 
 __all__ = ["gamma_convergence", "gamma_slopes", "grid_convergence", "time_convergence",

@@ -1,0 +1,95 @@
+"""Fluctuation theory: timing of the stationary prediction, and the network acceptance study.
+
+    python benchmarks/bench_fluctuations.py               # timing at P·M = 800
+    python benchmarks/bench_fluctuations.py --acceptance  # prediction vs network ensembles
+
+Measured once (prediction on resolved grids, one seed of 800 τ_c per case): every
+``n·Var(m_q)`` within 2.3 standard errors (|z| ≤ 2.26 over 18 cases, n = 10³ and 10⁴,
+γ = 1, 10, 100, chemical_single / chemical / current_balanced); correlation times within
+1.3 of their (10–20 %) standard errors — longer runs are needed to show 10 %.
+
+Timing: ``solvers.fluctuations`` at P·M = 800 (E/I chemical model, 400 cells, given state)
+against one dense LU of the same size measured in the same run (printed ratio).
+
+Acceptance: for each model and γ, ``n·Var(m_q)`` and the correlation time of ``m_q`` from
+seeded networks (``scheme="ou"``, ``dt = τ_c/50``, started from the stationary state, time
+averages over ``800 τ_c`` per seed) beside the prediction: z-scores (batch-means standard
+errors) and relative errors of the correlation time (integrated autocorrelation up to 6 τ_c).
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+
+import numpy as np
+import scipy.linalg as sla
+
+import meanfield as mf
+import solvers
+
+
+def timing() -> None:
+    model = mf.models.chemical()
+    state = next(s for s in solvers.stationary_states(model, gamma=10.0, cells=400) if s.stable)
+    solvers.fluctuations(model, 10.0, state=state)  # warm-up
+    start = time.perf_counter()
+    fl = solvers.fluctuations(model, 10.0, state=state)
+    elapsed = time.perf_counter() - start
+    rng = np.random.default_rng(0)
+    matrix = rng.normal(size=(800, 800))
+    start = time.perf_counter()
+    sla.lu_factor(matrix)
+    lu = time.perf_counter() - start
+    print(f"fluctuations at P·M={fl.info['size']}: {elapsed:.3f} s; one dense LU of the same "
+          f"size: {lu:.4f} s; ratio {elapsed / lu:.0f}")
+
+
+def _series_stats(y: np.ndarray, spacing: float, tau_c: float, n: int) -> tuple[float, ...]:
+    """n·Var and integrated autocorrelation time with batch-means standard errors."""
+    y = y - y.mean()
+    batches = y[: y.size // 20 * 20].reshape(20, -1)
+    var_b = n * np.mean(batches**2, axis=1)
+    window = int(round(6 * tau_c / spacing))
+    taus = []
+    for b in batches:
+        c0 = np.mean(b * b)
+        acf = np.array([np.mean(b[k:] * b[: b.size - k]) / c0 for k in range(window + 1)])
+        taus.append(spacing * (acf.sum() - 0.5 * (acf[0] + acf[-1])))
+    taus = np.array(taus)
+    return (var_b.mean(), var_b.std(ddof=1) / np.sqrt(20), taus.mean(),
+            taus.std(ddof=1) / np.sqrt(20))
+
+
+def acceptance(cases: list[tuple[str, float, int]]) -> None:
+    for name, gamma, n in cases:
+        model = getattr(mf.models, name)()
+        cells = 1200 if model.P == 1 else 900  # resolves the dynamics (correlation times)
+        state = next(s for s in solvers.stationary_states(model, gamma=gamma, cells=cells)
+                     if s.stable)
+        fl = solvers.fluctuations(model, gamma, state=state, observables="m")
+        tau_c = float(np.max(fl.correlation_time["m"]))
+        dt, spacing = tau_c / 50, tau_c / 5
+        T = 800 * tau_c
+        start = time.perf_counter()
+        net = solvers.simulate_network(model, gamma=gamma, n=n, t_final=T, dt=dt, seed=11,
+                                       initial=state, scheme="ou",
+                                       save_at=np.arange(0, T * (1 - 1e-12), spacing))
+        wall = time.perf_counter() - start
+        for q in range(model.P):
+            var, se, tau, tau_se = _series_stats(net.m[:, q], spacing,
+                                                 float(fl.correlation_time["m"][q]), n)
+            pred, pred_tau = fl.m_var[q], fl.correlation_time["m"][q]
+            print(f"{name:17s} γ={gamma:<5g} n={n:<6d} q={q}: n·Var(m) net {var:.4e} ± {se:.1e}"
+                  f" pred {pred:.4e} z={(var - pred) / se:+.2f} | τ_c net {tau:.4f} ± "
+                  f"{tau_se:.4f} pred {pred_tau:.4f} rel.err {(tau - pred_tau) / pred_tau:+.3f}"
+                  f" ({wall:.0f} s)", flush=True)
+
+
+if __name__ == "__main__":
+    if "--acceptance" in sys.argv:
+        acceptance([(m, g, 1000) for m in ("chemical_single", "chemical", "current_balanced")
+                    for g in (1.0, 10.0, 100.0)] + [("chemical_single", 10.0, 10_000),
+                                                    ("chemical", 10.0, 10_000)])
+    else:
+        timing()
