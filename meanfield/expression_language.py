@@ -194,8 +194,12 @@ class _Builder:
         return self.number(result, node)
 
     def call(self, node: ast.Call, depth: int) -> sp.Expr:
-        if not isinstance(node.func, ast.Name) or node.func.id not in self.functions:
-            self.refuse(f"calls of {', '.join(self.functions)} only", node.func)
+        if isinstance(node.func, ast.Name) and node.func.id not in self.functions:
+            self.refuse(f"only the names {', '.join([*self.symbols, *self.functions])}",
+                        node.func)
+        if not isinstance(node.func, ast.Name):
+            self.refuse(f"calls of the functions {', '.join(self.functions)} by name only",
+                        node.func)
         fname = node.func.id
         if node.keywords:
             self.refuse(f"positional arguments only in {fname}(...)", node)
@@ -272,17 +276,21 @@ def parse_expression(text: Any, name: str, *, symbols: Mapping[str, sp.Expr],
 
 
 def check_nesting(name: str, value: Any, limit: int = MAX_NESTING) -> None:
-    """Refuse data (lists, tuples, mappings) nested deeper than ``limit`` levels, without recursion."""
-    stack = [(value, 0)]
+    """Refuse data (lists, tuples, mappings) nested deeper than ``limit`` levels, without recursion.
+
+    The message names the path of the first too-deep entry (``name.key[0][0]...``), never its value.
+    """
+    stack: list[tuple[Any, int, str]] = [(value, 0, name)]
     while stack:
-        item, depth = stack.pop()
+        item, depth, path = stack.pop()
         if isinstance(item, Mapping):
-            children = list(item.values())
+            children = [(child, f"{path}.{key}") for key, child in item.items()]
         elif isinstance(item, (list, tuple)):
-            children = list(item)
+            children = [(child, f"{path}[{i}]") for i, child in enumerate(item)]
         else:
             continue
         if depth >= limit:
-            raise ValueError(f"{name} is not allowed: arrays/tables nested at most {limit} "
-                             "levels deep (this data is nested deeper)")
-        stack.extend((child, depth + 1) for child in children)
+            shown = path if len(path) <= _PIECE else path[:_PIECE - 3] + "..."
+            raise ValueError(f"{shown} is not allowed: arrays/tables nested at most {limit} "
+                             f"levels deep inside {name} (this entry is nested deeper)")
+        stack.extend((child, depth + 1, where) for child, where in children)
