@@ -74,12 +74,25 @@ def _refuse(name: str, text: str, allowed: str, piece: str | None = None) -> NoR
 
 
 def _translate_power(text: str, name: str) -> str:
-    """Rewrite every ``^`` operator token to ``**`` (positions from :mod:`tokenize`)."""
+    """Rewrite every ``^`` operator token to ``**`` (positions from :mod:`tokenize`).
+
+    Parentheses nested deeper than :data:`MAX_DEPTH` are refused here, before :func:`ast.parse`.
+    """
     try:
         tokens = list(tokenize.generate_tokens(io.StringIO(text).readline))
     except (tokenize.TokenError, SyntaxError, ValueError) as err:
         _refuse(name, text, f"a well-formed expression ({type(err).__name__}: "
                 f"{str(err)[:_PIECE]})")
+    depth = 0
+    for tok in tokens:
+        if tok.type == tokenize.OP and tok.string in "([{":
+            depth += 1
+            if depth > MAX_DEPTH:
+                line = text.splitlines()[tok.start[0] - 1] if text.strip() else text
+                _refuse(name, text, f"at most {MAX_DEPTH} nested levels (of parentheses)",
+                        line[max(0, tok.start[1] - 20):tok.start[1] + 20])
+        elif tok.type == tokenize.OP and tok.string in ")]}":
+            depth -= 1
     starts = [0]
     for line in io.StringIO(text).readlines():
         starts.append(starts[-1] + len(line))
