@@ -16,7 +16,9 @@ as conditions. Bounds are checked while the expression is built, before any larg
 :data:`MAX_LENGTH` characters, ASCII only, :data:`MAX_DEPTH` nested levels (a chain ``a + b - c``
 or ``a * b / c`` is one level), :data:`MAX_NODES` syntax nodes, numeric exponents of ``**`` with
 ``|value| <= MAX_EXPONENT`` (also after SymPy combines powers, ``x**60*x**60 = x**120``), exact
-numbers of at most :data:`MAX_NUMBER_BITS` bits (a numeric power is sized before it is computed).
+numbers of at most :data:`MAX_NUMBER_BITS` bits (a numeric power is sized before it is computed),
+roots of exact numbers of at most :data:`MAX_ROOT_BITS` bits, and, as a safety net, at most
+:data:`MAX_BUILD_SECONDS` of building.
 Every refusal is a ``ValueError`` naming the argument, the bound and the offending piece.
 """
 
@@ -25,6 +27,7 @@ from __future__ import annotations
 import ast
 import io
 import math
+import time
 import tokenize
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -44,6 +47,10 @@ MAX_EXPONENT = 100
 """Largest ``|exponent|`` of a power whose exponent is a number."""
 MAX_NUMBER_BITS = 4096
 """Largest exact number (numerator or denominator) built from literals, in bits."""
+MAX_ROOT_BITS = 512
+"""Largest exact number whose non-integer power (``sqrt``, ``**(1/3)``) SymPy may simplify."""
+MAX_BUILD_SECONDS = 3.0
+"""Safety net: building stops with a refusal when it has taken longer than this."""
 MAX_NESTING = 32
 """Deepest nesting of arrays/tables in model data (JSON, TOML, dictionaries)."""
 
@@ -109,6 +116,7 @@ class _Builder:
     def __init__(self, text: str, name: str, symbols: Mapping[str, sp.Expr],
                  functions: Mapping[str, Function]) -> None:
         self.text, self.name, self.symbols, self.functions = text, name, symbols, functions
+        self.deadline = time.monotonic() + MAX_BUILD_SECONDS
 
     def refuse(self, allowed: str, node: ast.AST | None = None, piece: str | None = None
                ) -> NoReturn:
@@ -155,6 +163,9 @@ class _Builder:
                             f"(this one is {exponent if size < 1e30 else 'huge'})", node)
             if isinstance(base, sp.Rational) and isinstance(exponent, sp.Rational):
                 bits = max(abs(int(base.p)).bit_length(), int(base.q).bit_length())
+                if not exponent.is_Integer and bits > MAX_ROOT_BITS:
+                    self.refuse(f"roots of exact numbers of at most {MAX_ROOT_BITS} bits (this "
+                                f"one has {bits}; write it as a decimal)", node)
                 if bits * size > MAX_NUMBER_BITS:
                     self.refuse(f"exact numbers of at most {MAX_NUMBER_BITS} bits (this power "
                                 f"would have about {int(bits * size)})", node)
@@ -164,6 +175,9 @@ class _Builder:
     def build(self, node: ast.AST, depth: int) -> sp.Expr:
         if depth > MAX_DEPTH:
             self.refuse(f"at most {MAX_DEPTH} nested levels", node)
+        if time.monotonic() > self.deadline:
+            self.refuse(f"an expression that builds within {MAX_BUILD_SECONDS:g} s (stopped "
+                        "here)", node)
         if isinstance(node, ast.Constant):
             return self.constant(node)
         if isinstance(node, ast.Name):
@@ -224,10 +238,11 @@ class _Builder:
                      else f"{spec.min_args} to {spec.max_args}")
             self.refuse(f"{fname} takes {count} argument(s), not {len(node.args)}", node)
         if spec.build is sp.Piecewise:
-            args = [self.piece(a, depth + 1) for a in node.args]
-        else:
-            args = [self.build(a, depth + 1) for a in node.args]
-        return spec.build(*args)
+            return sp.Piecewise(*[self.piece(a, depth + 1) for a in node.args])
+        args = [self.build(a, depth + 1) for a in node.args]
+        if spec.build is sp.sqrt:
+            return self.power(args[0], sp.Rational(1, 2), node)
+        return self.number(spec.build(*args), node)
 
     def piece(self, node: ast.AST, depth: int) -> tuple[sp.Expr, Any]:
         if not isinstance(node, ast.Tuple) or len(node.elts) != 2:

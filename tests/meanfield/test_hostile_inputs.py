@@ -132,6 +132,8 @@ HOSTILE_EXPRESSIONS = [
     ("(10**60)**100 * x", r"exact numbers of at most 4096 bits"),
     ("((7**100)**100)**100", r"exact numbers of at most 4096 bits"),
     ("x**exp(1000)", r"exponents with \|value\| <= 100"),
+    ("sqrt((2**100)**40 + 1)", r"roots of exact numbers of at most 512 bits"),
+    ("((2**100)**40 + 1)**(1/3)", r"roots of exact numbers of at most 512 bits"),
     ("'x'*10**8", r"not a string"),
     ("x + " + "1" * 500, r"integers of at most 400 digits"),
     ("1e400 * x", r"finite numbers"),
@@ -198,6 +200,14 @@ def test_hostile_expressions_are_refused_fast_and_small(text: str, reason: str) 
     assert message.startswith("drift=")
     assert len(message) < 400  # never echoes more than ~200 characters of the input
     assert peak < 50 * 2**20
+
+
+def test_building_stops_at_its_time_budget(monkeypatch: pytest.MonkeyPatch) -> None:
+    from meanfield import expression_language
+
+    monkeypatch.setattr(expression_language, "MAX_BUILD_SECONDS", -1.0)
+    with pytest.raises(ValueError, match=r"drift=.*builds within -1 s"):
+        mf.parse("x + 1", "drift")
 
 
 @pytest.mark.timeout(5)
