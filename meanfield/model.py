@@ -249,7 +249,8 @@ class Model:
 
         ``m`` defaults to symbols ``m_<name>``; external inputs enter with their ``m(t)``.
         """
-        ms = self.moment_symbols() if m is None else tuple(sp.sympify(v) for v in m)
+        ms = self.moment_symbols() if m is None else tuple(
+            as_expression(v, "m") if isinstance(v, str) else sp.sympify(v, strict=True) for v in m)
         h = sum((exact(self.g[p][q]) * self.phi[p][q] * ms[q] for q in range(self.P)),
                 sp.Integer(0))
         for inp in self.inputs:

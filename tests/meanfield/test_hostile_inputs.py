@@ -253,6 +253,16 @@ def test_every_expression_the_package_writes_reads_back() -> None:
     assert again.initial == model.initial
 
 
+@pytest.mark.parametrize("payload", CODE_PAYLOADS[:6])
+def test_moment_strings_of_the_field_are_parsed_not_run(payload: str, tmp_path: Path) -> None:
+    marker = tmp_path / "marker"
+    model = mf.Model.from_dict(_population_table("-x"))
+    with pytest.raises(ValueError, match=r"m="):
+        model.field(0, m=[payload.format(marker=marker)])
+    assert not marker.exists()
+    assert model.field(0, m=["1/2"]) == (x - 1) / 2
+
+
 def test_sympy_expressions_are_accepted_as_before() -> None:
     """Python-side SymPy objects are trusted (no string is parsed): large powers stay allowed."""
     pop = mf.Population("E", -x**201, 1.0)
