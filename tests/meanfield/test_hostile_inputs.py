@@ -10,8 +10,10 @@ from __future__ import annotations
 import json
 import tracemalloc
 from collections.abc import Callable
+from functools import lru_cache
 from pathlib import Path
 
+import netCDF4  # noqa: F401  (imported here so that its import time is not charged to a test)
 import numpy as np
 import pytest
 import sympy as sp
@@ -81,7 +83,8 @@ def _via_toml(text: str, tmp_path: Path) -> None:
     config.load(file)
 
 
-def _valid_result(tmp_path: Path) -> xr.Dataset:
+@lru_cache(maxsize=1)
+def _valid_result() -> xr.Dataset:
     model = mf.Model.from_dict(_population_table("-x"))
     grid = Grid.uniform(-1.0, 1.0, 8)
     rho = np.exp(-grid.x**2)[None, None, :] / grid.integrate(np.exp(-grid.x**2))
@@ -90,7 +93,7 @@ def _valid_result(tmp_path: Path) -> xr.Dataset:
 
 
 def _via_result_file(text: str, tmp_path: Path) -> None:
-    ds = _valid_result(tmp_path)
+    ds = _valid_result().copy()
     data = _population_table("-x")
     data["psi"] = [text]
     ds.attrs["model"] = json.dumps(data)
