@@ -106,6 +106,8 @@ def _translate_power(text: str, name: str) -> str:
     carets = [starts[tok.start[0] - 1] + tok.start[1] for tok in tokens
               if tok.type == tokenize.OP and tok.string == "^"]
     for offset in reversed(carets):
+        if text[offset] != "^":  # positions disagree (unusual line breaks): refuse, never guess
+            _refuse(name, text, "a well-formed expression (use ** for powers here)")
         text = text[:offset] + "**" + text[offset + 1:]
     return text
 
@@ -114,15 +116,16 @@ class _Builder:
     """Walks a parsed tree and builds the SymPy expression, checking every bound on the way."""
 
     def __init__(self, text: str, name: str, symbols: Mapping[str, sp.Expr],
-                 functions: Mapping[str, Function]) -> None:
+                 functions: Mapping[str, Function], original: str) -> None:
         self.text, self.name, self.symbols, self.functions = text, name, symbols, functions
+        self.original = original  # shown in messages (``text`` has ``^`` rewritten to ``**``)
         self.deadline = time.monotonic() + MAX_BUILD_SECONDS
 
     def refuse(self, allowed: str, node: ast.AST | None = None, piece: str | None = None
                ) -> NoReturn:
         if piece is None and node is not None:
             piece = ast.get_source_segment(self.text, node) or type(node).__name__
-        _refuse(self.name, self.text, allowed, piece)
+        _refuse(self.name, self.original, allowed, piece)
 
     def grammar(self) -> str:
         return (f"only numbers, {', '.join(self.symbols)}, + - * / ** ^ and calls of the "
@@ -293,7 +296,7 @@ def parse_expression(text: Any, name: str, *, symbols: Mapping[str, sp.Expr],
                                                                         ast.operator)))
     if nodes > MAX_NODES:
         _refuse(name, text, f"at most {MAX_NODES} numbers, names and operations (found {nodes})")
-    builder = _Builder(source.strip(), name, symbols, functions)
+    builder = _Builder(source.strip(), name, symbols, functions, text)
     expr = builder.build(tree.body, 1)
     for power in sp.preorder_traversal(expr):
         if (isinstance(power, sp.Pow) and power.exp.is_Number
