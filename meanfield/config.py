@@ -7,7 +7,8 @@ A configuration has up to five tables::
     [model.parameters]           # ... with keyword arguments of that model (optional)
     sigma = [0.8, 0.6]
 
-    # ... or an explicit model: expressions are strings parsed safely (meanfield.parse)
+    # ... or an explicit model (no [model.parameters]): expressions are strings in the
+    # expression language of meanfield.parse (never run as code; ^ is power)
     # [model]
     # domain = [-5.0, 5.0]
     # g = [[1.0, 2.0], [1.5, 1.0]]
@@ -51,6 +52,7 @@ from pathlib import Path
 from typing import Any
 
 from meanfield.errors import bad_type, bad_value, check_finite_number
+from meanfield.expression_language import MAX_NESTING, check_nesting
 from meanfield.model import Model
 
 SECTIONS = ("model", "solve", "sweep", "derive", "output")
@@ -118,7 +120,10 @@ def check_model_table(table: Any) -> dict[str, Any]:
                 bad_value(f"model.parameters.{key}", value,
                           f"a parameter of the model {name!r}: {', '.join(allowed)}")
         return {"name": name, "parameters": params}
-    _only("model", table, ("name", "parameters", *EXPLICIT_KEYS))
+    if "parameters" in table:
+        bad_value("model.parameters", table["parameters"], "[model.parameters] only with a named "
+                  "model (name = ...); an explicit model writes its numbers in its expressions")
+    _only("model", table, EXPLICIT_KEYS)
     missing = [k for k in ("populations", "g", "phi", "psi", "domain") if k not in table]
     if missing:
         bad_value("model", sorted(table), "either name = <a named model> or an explicit model "
@@ -177,6 +182,11 @@ def check_solve(table: Any, key: str = "solve", *, need_gamma: bool = True) -> d
     if "gamma" in out:
         out["gamma"] = _number(f"{key}.gamma", out["gamma"], nonnegative=True)
     out["cells"] = _integer(f"{key}.cells", out["cells"], 3)
+    from solvers.grid import GRID_BYTES_PER_CELL, MAX_CELLS
+
+    if out["cells"] > MAX_CELLS:
+        bad_value(f"{key}.cells", out["cells"], f"at most {MAX_CELLS} cells (memory: the grid "
+                  f"alone would need {out['cells'] * GRID_BYTES_PER_CELL / 2**30:.3g} GiB)")
     if "starts" in out:
         out["starts"] = _integer(f"{key}.starts", out["starts"], 1)
     if "stability" in out and not isinstance(out["stability"], bool):
@@ -283,6 +293,8 @@ class Config:
 def from_dict(data: Mapping[str, Any], source: str = "<dict>") -> Config:
     """Validate a parsed configuration (the tables of the TOML file)."""
     data = _table("configuration", data)
+    for name, section in data.items():
+        check_nesting(str(name), section)
     for name in data:
         if name not in SECTIONS:
             bad_value(name, data[name], f"a table among [{'], ['.join(SECTIONS)}]")
@@ -310,5 +322,8 @@ def load(path: str | os.PathLike[str]) -> Config:
         with file.open("rb") as handle:
             data = tomllib.load(handle)
     except tomllib.TOMLDecodeError as err:
-        bad_value("config", str(path), f"valid TOML ({err})")
+        bad_value("config", str(path), f"valid TOML ({str(err)[:200]})")
+    except RecursionError:
+        bad_value("config", str(path), f"TOML with arrays/tables nested at most {MAX_NESTING} "
+                  "levels deep (this file is nested too deeply to read)")
     return from_dict(data, source=str(path))

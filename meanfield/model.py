@@ -17,10 +17,24 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import sympy as sp
 
-from meanfield.errors import bad_type, bad_value, check_finite_number
+from meanfield.errors import bad_type, bad_value
+from meanfield.errors import check_finite_number as _check_finite_number
+from meanfield.expression_language import check_nesting
 from meanfield.expressions import as_expression, check_on_domain, check_symbols, t, x
+
+MODEL_KEYS = ("populations", "g", "phi", "psi", "domain", "inputs", "initial")
+MAX_JSON_CHARS = 10_000_000
+"""Longest model JSON text accepted by :meth:`Model.from_json`."""
+
+
+def check_finite_number(name: str, value: Any) -> float:
+    """A finite real number; booleans (``True``, ``numpy.True_``, ``sympy.true``) are refused."""
+    if isinstance(value, (bool, np.bool_, sp.logic.boolalg.Boolean)):
+        bad_type(name, value, "a real number (not a boolean)")
+    return _check_finite_number(name, value)
 
 
 def exact(value: float) -> sp.Expr:
@@ -235,7 +249,8 @@ class Model:
 
         ``m`` defaults to symbols ``m_<name>``; external inputs enter with their ``m(t)``.
         """
-        ms = self.moment_symbols() if m is None else tuple(sp.sympify(v) for v in m)
+        ms = self.moment_symbols() if m is None else tuple(
+            as_expression(v, "m") if isinstance(v, str) else sp.sympify(v, strict=True) for v in m)
         h = sum((exact(self.g[p][q]) * self.phi[p][q] * ms[q] for q in range(self.P)),
                 sp.Integer(0))
         for inp in self.inputs:
@@ -268,25 +283,35 @@ class Model:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Model:
-        """Build a model from :meth:`to_dict` output (expressions parsed safely)."""
+        """Build a model from :meth:`to_dict` output (every string parsed by the expression language)."""
         if not isinstance(data, Mapping):
             bad_type("model", data, "a mapping with keys populations, g, phi, psi, domain")
-        missing = {"populations", "g", "phi", "psi", "domain"} - set(data)
+        check_nesting("model", data)
+        missing = [k for k in MODEL_KEYS[:5] if k not in data]
         if missing:
-            bad_value("model", sorted(data), f"the keys {sorted(missing)} as well")
-        unknown = set(data) - {"populations", "g", "phi", "psi", "domain", "inputs", "initial"}
+            bad_value("model", sorted(map(str, data)), f"the keys {missing} as well")
+        unknown = sorted(str(k) for k in data if k not in MODEL_KEYS)
         if unknown:
-            bad_value("model", sorted(unknown), "only populations, g, phi, psi, domain, inputs, "
-                      "initial")
+            bad_value(f"model.{unknown[0]}", data[unknown[0]],
+                      f"only the keys {', '.join(MODEL_KEYS)}")
+        entries = data["populations"]
+        if not isinstance(entries, (list, tuple)):
+            bad_type("populations", entries, "a list of tables with keys name, drift, sigma")
         pops = []
-        for entry in data["populations"]:
+        for entry in entries:
             if not isinstance(entry, Mapping) or set(entry) - {"name", "drift", "sigma"}:
                 bad_value("populations", entry, "tables with keys name, drift, sigma")
             pops.append(Population(entry.get("name", ""), entry.get("drift", 0),
                                    entry.get("sigma", 0)))
-        inputs = [ExternalInput(i["name"], i["m"], i["g"], i["phi"]) for i in
-                  data.get("inputs", ())]
-        return cls(pops, data["g"], data["phi"], data["psi"], tuple(data["domain"]), inputs,
+        inputs_data = data.get("inputs", ())
+        if not isinstance(inputs_data, (list, tuple)):
+            bad_type("inputs", inputs_data, "a list of tables with keys name, m, g, phi")
+        inputs = []
+        for entry in inputs_data:
+            if not isinstance(entry, Mapping) or set(entry) != {"name", "m", "g", "phi"}:
+                bad_value("inputs", entry, "tables with the keys name, m, g, phi")
+            inputs.append(ExternalInput(entry["name"], entry["m"], entry["g"], entry["phi"]))
+        return cls(pops, data["g"], data["phi"], data["psi"], data["domain"], inputs,
                    data.get("initial"))
 
     def to_json(self) -> str:
@@ -294,7 +319,20 @@ class Model:
 
     @classmethod
     def from_json(cls, text: str) -> Model:
-        return cls.from_dict(json.loads(text))
+        """The model of :meth:`to_json` text (plain JSON data; expressions parsed, never run)."""
+        if not isinstance(text, (str, bytes)):
+            bad_type("model", text, "a JSON string")
+        if len(text) > MAX_JSON_CHARS:
+            bad_value("model", text, f"a JSON text of at most {MAX_JSON_CHARS} characters "
+                      f"(this one has {len(text)})")
+        try:
+            data = json.loads(text)
+        except RecursionError:
+            raise ValueError("model is not allowed: JSON nested at most 32 levels deep (this "
+                             "text is nested deeper)") from None
+        except ValueError as err:
+            bad_value("model", text, f"valid JSON ({str(err)[:80]})")
+        return cls.from_dict(data)
 
     # -------------------------------------------------------------- display
     def __repr__(self) -> str:

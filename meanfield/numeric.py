@@ -86,10 +86,62 @@ class Antiderivative:
         return total
 
 
+SYMBOLIC_MAX_DEGREE = 100
+"""Polynomials up to this degree are integrated exactly (expanded first)."""
+SYMBOLIC_MAX_OPS = 24
+"""Other expressions go to SymPy's integrator only when this small (operations counted)."""
+SYMBOLIC_MAX_POWER = 4
+"""... and when every numeric power in them (of x or of a function) is at most this."""
+SYMBOLIC_MAX_TERMS = 8
+"""... and when they are a sum of at most this many terms (each is integrated separately)."""
+
+
+def _degree_bound(expr: sp.Expr) -> int | None:
+    """An upper bound on the degree in ``x`` of a polynomial expression, without expanding it."""
+    if not expr.has(x):
+        return 0
+    if expr == x:
+        return 1
+    if isinstance(expr, sp.Add):
+        degrees = [_degree_bound(a) for a in expr.args]
+        return None if None in degrees else max(degrees)
+    if isinstance(expr, sp.Mul):
+        degrees = [_degree_bound(a) for a in expr.args]
+        return None if None in degrees else sum(degrees)
+    if isinstance(expr, sp.Pow) and expr.exp.is_Integer and expr.exp >= 0:
+        base = _degree_bound(expr.base)
+        return None if base is None else base * int(expr.exp)
+    return None
+
+
+def symbolic_is_cheap(expr: sp.Expr) -> bool:
+    """Whether SymPy may integrate ``expr`` symbolically without risking a long search.
+
+    Polynomials of degree <= :data:`SYMBOLIC_MAX_DEGREE`; other expressions only when small, with
+    low powers, few terms and no function of a function (``sin(x)**20`` alone takes SymPy minutes,
+    ``exp(sin(x))`` has no closed form). Everything else is integrated by quadrature.
+    """
+    if expr.is_polynomial(x):
+        degree = _degree_bound(expr)
+        return degree is not None and degree <= SYMBOLIC_MAX_DEGREE
+    if sp.count_ops(expr) > SYMBOLIC_MAX_OPS or len(sp.Add.make_args(expr)) > SYMBOLIC_MAX_TERMS:
+        return False
+    for power in expr.atoms(sp.Pow):
+        if power.exp.is_Number and abs(power.exp) > SYMBOLIC_MAX_POWER:
+            return False
+    return not any(arg.atoms(sp.Function) for fn in expr.atoms(sp.Function) for arg in fn.args)
+
+
 @lru_cache(maxsize=512)
 def antiderivative(expr: sp.Expr, x0: float) -> Antiderivative:
-    """Antiderivative of ``expr`` in ``x`` vanishing at ``x0`` (closed form checked by d/dx)."""
+    """Antiderivative of ``expr`` in ``x`` vanishing at ``x0`` (closed form checked by d/dx).
+
+    The closed form is sought only when :func:`symbolic_is_cheap`; otherwise (and when SymPy finds
+    none) ``closed_form`` is ``None`` and composite Gauss–Legendre quadrature is used.
+    """
     closed = None
+    if not symbolic_is_cheap(expr):
+        return Antiderivative(expr=expr, closed_form=None, x0=x0)
     if expr.is_polynomial(x) or not expr.has(x):
         closed = sp.integrate(sp.expand(expr), x)
     else:

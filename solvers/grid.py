@@ -9,6 +9,22 @@ import numpy as np
 
 from meanfield.errors import bad_type, bad_value, check_int
 
+MAX_CELLS = 10_000_000
+"""Most cells of a uniform grid (about 0.3 GB for the grid alone, several GB for a solve)."""
+GRID_BYTES_PER_CELL = 32
+"""Memory of a grid per cell: edges, centres, widths, gaps as 8-byte floats."""
+
+
+def check_cells(cells: Any) -> int:
+    """``cells`` as an int in ``[3, MAX_CELLS]``; too many cells are refused with their memory."""
+    cells = check_int("cells", cells, minimum=3)
+    if cells > MAX_CELLS:
+        need = cells * GRID_BYTES_PER_CELL / 2**30
+        bad_value("cells", cells, f"at most {MAX_CELLS} cells (this grid alone would need "
+                  f"{need:.3g} GiB, {GRID_BYTES_PER_CELL} bytes per cell, before any solver "
+                  "array; a solve needs several times more)")
+    return cells
+
 
 @dataclass(frozen=True, eq=False)
 class Grid:
@@ -38,7 +54,7 @@ class Grid:
 
     @classmethod
     def uniform(cls, a: float, b: float, cells: int) -> Grid:
-        cells = check_int("cells", cells, minimum=3)
+        cells = check_cells(cells)
         return cls(np.linspace(a, b, cells + 1))
 
     @property
@@ -74,5 +90,5 @@ def make_grid(domain: tuple[float, float], cells: Any = None, grid: Any = None,
         if a < domain[0] - 1e-12 or b > domain[1] + 1e-12:
             bad_value("grid", grid, f"a grid inside the model's domain {domain}")
         return grid
-    cells = default_cells if cells is None else check_int("cells", cells, minimum=3)
+    cells = default_cells if cells is None else check_cells(cells)
     return Grid.uniform(domain[0], domain[1], cells)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -64,6 +65,13 @@ NAMED = {"name": "chemical"}
     ({"model": {"populations": [{"name": "E", "drift": "__import__('os')", "sigma": 1}],
                 "g": [[1]], "phi": [["x"]], "psi": ["x"], "domain": [-1, 1]}}, ValueError,
      r"\[model\]: drift of population 'E'=.*only the names"),
+    ({"model": {"populations": [{"name": "E", "drift": "-x", "sigma": 1}], "g": [[1]],
+                "phi": [["x"]], "psi": ["x"], "domain": [-1, 1], "parameters": {"sigma": 2}}},
+     ValueError, r"model.parameters=\{'sigma': 2\} .*only with a named model"),
+    ({"model": NAMED, "solve": {"gamma": 1, "cells": 10**9}}, ValueError,
+     r"solve.cells=1000000000 .*at most 10000000 cells"),
+    ({"model": NAMED, "output": {"name": json.loads("[" * 33 + '"x"' + "]" * 33)}},
+     ValueError, r"output.name\[0\].*nested at most 32 levels"),
     ({"model": NAMED, "solve": {}}, ValueError, r"solve=\[\] is not allowed: a coupling strength"),
     ({"model": NAMED, "solve": {"gamma": -1}}, ValueError, r"solve.gamma=-1 .*>= 0"),
     ({"model": NAMED, "solve": {"gamma": "big"}}, TypeError, r"solve.gamma has type str"),

@@ -96,6 +96,8 @@ def test_named_models_build_and_document_themselves(name):
 
 
 P = mf.Population
+ONE = {"populations": [{"name": "E", "drift": "-x", "sigma": 1.0}], "g": [[1.0]],
+       "phi": [["x - 1"]], "psi": ["x"], "domain": [-1.0, 1.0]}
 BAD_INPUTS = [
     (lambda: two_population_model(g=[[1, 2]]), ValueError, r"g=.*shape 2×2"),
     (lambda: two_population_model(g=[[1, 2, 3], [1, 2, 3]]), ValueError, r"g=.*shape 2×2"),
@@ -127,6 +129,13 @@ BAD_INPUTS = [
     (lambda: two_population_model(initial=[-1 + 0 * x, x**2]), ValueError, r"initial\[0\].*>= 0"),
     (lambda: mf.ExternalInput("X", "x", [1], [1]), ValueError, r"m of input 'X'=x.*in t only"),
     (lambda: mf.models.chemical(reversal=(1, 2, 3)), ValueError, r"reversal=.*2 entries"),
+    (lambda: mf.Model.from_dict({**ONE, "populations": 5}), TypeError, r"populations has type int"),
+    (lambda: mf.Model.from_dict({**ONE, "inputs": [{"name": "X"}]}), ValueError,
+     r"inputs=.*keys name, m, g, phi"),
+    (lambda: mf.Model.from_dict({**ONE, "inputs": "X"}), TypeError, r"inputs has type str"),
+    (lambda: mf.Model.from_json("{not json"), ValueError, r"model=.*valid JSON"),
+    (lambda: mf.Model.from_json(5), TypeError, r"model has type int"),
+    (lambda: P("E", "x - x^3 + y", 1), ValueError, r"drift of population 'E'=.*found 'y'"),
 ]
 
 
