@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from os import PathLike
@@ -71,12 +70,9 @@ class Solution:
         return None if data is None else report_from_dict(data)
 
     def to_xarray(self) -> Any:
-        """An ``xarray.Dataset`` with dims (t, population, x) and the model in the attributes."""
-        import xarray as xr
+        """An ``xarray.Dataset`` with dims (t, population, x), CF metadata (:mod:`solvers.datasets`)."""
+        from solvers.datasets import build_dataset
 
-        from meanfield import __version__
-
-        pops = list(self.names)
         per_t = ("t", "population")
         data = {
             "rho": (("t", "population", "x"), self.rho),
@@ -84,27 +80,20 @@ class Solution:
             "m": (per_t, self.m), "balance_residual": (per_t, self.balance_residual),
             "edges": (("edge",), self.edges),
         }
-        attrs = {"gamma": self.gamma, "method": self.method, "model": self.model.to_json(),
-                 "meanfield_version": __version__,
-                 "info": json.dumps(_jsonable(self.info))}
-        return xr.Dataset(data, coords={"t": self.t, "population": pops, "x": self.x},
-                          attrs=attrs)
+        coords = {"t": (("t",), self.t), "population": (("population",), list(self.names)),
+                  "x": (("x",), self.x)}
+        return build_dataset("Solution", data=data, coords=coords, model=self.model,
+                             gamma=self.gamma, solver=self.method,
+                             options={"method": self.method}, info=self.info,
+                             attrs={"method": self.method})
 
     def save(self, path: str | PathLike[str]) -> None:
         """Write the solution to NetCDF (read back, checked, with :func:`solvers.load`)."""
         self.to_xarray().to_netcdf(path)
 
+    @classmethod
+    def from_xarray(cls, ds: Any, path: Any = "<dataset>") -> Solution:
+        """The solution of :meth:`to_xarray` (every array checked; errors name ``path``)."""
+        from solvers.io import read_solution
 
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, Mapping):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    if isinstance(value, (np.integer, np.floating, np.bool_)):
-        return value.item()
-    if isinstance(value, (str, int, float, bool)) or value is None:
-        return value
-    return repr(value)
-
+        return read_solution(ds, path)
