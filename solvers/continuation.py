@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from os import PathLike
 from typing import Any
 
 import numpy as np
@@ -54,6 +55,32 @@ class Branch:
         for other in reports[1:]:
             out = out.combine(other)
         return out
+
+    def to_xarray(self) -> Any:
+        """An ``xarray.Dataset`` with dims (gamma, population, x): the states stacked along γ."""
+        from solvers.state_io import states_dataset
+
+        return states_dataset(self.states, branch=True)
+
+    def save(self, path: str | PathLike[str]) -> None:
+        """Write :meth:`to_xarray` as NetCDF (read back with :func:`solvers.load`)."""
+        self.to_xarray().to_netcdf(path)
+
+    @classmethod
+    def from_xarray(cls, ds: Any, path: Any = "<dataset>") -> Branch:
+        """The branch of :meth:`to_xarray` (every array checked; errors name ``path``)."""
+        from solvers.state_io import states_from_dataset
+
+        states = states_from_dataset(ds, path, branch=True)
+        return cls(gammas=np.array([s.gamma for s in states]), states=tuple(states))
+
+    def plot(self, *, quantity: str = "mean", others: Sequence[Branch] = (), **options: Any) -> Any:
+        """The bifurcation diagram of this branch (and ``others``): ``quantity`` against γ,
+        stable solid, unstable dashed, folds marked (:func:`meanfield.studies.plotting_states.
+        bifurcation_figure`, which takes ``name``, ``title``, ``xscale``). Returns the figure."""
+        from meanfield.studies.plotting_states import bifurcation_figure
+
+        return bifurcation_figure([self, *others], quantity=quantity, **options)
 
 
 def continuation(model: Model, gammas: Sequence[float], *, cells: int | None = None,

@@ -47,6 +47,20 @@ VARIABLES: dict[str, tuple[str, str, str]] = {
     "balance_residual": ("balance residual", FIELD, "int |h_p(x; m)| rho_p dx: distance of "
                          "population p to the balance manifold h_p = 0 (docs/mathematics.md §4)"),
     "gamma": ("coupling strength gamma", "1", "the coupling strength gamma of the model"),
+    "error_mean": ("discretisation error of the mean", STATE, "Richardson estimate of the grid "
+                   "error of mean (same state on a refined or coarsened grid)"),
+    "error_var": ("discretisation error of the variance", STATE2, "Richardson estimate of the "
+                  "grid error of var"),
+    "eigenvalue_real": ("real part of the eigenvalue", "1/(" + TIME + ")", "eigenvalues of "
+                        "the linearised discrete operator at the state (nonlocal term included, "
+                        "the P zero modes of mass conservation removed); NaN pads shorter lists"),
+    "eigenvalue_imag": ("imaginary part of the eigenvalue", "1/(" + TIME + ")",
+                        "imaginary parts of the eigenvalues (see eigenvalue_real)"),
+    "eigenvalue_count": ("number of eigenvalues", "1", "eigenvalues computed for the state; "
+                         "-1 when the stability was not computed"),
+    "residual": ("fixed-point residual", READOUT, "max |m - T(m)| of the self-consistency of "
+                 "the state (docs/mathematics.md §3)"),
+    "stable": ("linear stability", "1", "1 stable, 0 unstable, -1 not computed"),
     "A": ("amplitude A", "1", "the amplitude A of the Hopf-Cole / rescaled profile "
           "(docs/mathematics.md §5-§6): the density is A times the normalised profile"),
     "mu": ("centre mu", STATE, "the centre mu of the concentrating profile: the balance point "
@@ -81,7 +95,8 @@ def jsonable(value: Any) -> Any:
 
 
 def build_dataset(result_type: str, *, data: Mapping[str, tuple[tuple[str, ...], Any]],
-                  coords: Mapping[str, tuple[tuple[str, ...], Any]], model: Any, gamma: float,
+                  coords: Mapping[str, tuple[tuple[str, ...], Any]], model: Any,
+                  gamma: float | None,
                   solver: str, options: Mapping[str, Any] | None = None,
                   info: Mapping[str, Any] | None = None, attrs: Mapping[str, Any] | None = None,
                   extra: Mapping[str, tuple[str, str, str]] | None = None) -> Any:
@@ -90,7 +105,8 @@ def build_dataset(result_type: str, *, data: Mapping[str, tuple[tuple[str, ...],
     Every variable and coordinate gets ``long_name``, ``units``, ``description`` (from ``extra``
     or :data:`VARIABLES`); the dataset gets ``result_type``, ``Conventions``, the model (JSON
     text, LaTeX where the model has it, its kind), ``gamma``, ``solver``, ``options`` and
-    ``info`` (JSON), ``meanfield_version`` and ``created`` (UTC, ISO 8601), then ``attrs``.
+    ``info`` (JSON; ``gamma`` omitted when None), ``meanfield_version`` and ``created`` (UTC,
+    ISO 8601), then ``attrs``.
     """
     import xarray as xr
 
@@ -102,13 +118,16 @@ def build_dataset(result_type: str, *, data: Mapping[str, tuple[tuple[str, ...],
                    for name, (dims, values) in coords.items()}
     latex = model.latex() if hasattr(model, "latex") else ""
     head = {"result_type": result_type, "Conventions": CONVENTIONS,
-            "title": f"meanfield {result_type} at gamma = {float(gamma):g}",
+            "title": f"meanfield {result_type}" + (
+                "" if gamma is None else f" at gamma = {float(gamma):g}"),
             "model": model.to_json(), "model_kind": type(model).__name__,
-            "model_latex": latex, "gamma": float(gamma), "solver": solver,
+            "model_latex": latex, "solver": solver,
             "options": json.dumps(jsonable(dict(options or {}))),
             "info": json.dumps(jsonable(dict(info or {}))),
             "meanfield_version": __version__,
             "created": datetime.now(UTC).isoformat(timespec="seconds")}
+    if gamma is not None:  # a branch has gamma as a coordinate instead
+        head["gamma"] = float(gamma)
     return xr.Dataset(variables, coords=coordinates, attrs={**head, **(attrs or {})})
 
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from os import PathLike
 from typing import Any
 
 import numpy as np
@@ -83,23 +84,21 @@ class StationaryState:
         return self.rho @ np.diff(self.edges)
 
     def to_xarray(self) -> Any:
-        import json
+        """An ``xarray.Dataset`` with dims (population, x), CF metadata (:mod:`solvers.datasets`)."""
+        from solvers.state_io import states_dataset
 
-        import xarray as xr
+        return states_dataset([self], branch=False)
 
-        pops = list(self.model.names)
-        per = ("population",)
-        data = {"rho": (("population", "x"), self.rho), "m": (per, self.m),
-                "mean": (per, self.mean), "var": (per, self.var)}
-        if self.error_mean is not None and self.error_var is not None:
-            data.update(error_mean=(per, self.error_mean), error_var=(per, self.error_var))
-        attrs = {"gamma": self.gamma, "residual": self.residual,
-                 "stable": "unknown" if self.stable is None else str(self.stable),
-                 "model": self.model.to_json()}
-        if self.resolution is not None:
-            attrs.update(resolved=str(self.resolution.ok),
-                         resolution=json.dumps(self.resolution.as_dict()))
-        return xr.Dataset(data, coords={"population": pops, "x": self.x}, attrs=attrs)
+    def save(self, path: str | PathLike[str]) -> None:
+        """Write :meth:`to_xarray` as NetCDF (read back with :func:`solvers.load`)."""
+        self.to_xarray().to_netcdf(path)
+
+    @classmethod
+    def from_xarray(cls, ds: Any, path: Any = "<dataset>") -> StationaryState:
+        """The state of :meth:`to_xarray` (every array checked; errors name ``path``)."""
+        from solvers.state_io import states_from_dataset
+
+        return states_from_dataset(ds, path, branch=False)[0]
 
     def __repr__(self) -> str:
         stab = {None: "?", True: "stable", False: "unstable"}[self.stable]

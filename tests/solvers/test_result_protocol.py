@@ -1,0 +1,119 @@
+"""Every result type: ``to_xarray`` with CF metadata, ``save`` and ``solvers.load`` round trips."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+import solvers
+from meanfield import models
+
+VOLATILE = {"created"}  # the only dataset attribute allowed to differ after a round trip
+
+
+def _solution() -> Any:
+    model = models.linear_ou()
+    grid = solvers.Grid.uniform(*model.domain, 8)
+    bump = np.exp(-grid.x**2)
+    rho = np.stack([np.stack([bump, bump[::-1]]) * (1 + k) for k in range(3)])
+    rho /= (rho @ grid.h)[..., None]
+    return solvers.Solution.from_densities(model, 3.0, "sg", grid, [0.0, 0.1, 0.2], rho,
+                                           info={"steps": 7, "scheme": "bdf2"})
+
+
+def _state() -> Any:
+    states = solvers.stationary_states(models.chemical_single(), gamma=2.5, cells=60)
+    assert len(states) == 3 and all(s.eigenvalues is not None for s in states)
+    return states[1]
+
+
+def _branch() -> Any:
+    branches = solvers.continuation(models.chemical_single(), np.linspace(1.0, 2.0, 3), cells=60)
+    return branches[0]
+
+
+FACTORIES: dict[str, Callable[[], Any]] = {
+    "Solution": _solution, "StationaryState": _state, "Branch": _branch,
+}
+
+
+@pytest.fixture(scope="module", params=sorted(FACTORIES))
+def result(request: pytest.FixtureRequest) -> Any:
+    return FACTORIES[request.param]()
+
+
+def assert_same(a: Any, b: Any, where: str = "") -> None:
+    """Equal arrays (exactly), mappings, models, reports and numbers, recursively."""
+    if dataclasses.is_dataclass(a) and not isinstance(a, type) and hasattr(a, "to_json"):
+        assert a == b, where  # models compare by value
+    elif hasattr(a, "as_dict"):
+        assert_same(a.as_dict(), b.as_dict(), where)
+    elif dataclasses.is_dataclass(a) and not isinstance(a, type):
+        assert type(a) is type(b), where
+        for f in dataclasses.fields(a):
+            if f.name != "system":  # the linearised operator is rebuilt, not stored
+                assert_same(getattr(a, f.name), getattr(b, f.name), f"{where}.{f.name}")
+    elif isinstance(a, Mapping):
+        assert sorted(a) == sorted(b), where
+        for key in a:
+            assert_same(a[key], b[key], f"{where}[{key!r}]")
+    elif isinstance(a, (tuple, list)) and not (a and isinstance(a[0], (int, float))):
+        assert len(a) == len(b), where
+        for k, (x, y) in enumerate(zip(a, b, strict=True)):
+            assert_same(x, y, f"{where}[{k}]")
+    elif a is None or isinstance(a, (str, bool)):
+        assert a == b, where
+    else:
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b), err_msg=where)
+
+
+def test_round_trip_gives_the_same_result(result: Any, tmp_path: Path) -> None:
+    path = tmp_path / "result.nc"
+    result.save(path)
+    back = solvers.load(path)
+    assert type(back) is type(result)
+    assert_same(result, back, type(result).__name__)
+    first, again = result.to_xarray(), back.to_xarray()
+    assert {k: v for k, v in first.attrs.items() if k not in VOLATILE} == \
+        {k: v for k, v in again.attrs.items() if k not in VOLATILE}
+
+
+def test_every_variable_and_coordinate_has_cf_metadata(result: Any) -> None:
+    ds = result.to_xarray()
+    assert ds.attrs["result_type"] == type(result).__name__
+    assert ds.attrs["Conventions"] == "CF-1.10"
+    for key in ("model", "model_latex", "solver", "options", "info", "meanfield_version",
+                "created"):
+        assert isinstance(ds.attrs[key], str), key
+    for name in [*ds.data_vars, *ds.coords]:
+        for key in ("long_name", "units", "description"):
+            assert ds[name].attrs.get(key), f"{name} has no {key}"
+
+
+def test_load_refuses_a_file_of_another_type_and_an_unknown_type(tmp_path: Path) -> None:
+    state = _state()
+    ds = state.to_xarray()
+    ds.attrs["result_type"] = "Branch"
+    ds.to_netcdf(tmp_path / "mislabelled.nc")
+    with pytest.raises(ValueError, match=r"^result file .*mislabelled.nc: .*'gamma'"):
+        solvers.load(tmp_path / "mislabelled.nc")
+    ds.attrs["result_type"] = "Spreadsheet"
+    ds.to_netcdf(tmp_path / "unknown.nc")
+    with pytest.raises(ValueError, match=r"unknown.nc: the result_type 'Spreadsheet' is not one"):
+        solvers.load(tmp_path / "unknown.nc")
+    with pytest.raises(ValueError, match=r"^result file <dataset>: holds a 'Spreadsheet', not a "
+                       r"'StationaryState'"):
+        solvers.StationaryState.from_xarray(ds)
+
+
+def test_branch_plot_draws_the_bifurcation_figure() -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    fig = _branch().plot(quantity="m")
+    assert len(fig.axes) >= 1 and fig.axes[0].lines
