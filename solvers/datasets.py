@@ -60,6 +60,9 @@ VARIABLES: dict[str, tuple[str, str, str]] = {
                          "-1 when the stability was not computed"),
     "residual": ("fixed-point residual", READOUT, "max |m - T(m)| of the self-consistency of "
                  "the state (docs/mathematics.md §3)"),
+    "n": ("number of agents", "1", "agents simulated in each population"),
+    "final_states": ("final agent states", STATE, "state of every agent at the last step; NaN "
+                     "pads the populations with fewer agents"),
     "stable": ("linear stability", "1", "1 stable, 0 unstable, -1 not computed"),
     "A": ("amplitude A", "1", "the amplitude A of the Hopf-Cole / rescaled profile "
           "(docs/mathematics.md §5-§6): the density is A times the normalised profile"),

@@ -18,7 +18,7 @@ import numpy as np
 
 from solvers.datasets import MAX_TEXT, Reader
 
-__all__ = ["load", "RESULT_TYPES", "read_solution", "read_grid", "MAX_TEXT"]
+__all__ = ["load", "RESULT_TYPES", "read_solution", "read_network", "read_grid", "MAX_TEXT"]
 
 #: result_type -> (module, class) of every type :func:`load` reads
 RESULT_TYPES = {
@@ -93,6 +93,31 @@ def read_solution(ds: Any, path: Any) -> Any:
         r.fail("mass does not match the integral of rho over the cells")
     return Solution(model=model, gamma=gamma, method=method, t=t, x=x, rho=rho, edges=edges,
                     info=info, **obs)
+
+
+def read_network(ds: Any, path: Any) -> Any:
+    """A :class:`~solvers.NetworkResult` from its dataset (every array checked)."""
+    from solvers.network import NetworkResult
+
+    r = Reader(ds, path, "NetworkResult")
+    model = r.model()
+    r.size("population", model.P)
+    edges, _ = read_grid(r, minimum=1)
+    t = read_times(r)
+    per_t = ("t", "population")
+    fields = {name: r.array(name, per_t) for name in ("m", "mean", "var", "balance_residual")}
+    rho = read_density(r, "rho", ("t", "population", "x"))
+    n = r.array("n", ("population",), dtype=int)
+    final = r.array("final_states", ("population", "agent"), finite=False)
+    if np.any(n < 1) or n.max() != final.shape[1] or any(
+            np.isnan(final[p, :k]).any() or not np.isnan(final[p, k:]).all()
+            for p, k in enumerate(n)):
+        r.fail(f"final_states do not hold n = {n.tolist()} agents per population")
+    return NetworkResult(
+        model=model, gamma=r.number("gamma", minimum=0), n=tuple(int(k) for k in n),
+        dt=r.number("dt", minimum=0), scheme=r.text("scheme"),
+        seed=r.number("seed", integer=True), t=t, **fields, edges=edges, rho=rho,
+        states=tuple(final[p, :k].copy() for p, k in enumerate(n)), info=r.mapping("info"))
 
 
 def load(path: str | os.PathLike[str]) -> Any:

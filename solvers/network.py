@@ -21,6 +21,7 @@ import time as _time
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from os import PathLike
 from typing import Any
 
 import numpy as np
@@ -76,7 +77,7 @@ def _numba_threads(threads: int | None) -> int:
 class NetworkResult:
     """A network run: per saved time ``t`` (ns,) and population, ``m``, ``mean``, ``var``,
     ``balance_residual`` (ns, P) — ``∫|h_p| dμ_n``, the distance to the balance manifold — and
-    ``histogram`` (ns, P, B), empirical densities on the cells ``edges`` (B+1,). ``states`` holds
+    ``rho`` (ns, P, B), empirical densities (histograms) on the cells ``edges`` (B+1,). ``states`` holds
     the final agent states (one array per population); ``info`` the run's diagnostics.
     """
 
@@ -92,7 +93,7 @@ class NetworkResult:
     var: np.ndarray
     balance_residual: np.ndarray
     edges: np.ndarray
-    histogram: np.ndarray
+    rho: np.ndarray
     states: tuple[np.ndarray, ...]
     info: Mapping[str, Any] = field(default_factory=dict)
 
@@ -105,34 +106,43 @@ class NetworkResult:
         """Centres of the histogram cells."""
         return (self.edges[1:] + self.edges[:-1]) / 2
 
+    steps = property(lambda self: int(self.info["steps"]), doc="Time steps taken.")
+
     @property
-    def steps(self) -> int:
-        return int(self.info["steps"])
+    def histogram(self) -> np.ndarray:
+        """Deprecated name of ``rho``."""
+        warnings.warn("NetworkResult.histogram is deprecated; use rho", DeprecationWarning, 2)
+        return self.rho
 
     def to_xarray(self) -> Any:
         """An ``xarray.Dataset`` (dims t, population, x; final states padded with NaN)."""
-        import json
-
-        import xarray as xr
-
-        from meanfield import __version__
+        from solvers.datasets import build_dataset
 
         per_t = ("t", "population")
-        longest = max(self.n)
-        final = np.full((len(self.n), longest), np.nan)
+        final = np.full((len(self.n), max(self.n)), np.nan)
         for p, s in enumerate(self.states):
             final[p, : s.size] = s
         data = {"m": (per_t, self.m), "mean": (per_t, self.mean), "var": (per_t, self.var),
                 "balance_residual": (per_t, self.balance_residual),
-                "histogram": (("t", "population", "x"), self.histogram),
-                "edges": (("edge",), self.edges),
-                "n": (("population",), np.array(self.n)),
-                "final_states": (("population", "agent"), final)}
-        attrs = {"gamma": self.gamma, "dt": self.dt, "scheme": self.scheme, "seed": self.seed,
-                 "model": self.model.to_json(), "meanfield_version": __version__,
-                 "info": json.dumps({k: v for k, v in self.info.items()})}
-        return xr.Dataset(data, coords={"t": self.t, "population": list(self.names),
-                                        "x": self.x}, attrs=attrs)
+                "rho": (("t", "population", "x"), self.rho), "edges": (("edge",), self.edges),
+                "n": (("population",), np.array(self.n)), "final_states": (("population", "agent"), final)}
+        coords = {"t": (("t",), self.t), "population": (("population",), list(self.names)),
+                  "x": (("x",), self.x)}
+        options = {"n": list(self.n), "dt": self.dt, "scheme": self.scheme, "seed": self.seed}
+        return build_dataset("NetworkResult", data=data, coords=coords, model=self.model,
+                             gamma=self.gamma, solver="simulate_network", options=options,
+                             info=self.info, attrs=options)
+
+    def save(self, path: str | PathLike[str]) -> None:
+        """Write :meth:`to_xarray` as NetCDF (read back with :func:`solvers.load`)."""
+        self.to_xarray().to_netcdf(path)
+
+    @classmethod
+    def from_xarray(cls, ds: Any, path: Any = "<dataset>") -> NetworkResult:
+        """The run of :meth:`to_xarray` (every array checked; errors name ``path``)."""
+        from solvers.io import read_network
+
+        return read_network(ds, path)
 
     def __repr__(self) -> str:
         return (f"NetworkResult(gamma={self.gamma:g}, n={list(self.n)}, dt={self.dt:g}, "
@@ -484,5 +494,5 @@ def simulate_network(model: Model, *, gamma: float, n: int | Sequence[int], t_fi
             "agent_steps": int(steps * sum(counts))}
     return NetworkResult(model=model, gamma=gamma, n=counts, dt=step, scheme=scheme, seed=seed,
                          t=saves * step, m=fields[0], mean=fields[1], var=fields[2],
-                         balance_residual=fields[3], edges=edges, histogram=fields[4],
+                         balance_residual=fields[3], edges=edges, rho=fields[4],
                          states=tuple(states), info=info)

@@ -174,7 +174,7 @@ def test_exact_coupling_moments_and_outputs(linear, tmp_path):
     np.testing.assert_allclose(net.t, np.arange(6) * 0.01)
     # Ψ affine: m_q = 1 + k mean_q exactly for the empirical law
     np.testing.assert_allclose(net.m, 1 + 0.1 * net.mean, rtol=1e-12)
-    np.testing.assert_allclose(net.histogram @ np.diff(net.edges), 1.0, rtol=1e-12)
+    np.testing.assert_allclose(net.rho @ np.diff(net.edges), 1.0, rtol=1e-12)
     np.testing.assert_allclose(net.mean[-1], [s.mean() for s in net.states], rtol=1e-12)
     np.testing.assert_allclose(net.var[-1], [s.var() for s in net.states], rtol=1e-10)
     # ∫|h_p| dμ_n by hand at the final time
@@ -182,7 +182,7 @@ def test_exact_coupling_moments_and_outputs(linear, tmp_path):
     h0 = np.abs(G[0, 0] * mj[0] * (net.states[0] - E[0]) + G[0, 1] * mj[1] * (net.states[0] - E[1]))
     assert net.balance_residual[-1, 0] == pytest.approx(h0.mean(), rel=1e-12)
     ds = net.to_xarray()
-    assert ds["mean"].shape == (6, 2) and ds["histogram"].shape == (6, 2, 40)
+    assert ds["mean"].shape == (6, 2) and ds["rho"].shape == (6, 2, 40)
     assert ds.attrs["model"] == linear.to_json()
     assert int(np.isnan(ds["final_states"].values).sum()) == 200
     ds.to_netcdf(tmp_path / "network.nc")

@@ -37,8 +37,14 @@ def _branch() -> Any:
     return branches[0]
 
 
+def _network() -> Any:
+    return solvers.simulate_network(models.chemical(), gamma=2.0, n=[30, 20], t_final=0.05,
+                                    dt=0.01, seed=3, bins=12, fast=False)
+
+
 FACTORIES: dict[str, Callable[[], Any]] = {
     "Solution": _solution, "StationaryState": _state, "Branch": _branch,
+    "NetworkResult": _network,
 }
 
 
@@ -117,3 +123,9 @@ def test_branch_plot_draws_the_bifurcation_figure() -> None:
     matplotlib.use("Agg")
     fig = _branch().plot(quantity="m")
     assert len(fig.axes) >= 1 and fig.axes[0].lines
+
+
+def test_old_names_are_deprecated_aliases() -> None:
+    run = _network()
+    with pytest.warns(DeprecationWarning, match="histogram is deprecated; use rho"):
+        np.testing.assert_array_equal(run.histogram, run.rho)
