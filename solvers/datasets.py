@@ -70,6 +70,29 @@ VARIABLES: dict[str, tuple[str, str, str]] = {
            "the density collapses onto as gamma grows (docs/mathematics.md §4-§6)"),
 }
 
+VOLT = "voltage units of the FitzHugh-Nagumo model (nondimensional)"
+RECOVERY = "recovery-variable units of the FitzHugh-Nagumo model (nondimensional)"
+#: the FitzHugh-Nagumo results (docs/mathematics.md §12): two state variables (v, w)
+FHN_VARIABLES: dict[str, tuple[str, str, str]] = {
+    "rho": ("probability density", f"1/(({VOLT}) x ({RECOVERY}))", "rho_p(t, w, v): the joint "
+            "density of (v, w) in population p (cell averages; integral 1)"),
+    "mean_v": ("mean voltage", VOLT, "mean of v over population p"),
+    "var_v": ("variance of the voltage", f"square of the {VOLT}", "variance of v over p"),
+    "mean_w": ("mean recovery variable", RECOVERY, "mean of w over population p"),
+    "var_w": ("variance of the recovery variable", f"square of the {RECOVERY}",
+              "variance of w over population p"),
+    "m": ("coupling moment", "1", "m_q: the mean voltage (electrical coupling) or the mean "
+          "synaptic activation S_q(v) (chemical coupling) of population q"),
+    "balance_residual": ("balance residual", "1", "<|h_p(v)|>_p: mean distance of population p "
+                         "to the balance manifold h_p = 0 of the coupling field"),
+    "min_density": ("minimum density", f"1/(({VOLT}) x ({RECOVERY}))",
+                    "smallest cell value of rho_p (negative values are scheme undershoots)"),
+    "agent": ("agent", "1", "index of the agent"),
+    "agent_population": ("population of the agent", "1", "index (model order) of the "
+                         "population each agent belongs to"),
+    "n": ("number of agents", "1", "agents simulated in each population"),
+}
+
 
 def meta(name: str, extra: Mapping[str, tuple[str, str, str]] | None = None) -> dict[str, str]:
     """The CF attributes of variable ``name`` (``extra`` first, then :data:`VARIABLES`)."""

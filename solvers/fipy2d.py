@@ -25,9 +25,9 @@ every step; a violation raises.
 
 from __future__ import annotations
 
-import json
 import time as _time
 from dataclasses import dataclass, field
+from os import PathLike
 from typing import Any
 
 import numpy as np
@@ -74,21 +74,46 @@ class FhnPdeResult:
         return self.rho.sum(axis=3) * (self.v[1] - self.v[0])
 
     def to_xarray(self) -> Any:
-        """An ``xarray.Dataset`` with dims (t, population, w, v) and the model in the attributes."""
-        import xarray as xr
+        """An ``xarray.Dataset`` with dims (t, population, w, v), CF metadata."""
+        from solvers.datasets import FHN_VARIABLES, RECOVERY, VOLT, build_dataset
 
-        from meanfield import __version__
-
-        dims = ("t", "population")
-        data = {name: (dims, getattr(self, name)) for name in
-                ("mass", "mean_v", "var_v", "mean_w", "var_w", "m", "balance_residual",
-                 "min_density")}
+        data = {name: (("t", "population"), getattr(self, name)) for name in OBSERVABLES}
         data["rho"] = (("t", "population", "w", "v"), self.rho)
-        attrs = {"gamma": self.gamma, "method": "fipy2d", "model": self.model.to_json(),
-                 "kind": self.model.kind, "meanfield_version": __version__,
-                 "info": json.dumps(self.info)}
-        return xr.Dataset(data, coords={"t": self.t, "population": list(self.model.names),
-                                        "v": self.v, "w": self.w}, attrs=attrs)
+        coords = {"t": (("t",), self.t), "population": (("population",), list(self.model.names)),
+                  "v": (("v",), self.v), "w": (("w",), self.w)}
+        extra = FHN_VARIABLES | {
+            "v": ("voltage (cell centre)", VOLT, "centres of the uniform cells in v"),
+            "w": ("recovery variable (cell centre)", RECOVERY, "centres of the uniform cells in w")}
+        return build_dataset("FhnPdeResult", data=data, coords=coords, model=self.model,
+                             gamma=self.gamma, solver="solve_fhn_pde", info=self.info,
+                             attrs={"method": "fipy2d", "kind": self.model.kind}, extra=extra)
+
+    def save(self, path: str | PathLike[str]) -> None:
+        """Write :meth:`to_xarray` as NetCDF (read back with :func:`solvers.load`)."""
+        self.to_xarray().to_netcdf(path)
+
+    @classmethod
+    def from_xarray(cls, ds: Any, path: Any = "<dataset>") -> FhnPdeResult:
+        """The result of :meth:`to_xarray` (every array checked; errors name ``path``)."""
+        from solvers.datasets import Reader
+        from solvers.io import read_density, read_times
+
+        r = Reader(ds, path, "FhnPdeResult")
+        model = r.model()
+        r.size("population", model.P)
+        v, w = (r.array(name, (name,)) for name in ("v", "w"))
+        for name, centres in (("v", v), ("w", w)):
+            if centres.size < 2 or not np.allclose(np.diff(centres), centres[1] - centres[0],
+                                                   rtol=1e-9, atol=0) or centres[1] <= centres[0]:
+                r.fail(f"{name} are not increasing uniform cell centres")
+        obs = {name: r.array(name, ("t", "population")) for name in OBSERVABLES}
+        return cls(model=model, gamma=r.number("gamma", minimum=0), t=read_times(r), v=v, w=w,
+                   rho=read_density(r, "rho", ("t", "population", "w", "v")),
+                   info=r.mapping("info"), **obs)
+
+
+OBSERVABLES = ("mass", "mean_v", "var_v", "mean_w", "var_w", "m", "balance_residual",
+               "min_density")
 
 
 def _interval(name: str, value: Any) -> tuple[float, float]:

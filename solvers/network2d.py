@@ -24,9 +24,9 @@ Schemes (moments frozen over each step, the state-dependent part ``F`` explicit)
 
 from __future__ import annotations
 
-import json
 import time as _time
 from dataclasses import dataclass, field
+from os import PathLike
 from typing import Any
 
 import numpy as np
@@ -68,20 +68,47 @@ class FhnNetworkResult:
         return np.bincount(self.population, minlength=self.model.P)
 
     def to_xarray(self) -> Any:
-        """An ``xarray.Dataset`` with dims (t, population) and the model in the attributes."""
-        import xarray as xr
+        """An ``xarray.Dataset`` with dims (t, population) and (agent,), CF metadata."""
+        from solvers.datasets import FHN_VARIABLES, RECOVERY, VOLT, build_dataset
 
-        from meanfield import __version__
+        data = {name: (("t", "population"), getattr(self, name)) for name in OBSERVABLES}
+        data.update(n=(("population",), self.sizes), v=(("agent",), self.v),
+                    w=(("agent",), self.w), agent_population=(("agent",), self.population))
+        coords = {"t": (("t",), self.t), "population": (("population",), list(self.model.names))}
+        extra = FHN_VARIABLES | {
+            "v": ("final voltage", VOLT, "voltage of every agent at the last step"),
+            "w": ("final recovery variable", RECOVERY, "w of every agent at the last step")}
+        return build_dataset("FhnNetworkResult", data=data, coords=coords, model=self.model,
+                             gamma=self.gamma, solver="simulate_fhn_network",
+                             options={"scheme": self.scheme}, info=self.info,
+                             attrs={"scheme": self.scheme, "kind": self.model.kind}, extra=extra)
 
-        dims = ("t", "population")
-        data = {name: (dims, getattr(self, name)) for name in
-                ("mean_v", "var_v", "mean_w", "var_w", "m", "balance_residual")}
-        data["n"] = (("population",), self.sizes)
-        attrs = {"gamma": self.gamma, "scheme": self.scheme, "model": self.model.to_json(),
-                 "kind": self.model.kind, "meanfield_version": __version__,
-                 "info": json.dumps(self.info)}
-        return xr.Dataset(data, coords={"t": self.t, "population": list(self.model.names)},
-                          attrs=attrs)
+    def save(self, path: str | PathLike[str]) -> None:
+        """Write :meth:`to_xarray` as NetCDF (read back with :func:`solvers.load`)."""
+        self.to_xarray().to_netcdf(path)
+
+    @classmethod
+    def from_xarray(cls, ds: Any, path: Any = "<dataset>") -> FhnNetworkResult:
+        """The run of :meth:`to_xarray` (every array checked; errors name ``path``)."""
+        from solvers.datasets import Reader
+        from solvers.io import read_times
+
+        r = Reader(ds, path, "FhnNetworkResult")
+        model = r.model()
+        r.size("population", model.P)
+        population = r.array("agent_population", ("agent",), dtype=int)
+        if population.size and (population.min() < 0 or population.max() >= model.P):
+            r.fail(f"agent_population has indices outside 0..{model.P - 1}")
+        n = r.array("n", ("population",), dtype=int)
+        if not np.array_equal(n, np.bincount(population, minlength=model.P)):
+            r.fail("n does not count the agents of each population")
+        obs = {name: r.array(name, ("t", "population")) for name in OBSERVABLES}
+        return cls(model=model, gamma=r.number("gamma", minimum=0), scheme=r.text("scheme"),
+                   t=read_times(r), v=r.array("v", ("agent",)), w=r.array("w", ("agent",)),
+                   population=population, info=r.mapping("info"), **obs)
+
+
+OBSERVABLES = ("mean_v", "var_v", "mean_w", "var_w", "m", "balance_residual")
 
 
 def _sizes(n: Any, P: int) -> np.ndarray:

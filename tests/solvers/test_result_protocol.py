@@ -42,9 +42,24 @@ def _network() -> Any:
                                     dt=0.01, seed=3, bins=12, fast=False)
 
 
+def _fhn_pde() -> Any:
+    from meanfield.fhn import GaussianStart, fhn_electrical
+
+    return solvers.solve_fhn_pde(fhn_electrical(regime="excitable", sigma=0.5), gamma=1.0,
+                                 t_final=0.04, nv=12, nw=10, dt=0.02, w_range=(-1.8, 0.8),
+                                 initial=GaussianStart(v=0.0, w=-0.6, v_std=0.6, w_std=0.4))
+
+
+def _fhn_network() -> Any:
+    from meanfield.fhn import fhn_chemical
+
+    return solvers.simulate_fhn_network(fhn_chemical(), gamma=2.0, n=[15, 10], t_final=0.05,
+                                        dt=0.01, seed=4, fast=False)
+
+
 FACTORIES: dict[str, Callable[[], Any]] = {
     "Solution": _solution, "StationaryState": _state, "Branch": _branch,
-    "NetworkResult": _network,
+    "NetworkResult": _network, "FhnPdeResult": _fhn_pde, "FhnNetworkResult": _fhn_network,
 }
 
 
@@ -55,7 +70,7 @@ def result(request: pytest.FixtureRequest) -> Any:
 
 def assert_same(a: Any, b: Any, where: str = "") -> None:
     """Equal arrays (exactly), mappings, models, reports and numbers, recursively."""
-    if dataclasses.is_dataclass(a) and not isinstance(a, type) and hasattr(a, "to_json"):
+    if hasattr(a, "to_json") and hasattr(a, "names"):
         assert a == b, where  # models compare by value
     elif hasattr(a, "as_dict"):
         assert_same(a.as_dict(), b.as_dict(), where)
