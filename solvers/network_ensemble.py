@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from os import PathLike
 from typing import Any
 
 import numpy as np
@@ -44,21 +45,55 @@ class NetworkEnsemble:
         return centre, centre - half, centre + half
 
     def to_xarray(self) -> Any:
-        import xarray as xr
+        """An ``xarray.Dataset``: per-seed observables (seed, t, population) and their bands."""
+        from solvers.datasets import VARIABLES, build_dataset
 
-        from meanfield import __version__
-
-        data = {}
+        data, extra = {}, {"seed": ("random seed", "1", "seed of each network run")}
+        level = f"{100 * self.confidence:g} %"
         for name, values in self.values.items():
             centre, lower, upper = self.band(name)
+            long_name, units, description = VARIABLES[name]
             data[name] = (("seed", "t", "population"), values)
-            data[f"{name}_centre"] = (("t", "population"), centre)
-            data[f"{name}_lower"] = (("t", "population"), lower)
-            data[f"{name}_upper"] = (("t", "population"), upper)
-        return xr.Dataset(data, coords={"seed": list(self.seeds), "t": self.t,
-                                        "population": list(self.model.names)},
-                          attrs={"gamma": self.gamma, "confidence": self.confidence,
-                                 "model": self.model.to_json(), "meanfield_version": __version__})
+            extra[name] = (long_name, units, f"{description}; one row per seed (network run)")
+            for suffix, band, what in (("centre", centre, "mean over the seeds"),
+                                       ("lower", lower, f"lower end of the {level} Student-t band"),
+                                       ("upper", upper, f"upper end of the {level} Student-t band")):
+                data[f"{name}_{suffix}"] = (("t", "population"), band)
+                extra[f"{name}_{suffix}"] = (f"{long_name}, {suffix}", units, what)
+        coords = {"seed": (("seed",), list(self.seeds)), "t": (("t",), self.t),
+                  "population": (("population",), list(self.model.names))}
+        return build_dataset("NetworkEnsemble", data=data, coords=coords, model=self.model,
+                             gamma=self.gamma, solver="network_ensemble",
+                             options={"confidence": self.confidence}, info=self.info,
+                             attrs={"confidence": self.confidence}, extra=extra)
+
+    def save(self, path: str | PathLike[str]) -> None:
+        """Write :meth:`to_xarray` as NetCDF (read back with :func:`solvers.load`)."""
+        self.to_xarray().to_netcdf(path)
+
+    @classmethod
+    def from_xarray(cls, ds: Any, path: Any = "<dataset>") -> NetworkEnsemble:
+        """The ensemble of :meth:`to_xarray` (every array checked; errors name ``path``)."""
+        from solvers.datasets import Reader
+        from solvers.io import read_times
+
+        r = Reader(ds, path, "NetworkEnsemble")
+        model = r.model()
+        r.size("population", model.P)
+        seeds = r.array("seed", ("seed",), dtype=int)
+        if seeds.size < 1 or np.unique(seeds).size != seeds.size or seeds.min() < 0:
+            r.fail(f"the seeds {seeds.tolist()} are not distinct integers >= 0")
+        confidence = r.number("confidence")
+        if not 0 < confidence < 1:
+            r.fail(f"the attribute 'confidence' is {confidence}, expected a level in (0, 1)")
+        names = [name for name in OBSERVABLES if name in ds.variables]
+        if not names:
+            r.fail(f"none of the observables {list(OBSERVABLES)} is stored")
+        t = read_times(r)
+        values = {name: r.array(name, ("seed", "t", "population")) for name in names}
+        return cls(model=model, gamma=r.number("gamma", minimum=0),
+                   seeds=tuple(int(s) for s in seeds), t=t, values=values,
+                   confidence=confidence, info=r.mapping("info"))
 
 
 def network_ensemble(model: Model, *, seeds: Sequence[int], confidence: float = 0.95,

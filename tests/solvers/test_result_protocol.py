@@ -57,7 +57,15 @@ def _fhn_network() -> Any:
                                         dt=0.01, seed=4, fast=False)
 
 
+def _ensemble() -> Any:
+    from solvers.network_ensemble import network_ensemble
+
+    return network_ensemble(models.chemical(), seeds=[1, 2, 5], gamma=2.0, n=20, t_final=0.03,
+                            dt=0.01, bins=8, fast=False)
+
+
 FACTORIES: dict[str, Callable[[], Any]] = {
+    "NetworkEnsemble": _ensemble,
     "Solution": _solution, "StationaryState": _state, "Branch": _branch,
     "NetworkResult": _network, "FhnPdeResult": _fhn_pde, "FhnNetworkResult": _fhn_network,
 }
