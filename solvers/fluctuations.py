@@ -54,10 +54,6 @@ OBSERVABLES = ("m", "mean")
 MODES_LIMIT = 4000
 """Largest P²·(M−1) for the reversible-mode solver (its linear system is that size); the
 Bartels–Stewart solver is used beyond."""
-_DESCRIPTIONS = {
-    "m": ("n·Cov of the population activities m_q = ∫Ψ_q dμ_n", "activity m_q"),
-    "mean": ("n·Cov of the population means ∫x dμ_n", "population mean"),
-}
 
 
 @dataclass(frozen=True, eq=False)
@@ -125,58 +121,21 @@ class Fluctuations:
         return _spectrum(self.system, self._readout(name), np.asarray(omega, dtype=float))
 
     def to_xarray(self) -> Any:
-        """An ``xarray.Dataset`` with long_name, units and description on every variable."""
-        import json
+        """An ``xarray.Dataset`` with CF metadata (:mod:`solvers.fluctuations_io`)."""
+        from solvers.fluctuations_io import fluctuations_dataset
 
-        import xarray as xr
-
-        from meanfield import __version__
-
-        pops = list(self.model.names)
-        data: dict[str, Any] = {
-            "rho": (("population", "x"), self.rho,
-                    {"long_name": "stationary density", "units": "1/state",
-                     "description": "the mean-field stationary state linearised about"}),
-            "m": (("population",), self.m, {"long_name": "stationary activity", "units": "1",
-                                            "description": "m_q = ∫Ψ_q ρ_q"}),
-            "covariance": (("cell", "cell2"), self.covariance,
-                           {"long_name": "n·Cov of cell masses", "units": "1",
-                            "description": "stationary solution of A C + C Aᵀ + B Bᵀ = 0 on "
-                            "the zero-mass subspace; cells population-major (P·M)"}),
-        }
-        for name in self.cov:
-            label, what = _DESCRIPTIONS[name]
-            data[f"{name}_cov"] = (("population", "population2"), self.cov[name],
-                                   {"long_name": label, "units": "1",
-                                    "description": f"n × stationary covariance of the {what}"})
-            data[f"{name}_var"] = (("population",), self.var[name],
-                                   {"long_name": f"n·Var, {what}", "units": "1",
-                                    "description": f"n × stationary variance of the {what}"})
-            if name in self.autocorrelation:
-                data[f"{name}_autocorrelation"] = (
-                    ("tau", "population"), self.autocorrelation[name],
-                    {"long_name": f"autocorrelation, {what}", "units": "1",
-                     "description": "Cov(y(t+τ), y(t)) / Var(y), from Wᵀ e^{Aτ} C W"})
-            data[f"{name}_correlation_time"] = (
-                ("population",), self.correlation_time[name],
-                {"long_name": f"correlation time, {what}", "units": "time",
-                 "description": "∫_0^∞ of the normalised autocorrelation, Wᵀ(−A)⁻¹CW / WᵀCW"})
-            if name in self.spectrum:
-                data[f"{name}_spectrum"] = (
-                    ("omega", "population"), self.spectrum[name],
-                    {"long_name": f"power spectrum, {what}", "units": "time",
-                     "description": "n × ∫ e^{−iωτ} Cov(y(t+τ), y(t)) dτ (real, ≥ 0)"})
-        coords = {"population": pops, "population2": pops, "x": self.x,
-                  "tau": ("tau", self.tau, {"long_name": "lag", "units": "time"}),
-                  "omega": ("omega", self.omega, {"long_name": "angular frequency",
-                                                  "units": "1/time"})}
-        return xr.Dataset(data, coords=coords, attrs={
-            "gamma": self.gamma, "model": self.model.to_json(), "meanfield_version": __version__,
-            "edges": self.edges, "info": json.dumps(dict(self.info), default=str)})
+        return fluctuations_dataset(self)
 
     def save(self, path: str | PathLike[str]) -> None:
-        """Write :meth:`to_xarray` as NetCDF."""
+        """Write :meth:`to_xarray` as NetCDF (read back with :func:`solvers.load`)."""
         self.to_xarray().to_netcdf(path)
+
+    @classmethod
+    def from_xarray(cls, ds: Any, path: Any = "<dataset>") -> Fluctuations:
+        """The prediction of :meth:`to_xarray` (checked; errors name ``path``)."""
+        from solvers.fluctuations_io import read_fluctuations
+
+        return read_fluctuations(ds, path)
 
     def __repr__(self) -> str:
         parts = ", ".join(f"n·Var({k})={np.round(v, 8).tolist()}" for k, v in self.var.items())
@@ -369,33 +328,21 @@ class TransientFluctuations:
         return self.var["mean"]
 
     def to_xarray(self) -> Any:
-        """An ``xarray.Dataset`` (dims t, population) with long_name/units/description."""
-        import json
+        """An ``xarray.Dataset`` with CF metadata (:mod:`solvers.fluctuations_io`)."""
+        from solvers.fluctuations_io import transient_dataset
 
-        import xarray as xr
-
-        from meanfield import __version__
-
-        data: dict[str, Any] = {}
-        for name in self.cov:
-            label, what = _DESCRIPTIONS[name]
-            data[f"{name}_cov"] = (("t", "population", "population2"), self.cov[name],
-                                   {"long_name": label, "units": "1",
-                                    "description": f"n × covariance of the {what} at time t"})
-            data[f"{name}_var"] = (("t", "population"), self.var[name],
-                                   {"long_name": f"n·Var, {what}", "units": "1",
-                                    "description": f"n × variance of the {what} at time t"})
-        pops = list(self.model.names)
-        return xr.Dataset(data, coords={"t": ("t", self.t, {"long_name": "time",
-                                                           "units": "time"}),
-                                        "population": pops, "population2": pops},
-                          attrs={"gamma": self.gamma, "model": self.model.to_json(),
-                                 "meanfield_version": __version__, "edges": self.edges,
-                                 "info": json.dumps(dict(self.info), default=str)})
+        return transient_dataset(self)
 
     def save(self, path: str | PathLike[str]) -> None:
-        """Write :meth:`to_xarray` as NetCDF."""
+        """Write :meth:`to_xarray` as NetCDF (read back with :func:`solvers.load`)."""
         self.to_xarray().to_netcdf(path)
+
+    @classmethod
+    def from_xarray(cls, ds: Any, path: Any = "<dataset>") -> TransientFluctuations:
+        """The covariances of :meth:`to_xarray` (checked; errors name ``path``)."""
+        from solvers.fluctuations_io import read_transient
+
+        return read_transient(ds, path)
 
 
 def transient_fluctuations(solution: Any, *, substeps: int = 1,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import warnings
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -64,7 +65,19 @@ def _ensemble() -> Any:
                             dt=0.01, bins=8, fast=False)
 
 
+def _fluctuations() -> Any:
+    with warnings.catch_warnings():  # a coarse grid on purpose: this tests storage, not accuracy
+        warnings.simplefilter("ignore", solvers.ResolutionWarning)
+        return solvers.fluctuations(models.chemical(), 2.0, cells=20, tau=[0.0, 0.1, 0.3],
+                                    omega=[0.0, 1.0])
+
+
+def _transient() -> Any:
+    return solvers.transient_fluctuations(_solution(), observables="m")
+
+
 FACTORIES: dict[str, Callable[[], Any]] = {
+    "Fluctuations": _fluctuations, "TransientFluctuations": _transient,
     "NetworkEnsemble": _ensemble,
     "Solution": _solution, "StationaryState": _state, "Branch": _branch,
     "NetworkResult": _network, "FhnPdeResult": _fhn_pde, "FhnNetworkResult": _fhn_network,
@@ -152,3 +165,11 @@ def test_old_names_are_deprecated_aliases() -> None:
     run = _network()
     with pytest.warns(DeprecationWarning, match="histogram is deprecated; use rho"):
         np.testing.assert_array_equal(run.histogram, run.rho)
+
+
+def test_loaded_fluctuations_evaluate_the_same_autocovariance(tmp_path: Path) -> None:
+    fl = _fluctuations()
+    fl.save(tmp_path / "fl.nc")
+    back = solvers.load(tmp_path / "fl.nc")
+    lags = [0.0, 0.2]
+    np.testing.assert_array_equal(back.autocovariance("m", lags), fl.autocovariance("m", lags))
