@@ -36,6 +36,12 @@ VARIABLES: dict[str, tuple[str, str, str]] = {
           "cells) on which rho is given"),
     "edges": ("cell edges", STATE, "the M+1 strictly increasing edges of the M cells: cell i is "
               "[edges[i], edges[i+1]] and x[i] is its midpoint; rho is a cell average on them"),
+    "edge": ("edge index", "1", "index of the cell edges"),
+    "eigenvalue": ("eigenvalue index", "1", "index of the eigenvalue (nearest the origin first "
+                   "when only some were computed)"),
+    "agent": ("agent", "1", "index of the agent in its population"),
+    "cell": ("cell index", "1", "index of a cell mass, population-major (p·M + i)"),
+    "cell2": ("cell index (second)", "1", "second cell index of a covariance matrix"),
     "population": ("population", "1", "names of the populations of the model, in model order"),
     "rho": ("probability density", DENSITY, "rho_p: the density of the states of population p "
             "(cell averages); its integral over x is the mass of the population (1)"),
@@ -142,6 +148,10 @@ def build_dataset(result_type: str, *, data: Mapping[str, tuple[tuple[str, ...],
                  for name, (dims, values) in data.items()}
     coordinates = {name: (dims, np.asarray(values), meta(name, extra))
                    for name, (dims, values) in coords.items()}
+    for dims, values in data.values():  # every dimension indexed (sweeps align on them)
+        for dim, size in zip(dims, np.shape(values), strict=True):
+            if dim not in coordinates:
+                coordinates[dim] = ((dim,), np.arange(size), meta(dim, extra))
     latex = model.latex() if hasattr(model, "latex") else ""
     head = {"result_type": result_type, "Conventions": CONVENTIONS,
             "title": f"meanfield {result_type}" + (

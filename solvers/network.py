@@ -215,7 +215,8 @@ def _initial_states(model: Model, nm: NumericModel, initial: Any, counts: tuple[
         edges = np.linspace(a, b, INITIAL_CELLS + 1)
         centres = (edges[1:] + edges[:-1]) / 2
         return [sample_density(edges, nm.initial[p](centres), counts[p], rng) for p in range(P)]
-    if hasattr(initial, "rho") and hasattr(initial, "edges"):
+    if hasattr(initial, "rho") and hasattr(initial, "edges") and not isinstance(initial,
+                                                                               NetworkResult):
         rho = np.asarray(initial.rho, dtype=float)
         if rho.shape != (P, np.asarray(initial.edges).size - 1):
             bad_value("initial", initial, f"densities of shape (P={P}, cells) such as a "
