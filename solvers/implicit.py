@@ -120,6 +120,8 @@ class StageProblem:
     kernel: StageKernel
     workspace: dict[str, Any] = field(default_factory=dict, repr=False)
     """Scratch arrays of the kernel, reused between stage solves (not thread-safe)."""
+    frame: Any = None
+    """For a moving grid: the frame of the stage's new time level (carried by the new state)."""
 
     def __post_init__(self) -> None:
         for name in ("scale", "widths", "weights"):  # compiled kernels want C-ordered floats

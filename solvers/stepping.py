@@ -23,9 +23,20 @@ from ``ρ_n``, ``f_n = L ρ_n`` (exact: ``f_{n+1} = (ρ_{n+1} − r)/κ``) and, 
 Its size is measured per population in L1, ``‖err_p‖₁ / (atol + rtol ‖ρ_p‖₁)``, and the step
 accepted when the largest is ≤ 1; the next step is ``h·min(f_max, max(0.2, 0.9 err^{−1/(k+1)}))``.
 
+The meaning of ``rtol``/``atol`` (the same for every solver built on this module: the native
+``solve``, the zoomed ``solve_rescaled`` and the γ = ∞ constrained equation): the local error of
+one step, measured in L1 over the cells, ``Σ_i h_i |err_{p,i}|``, is at most
+``atol + rtol·Σ_i h_i |ρ_{p,i}|`` for every population ``p``, i.e. for unit-mass densities at most
+``atol + rtol`` of probability mass moves wrongly per step. The norm is invariant under a change
+of the space variable (a zoomed frame ``x = c + λz`` with ``q = λρ`` has the same L1 norms), so
+``rtol`` means the same in every frame.
+
 Reuse: :func:`take_step` advances a :class:`StepState` by one step of a given size for any
-:class:`~solvers.implicit.StageProblem`; :class:`Controller` proposes step sizes; :func:`integrate`
-combines them over a list of output times (fixed ``dt`` or adaptive).
+:class:`~solvers.implicit.StageProblem`; :class:`Controller` proposes step sizes; :func:`march`
+combines them over a list of output times (fixed ``dt`` or adaptive) and :func:`integrate` wraps
+it for a fixed grid. A moving frame (:mod:`solvers.rescaled`) hands :func:`march` a callable
+``stage_for(state, h)`` that builds the stage problem of the step from ``state`` to
+``state.t + h`` (its frame in ``problem.frame``, which the new state carries on).
 
 Cost: the BDF2 right-hand side is one fused pass (``kernel.combine``), the stage one compiled
 Newton call when the kernel has one (:mod:`solvers.implicit`), and the tail of the step (``f``,
@@ -35,7 +46,7 @@ its readout ``dm/dt`` kept for the next predictor, the error sums, the limiting)
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -62,6 +73,8 @@ class StepState:
     m_prev: np.ndarray | None = None
     m_slope: np.ndarray | None = None
     """``dm/dt = w·f`` when already known (else read out from ``f`` when needed)."""
+    frame: Any = None
+    """The frame of the grid at ``t`` (``problem.frame`` of the stage that produced it)."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -118,6 +131,17 @@ def _tail(problem: StageProblem, rho: np.ndarray, rhs: np.ndarray, kappa: float,
                   problem.widths)
 
 
+def clip_allowed(sums: np.ndarray, rtol: float, atol: float) -> bool:
+    """Whether a BDF2 stage with negative entries may keep its limited densities (see above).
+
+    ``sums`` are those of :func:`solvers.kernels.finish_step_numpy`: the negative mass ``N_p``
+    (row 4) must be at most ``max(‖ρ_{n+1} − p(t_{n+1})‖₁, 10⁻³ atol) + 10⁻³ rtol ‖ρ_p‖₁`` and
+    every limited population must keep a positive mass (row 3).
+    """
+    limit = np.maximum(sums[6], 1e-3 * atol) + 1e-3 * rtol * sums[7]
+    return not (np.any(-sums[4] > limit) or np.any(sums[3] <= 0))
+
+
 def take_step(problem: StageProblem, state: StepState, h: float, scheme: str, *,
               rtol: float = 5e-7, atol: float = 5e-10) -> StepResult:
     """Advance ``state`` by ``h`` with ``scheme`` ("be" or "bdf2"); estimate the local error."""
@@ -138,8 +162,7 @@ def take_step(problem: StageProblem, state: StepState, h: float, scheme: str, *,
         # predictor p(t_{n+1}): quadratic through ρ_{n−1}, ρ_n with slope f_n at t_n
         rho, f_new, slope, sums = _tail(problem, stage.rho, rhs, kappa, state, True, ratio, h)
         if np.any(sums[2] < 0):  # negative entries: keep the limited ρ if allowed (see above)
-            limit = np.maximum(sums[6], 1e-3 * atol) + 1e-3 * rtol * sums[7]
-            if np.any(-sums[4] > limit) or np.any(sums[3] <= 0):
+            if not clip_allowed(sums, rtol, atol):
                 use_bdf2, fallback = False, True
             else:
                 clipped = True
@@ -155,7 +178,7 @@ def take_step(problem: StageProblem, state: StepState, h: float, scheme: str, *,
         rho, f_new, slope, sums = _tail(problem, stage.rho, rhs, kappa, state, False, 0.0, h)
         error = sums[0] * 0.5  # (BE from ρ_n ≥ 0 is non-negative: nothing is limited)
     new = StepState(t=t_new, rho=rho, m=stage.m, f=f_new, t_prev=state.t,
-                    rho_prev=state.rho, m_prev=state.m, m_slope=slope)
+                    rho_prev=state.rho, m_prev=state.m, m_slope=slope, frame=problem.frame)
     norm = float(np.max(error / (atol + rtol * sums[1])))
     return StepResult(new, norm, 2 if use_bdf2 else 1, newton, fallback, clipped)
 
@@ -226,16 +249,36 @@ def integrate(problem: StageProblem, rho0: np.ndarray, save_at: Sequence[float],
     within each interval between output times so that every output time is hit exactly.
     Returns the frames (nt, P, M) and a dictionary of counters.
     """
+    save_at = np.asarray(save_at, dtype=float)
+    state = initial_state(problem, np.array(rho0, dtype=float), float(save_at[0]))
+    states, counters = march(lambda _state, _h: problem, state, save_at, scheme=scheme, dt=dt,
+                             rtol=rtol, atol=atol, max_steps=max_steps, progress=progress)
+    return np.array([s.rho for s in states]), counters
+
+
+StageFor = Callable[[StepState, float], StageProblem]
+"""``stage_for(state, h)``: the stage problem of the step from ``state`` to ``state.t + h``."""
+
+
+def march(stage_for: StageFor, state: StepState, save_at: Sequence[float], *,
+          scheme: str = "bdf2", dt: float | None = None, rtol: float = 5e-7,
+          atol: float = 5e-10, max_steps: int = 1_000_000, progress: bool = False,
+          desc: str = "sg") -> tuple[list[StepState], dict[str, Any]]:
+    """The states at every time of ``save_at`` (sorted, ``save_at[0] = state.t``), and counters.
+
+    The one time loop of the package: every step is :func:`take_step` on the stage problem
+    ``stage_for(state, h)``; adaptive steps follow :class:`Controller`, fixed ``dt`` as in
+    :func:`integrate`.
+    """
     if scheme not in ORDERS:
         bad_value("scheme", scheme, f"one of {tuple(ORDERS)}")
     save_at = np.asarray(save_at, dtype=float)
-    state = initial_state(problem, np.array(rho0, dtype=float), float(save_at[0]))
-    frames = np.empty((save_at.size, *state.rho.shape))
-    frames[0] = state.rho
+    saved = [state]
     tally = Tally()
-    bar = progress_bar(progress, float(save_at[-1] - save_at[0]))
+    span = float(save_at[-1] - save_at[0])
+    bar = progress_bar(progress, span, desc)
     controller = Controller(scheme)
-    h = first_step(problem, state, float(save_at[-1] - save_at[0])) if dt is None else float(dt)
+    h = first_step(stage_for(state, span), state, span) if dt is None else float(dt)
     for k in range(1, save_at.size):
         target = float(save_at[k])
         if dt is not None:
@@ -244,7 +287,8 @@ def integrate(problem: StageProblem, rho0: np.ndarray, save_at: Sequence[float],
             times[-1] = target
             for t_next in times:
                 h_step = float(t_next - state.t)
-                result = take_step(problem, state, h_step, scheme, rtol=rtol, atol=atol)
+                result = take_step(stage_for(state, h_step), state, h_step, scheme, rtol=rtol,
+                                   atol=atol)
                 tally.newton_iterations += result.newton
                 if result.state is None:
                     raise RuntimeError(f"the implicit moment solve did not converge at t="
@@ -261,7 +305,8 @@ def integrate(problem: StageProblem, rho0: np.ndarray, save_at: Sequence[float],
                 remaining = target - state.t
                 h_step = remaining if h >= remaining * (1 - 1e-12) else (
                     remaining / 2 if h > remaining / 2 else h)
-                result = take_step(problem, state, h_step, scheme, rtol=rtol, atol=atol)
+                result = take_step(stage_for(state, h_step), state, h_step, scheme, rtol=rtol,
+                                   atol=atol)
                 tally.newton_iterations += result.newton
                 accepted = result.state is not None and result.error <= 1.0
                 h = controller.next_step(h_step, result.error if result.state is not None
@@ -278,10 +323,10 @@ def integrate(problem: StageProblem, rho0: np.ndarray, save_at: Sequence[float],
                 tally.accept(h_step, result)
                 advance(bar, h_step)
                 _check_budget(tally, max_steps)
-        frames[k] = state.rho
+        saved.append(state)
     if bar is not None:
         bar.close()
-    return frames, tally.as_dict()
+    return saved, tally.as_dict()
 
 
 def _check_budget(tally: Tally, max_steps: int) -> None:
