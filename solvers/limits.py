@@ -11,13 +11,15 @@ r"""The γ → ∞ limits of the mean-field PDE (MATH.md §4), computed numerica
 * :func:`constrained_fokker_planck` — γ = ∞ for a non-concentrating balanced model (constant
   ``Φ``): ``∂_t ρ_p = −∂_x((f_p − λ_p(t)) ρ_p) + D_p ∂_xx ρ_p`` with the multipliers ``λ_p`` fixed
   by the constraints ``h_p(m(t), t) = 0`` (a DAE), solved with the same Scharfetter–Gummel finite
-  volumes and implicit steps as :func:`solvers.rescaled.march` (λ found by Newton each step).
+  volumes and implicit steps as every solver (:func:`solvers.stepping.march`; λ found by Newton
+  in each stage).
   Inconsistent initial data are first moved along the early-behaviour flow, which for constant
   ``Φ`` translates each population rigidly until the constraints hold.
 """
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -30,7 +32,10 @@ from meanfield.errors import bad_type, bad_value, check_finite_number, check_int
 from meanfield.expressions import x as x_symbol
 from meanfield.model import Model
 from meanfield.numeric import NumericModel, numeric
-from solvers.rescaled import Fields, Frame, Level, _initial_profiles, march
+from solvers.implicit import StageProblem
+from solvers.kernels import stage_kernel
+from solvers.rescaled import Fields, initial_profiles
+from solvers.stepping import StepState, march
 
 _GL_NODES, _GL_WEIGHTS = np.polynomial.legendre.leggauss(4)
 
@@ -105,7 +110,7 @@ def early_behaviour(model: Model, *, tau_final: float, initial: Any = None,
     panels = check_int("panels", panels, minimum=4)
     nm = numeric(model)
     fields = Fields.of(nm)
-    profiles = _initial_profiles(nm, initial)
+    profiles = initial_profiles(nm, initial)
     a, b = model.domain
     nodes, qw = _quadrature((a, b), panels)
     weights = np.array([qw * np.asarray(fn(nodes), float) for fn in profiles])
@@ -347,6 +352,36 @@ def _constraint(nm: NumericModel, fields: Fields, m: np.ndarray, time: float) ->
     return np.array([float(fields.field(p, np.zeros(1), m_all)[0]) for p in range(nm.P)])
 
 
+def balanced_moments(nm: NumericModel, fields: Fields, time: float) -> np.ndarray:
+    """The moments ``m*`` with ``h_p(m*, t) = 0`` (``h`` is affine in ``m`` for constant Φ)."""
+    zero = _constraint(nm, fields, np.zeros(nm.P), time)
+    K = np.column_stack([_constraint(nm, fields, np.eye(nm.P)[q], time) - zero
+                         for q in range(nm.P)])
+    return np.linalg.solve(K, -zero)
+
+
+@dataclass(frozen=True, eq=False)
+class MultiplierCoupling:
+    r"""The stage of the constrained equation: ``δ_p = base_p + λ_p·gaps_p`` (``−ΔF_p/D_p`` and
+    ``Δx/D_p``), the unknowns ``λ`` fixed by ``w·ρ(λ) = m*(t)`` (:func:`balanced_moments`)."""
+
+    base: np.ndarray
+    gaps: np.ndarray
+    goal: Callable[[float], np.ndarray]
+
+    def differences(self, lam: np.ndarray, time: float) -> np.ndarray:
+        return self.base + np.asarray(lam, dtype=float)[:, None] * self.gaps
+
+    def derivative(self, lam: np.ndarray, time: float) -> np.ndarray:
+        P = self.base.shape[0]
+        out = np.zeros((P, P, self.base.shape[1]))
+        out[np.arange(P), np.arange(P)] = self.gaps
+        return out
+
+    def target(self, lam: np.ndarray, time: float) -> tuple[np.ndarray, np.ndarray]:
+        return self.goal(time), np.zeros((lam.size, lam.size))
+
+
 def consistent_shift(model: Model, profiles: Sequence[Callable[[np.ndarray], np.ndarray]], *,
                      time: float = 0.0, panels: int = 400) -> np.ndarray:
     """Translations ``s_p`` reached by the early-behaviour flow (rigid for constant Φ).
@@ -410,15 +445,19 @@ def multipliers(model: Model, rho: np.ndarray, edges: np.ndarray, time: float) -
 
 
 def constrained_fokker_planck(model: Model, *, t_final: float, cells: int = 400,
-                              initial: Any = None, method: str = "bdf2",
+                              initial: Any = None, scheme: str = "bdf2",
                               dt: float | None = None, rtol: float = 1e-6, atol: float = 1e-10,
                               save_at: Sequence[float] | None = None,
-                              max_steps: int = 100_000) -> ConstrainedSolution:
+                              max_steps: int = 100_000,
+                              method: str | None = None) -> ConstrainedSolution:
     r"""The γ = ∞ DAE of a balanced non-concentrating model, solved with SG finite volumes.
 
     ``∂_t ρ_p = ∂_x(D_p ∂_x ρ_p + (λ_p − f_p) ρ_p)`` on the model's domain (zero flux), with
     ``λ(t)`` solving ``h_p(m(t), t) = 0`` at every implicit step (Newton on P unknowns).
-    ``initial`` is translated first onto the constraint (:func:`consistent_shift`).
+    ``initial`` is translated first onto the constraint (:func:`consistent_shift`). The time
+    steps are those of :mod:`solvers.stepping` (``scheme``, ``rtol``/``atol`` with their meaning
+    there, the error measured on the densities only); ``save_at`` follows the rules of
+    :func:`solvers.solve`. ``method`` is a deprecated name of ``scheme``.
     """
     _check_model(model)
     if is_concentrating(model):
@@ -426,16 +465,22 @@ def constrained_fokker_planck(model: Model, *, t_final: float, cells: int = 400,
                   "for a concentrating model use balance_trajectory or solve_rescaled")
     t_final = check_finite_number("t_final", t_final, positive=True)
     cells = check_int("cells", cells, minimum=8)
-    if method not in ("bdf2", "be"):
-        bad_value("method", method, "'bdf2' or 'be'")
+    name = "scheme"
+    if method is not None:
+        warnings.warn("constrained_fokker_planck(method=...) is deprecated; use scheme=...",
+                      DeprecationWarning, stacklevel=2)
+        scheme, name = method, "method"
+    if scheme not in ("bdf2", "be"):
+        bad_value(name, scheme, "'bdf2' or 'be'")
     rtol = check_finite_number("rtol", rtol, positive=True)
     atol = check_finite_number("atol", atol, positive=True)
     if dt is not None:
         dt = check_finite_number("dt", dt, positive=True)
+    max_steps = check_int("max_steps", max_steps, minimum=1)
     nm = numeric(model)
     fields = Fields.of(nm)
     P = nm.P
-    profiles = _initial_profiles(nm, initial)
+    profiles = initial_profiles(nm, initial)
     shift = consistent_shift(model, profiles)
     a, b = model.domain
     edges = np.linspace(a, b, cells + 1)
@@ -456,26 +501,25 @@ def constrained_fokker_planck(model: Model, *, t_final: float, cells: int = 400,
         shift = polish.x
     q0 = shifted(shift)
 
-    def gradient(p: int, z: np.ndarray, centre: np.ndarray, lam: np.ndarray, time: float
-                 ) -> np.ndarray:
-        return -nm.f[p](z) + lam[p]
-
-    def residual(lam: np.ndarray, q: np.ndarray, edges_: np.ndarray, centre: np.ndarray,
-                 time: float) -> np.ndarray:
-        return _constraint(nm, fields, (psi * q) @ widths, time)
-
     lam0 = multipliers(model, q0, edges, 0.0)
-    frame = Frame(D=nm.D, scale=1.0, gradient=gradient,
-                  centres=lambda theta, time, guess: np.zeros(P), residual=residual,
-                  control_theta=False)
-    start = Level(t=0.0, q=q0, theta=lam0, centre=np.zeros(P))
-    levels, _, info = march(frame, start, np.tile(edges, (P, 1)), t_final, method=method, dt=dt,
-                            rtol=rtol, atol=atol, dt_initial=1e-4 * t_final,
-                            save_at=None if save_at is None else np.asarray(save_at, float),
-                            max_steps=max_steps)
-    t = np.array([lv.t for lv in levels])
-    rho = np.array([lv.q for lv in levels])
-    lam = np.array([lv.theta for lv in levels])
+    gaps = np.diff(xc)
+    drift = np.array([nm.F[p].integrate_between(xc[:-1], xc[1:]) for p in range(P)])
+    kernel_name, kernel = stage_kernel("auto")
+    coupling = MultiplierCoupling(base=-drift / nm.D[:, None],
+                                  gaps=gaps[None, :] / nm.D[:, None],
+                                  goal=lambda time: balanced_moments(nm, fields, time))
+    problem = StageProblem(scale=nm.D[:, None] / gaps[None, :], widths=widths,
+                           weights=psi * widths, coupling=coupling, kernel=kernel)
+    from solvers.solve import output_times
+
+    start = StepState(t=0.0, rho=q0, m=lam0, f=problem.operator(q0, lam0, 0.0))
+    states, counters = march(lambda _state, _h: problem, start,
+                             output_times(save_at, t_final, P * cells, dt), scheme=scheme,
+                             dt=dt, rtol=rtol, atol=atol, max_steps=max_steps)
+    info = {"scheme": scheme, "kernel": kernel_name, "rtol": rtol, "atol": atol, **counters}
+    t = np.array([s.t for s in states])
+    rho = np.array([s.rho for s in states])
+    lam = np.array([s.m for s in states])
     mass = rho @ widths
     mean = (rho @ (xc * widths)) / mass
     var = np.einsum("tpi,tpi,i->tp", rho, (xc - mean[..., None]) ** 2, widths) / mass

@@ -10,11 +10,11 @@ Every step is one implicit stage ``(I − κL)ρ_{n+1} = r`` solved with the mom
   ``κ = h(h + h₁)/(2h + h₁)``, ``r = κ[(h + h₁)/(h h₁) ρ_n − h/(h₁(h + h₁)) ρ_{n−1}]``.
   The first step is backward Euler. Since ``r`` may be negative where a density drops by more
   than a factor ≈ 4 in one step (tails during transients), a result with negative entries is
-  limited: if their mass is at most the step's own error scale, ``‖ρ_{n+1} − p(t_{n+1})‖₁``
-  (``p`` the predictor below) or ``10⁻³(atol + rtol‖ρ_p‖₁)``, they are set to zero and the
-  population rescaled to its exact mass (``info["positivity_clips"]``; the change is then no
-  larger than the local error, so the order is kept); otherwise the step is redone with
-  backward Euler (``info["positivity_fallbacks"]``). So ``ρ ≥ 0`` always holds and mass is kept to round-off.
+  limited: if their mass is at most the step's own local error estimate (below) plus
+  ``10⁻³(atol + rtol‖ρ_p‖₁)``, they are set to zero and the population rescaled to its exact
+  mass (``info["positivity_clips"]``; the change is then no larger than the local error, so the
+  order is kept); otherwise the step is redone with backward Euler
+  (``info["positivity_fallbacks"]``, :func:`clip_allowed`). So ``ρ ≥ 0`` always holds and mass is kept to round-off.
 
 Local error estimate (Milne's device): the step is compared with the polynomial predictor built
 from ``ρ_n``, ``f_n = L ρ_n`` (exact: ``f_{n+1} = (ρ_{n+1} − r)/κ``) and, for BDF2, ``ρ_{n−1}``:
@@ -109,7 +109,8 @@ def _stage(problem: StageProblem, state: StepState, rhs: np.ndarray, kappa: floa
     if state.m_prev is not None:  # quadratic through m_{n-1}, m_n with slope dm/dt at t_n
         h1 = state.t - state.t_prev
         change = change + (state.m_prev - state.m + slope * h1) * (h / h1) ** 2
-    small = bool(np.all(np.abs(change) <= 0.1 * (np.abs(state.m) + 1e-12)))
+    small = bool(np.all(np.abs(change) <= 0.1 * (np.abs(state.m) + 1e-12))) and getattr(
+        problem.coupling, "target", None) is None  # (unknowns that are not moments: no slope)
     guess = state.m + change if small else state.m
     result = solve_stage(problem, rhs, kappa, t_new, guess)
     if not result.converged and small:
@@ -131,14 +132,16 @@ def _tail(problem: StageProblem, rho: np.ndarray, rhs: np.ndarray, kappa: float,
                   problem.widths)
 
 
-def clip_allowed(sums: np.ndarray, rtol: float, atol: float) -> bool:
+def clip_allowed(sums: np.ndarray, rtol: float, atol: float, factor: float) -> bool:
     """Whether a BDF2 stage with negative entries may keep its limited densities (see above).
 
-    ``sums`` are those of :func:`solvers.kernels.finish_step_numpy`: the negative mass ``N_p``
-    (row 4) must be at most ``max(‖ρ_{n+1} − p(t_{n+1})‖₁, 10⁻³ atol) + 10⁻³ rtol ‖ρ_p‖₁`` and
-    every limited population must keep a positive mass (row 3).
+    ``sums`` are those of :func:`solvers.kernels.finish_step_numpy` and ``factor`` is
+    ``(h + h₁)/(3h + 2h₁)``: the negative mass ``N_p`` (row 4) must be at most the local error
+    estimate of the unlimited stage, ``factor·‖ρ_{n+1} − p(t_{n+1})‖₁`` (row 6), plus
+    ``10⁻³(atol + rtol ‖ρ_p‖₁)``, and every limited population must keep a positive mass (row 3).
+    (Since ``p ≥ 0`` makes ``‖ρ_{n+1} − p‖₁ ≥ |N_p|``, a dip is kept only inside a larger change.)
     """
-    limit = np.maximum(sums[6], 1e-3 * atol) + 1e-3 * rtol * sums[7]
+    limit = factor * sums[6] + 1e-3 * (atol + rtol * sums[7])
     return not (np.any(-sums[4] > limit) or np.any(sums[3] <= 0))
 
 
@@ -162,11 +165,12 @@ def take_step(problem: StageProblem, state: StepState, h: float, scheme: str, *,
         # predictor p(t_{n+1}): quadratic through ρ_{n−1}, ρ_n with slope f_n at t_n
         rho, f_new, slope, sums = _tail(problem, stage.rho, rhs, kappa, state, True, ratio, h)
         if np.any(sums[2] < 0):  # negative entries: keep the limited ρ if allowed (see above)
-            if not clip_allowed(sums, rtol, atol):
+            if not clip_allowed(sums, rtol, atol, (h + h1) / (3 * h + 2 * h1)):
                 use_bdf2, fallback = False, True
             else:
                 clipped = True
-                stage = StageResult(rho, sums[5], stage.iterations, True, stage.residual)
+                moments = stage.m if getattr(problem.coupling, "target", None) else sums[5]
+                stage = StageResult(rho, moments, stage.iterations, True, stage.residual)
         if use_bdf2:
             error = sums[0] * ((h + h1) / (3 * h + 2 * h1))
     if not use_bdf2:
@@ -183,9 +187,19 @@ def take_step(problem: StageProblem, state: StepState, h: float, scheme: str, *,
     return StepResult(new, norm, 2 if use_bdf2 else 1, newton, fallback, clipped)
 
 
+def ladder(h: float) -> float:
+    """``h`` rounded down to the ladder ``2^{k/8}``: step sizes then do not follow round-off
+    noise in the error estimates, so runs that differ only by round-off (two codings of one
+    equation, another kernel) take the same steps and agree to round-off."""
+    if not (h > 0 and np.isfinite(h)):
+        return h
+    return float(2.0 ** (np.floor(8 * np.log2(h)) / 8))
+
+
 @dataclass
 class Controller:
-    """Step-size proposals ``h·min(f_max, max(0.2, 0.9·err^{−1/(k+1)}))`` (f_max = 1 after a reject)."""
+    """Step-size proposals ``h·min(f_max, max(0.2, 0.9·err^{−1/(k+1)}))`` (f_max = 1 after a
+    reject), rounded down to :func:`ladder`."""
 
     scheme: str
     growth: float = field(init=False)
@@ -201,7 +215,7 @@ class Controller:
         else:
             factor = min(limit, max(0.2, 0.9 * error ** (-1.0 / (order + 1))))
         self.rejected_last = not accepted
-        return h * factor
+        return ladder(h * factor)
 
 
 def first_step(problem: StageProblem, state: StepState, span: float) -> float:
@@ -313,7 +327,7 @@ def march(stage_for: StageFor, state: StepState, save_at: Sequence[float], *,
                                          else 1e6, result.order, accepted)
                 if not accepted:
                     tally.rejected += 1
-                    if h < 1e-14 * max(1.0, abs(target)):
+                    if h < 1e-14 * abs(state.t) or h < 1e-300:  # below round-off of t
                         raise RuntimeError(f"step size underflow at t={state.t:g} (h={h:g})")
                     continue
                 new = result.state
