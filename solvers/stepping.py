@@ -14,7 +14,8 @@ Every step is one implicit stage ``(I − κL)ρ_{n+1} = r`` solved with the mom
   ``10⁻³(atol + rtol‖ρ_p‖₁)``, they are set to zero and the population rescaled to its exact
   mass (``info["positivity_clips"]``; the change is then no larger than the local error, so the
   order is kept); otherwise the step is redone with backward Euler
-  (``info["positivity_fallbacks"]``, :func:`clip_allowed`). So ``ρ ≥ 0`` always holds and mass is kept to round-off.
+  (``info["positivity_fallbacks"]``, :func:`clip_allowed`). So ``ρ ≥ 0`` always holds and mass
+  is kept to round-off.
 
 Local error estimate (Milne's device): the step is compared with the polynomial predictor built
 from ``ρ_n``, ``f_n = L ρ_n`` (exact: ``f_{n+1} = (ρ_{n+1} − r)/κ``) and, for BDF2, ``ρ_{n−1}``:

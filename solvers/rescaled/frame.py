@@ -12,11 +12,12 @@ the same M cells in ``z``. With ``q_p = β_p ρ_p`` (the density in ``z``, unit 
 a Fokker–Planck equation in ``z`` whose potential is shifted by the frame velocity
 ``c' + β' z``. The window is placed on the density itself: centred on its mean and
 ``window`` standard deviations wide on each side (kept inside the domain), moved for the new time
-level with the velocity of the profile's mean and spread (:func:`follow`). It therefore follows the profile through the initial layer, where the
+level with the velocity of the profile's mean and spread (:func:`follow`). It therefore
+follows the profile through the initial layer, where the
 profile travels many concentration widths in a time O(1/γ), and the contraction of a wide
 profile: the flow relative to the frame is the small relaxation of the shape, so the cell
-Péclet number stays O(1) on the default grid. The frame velocity is the same BDF difference
-of the frame positions as the time derivative of ``q``, so the scheme keeps its order; mass is
+Péclet number stays O(1) on the default grid. The frame moves on a continuously differentiable
+trajectory whose exact velocity enters the stage, so the scheme keeps its order; mass is
 conserved to round-off because the cells in ``z`` never change.
 """
 
@@ -66,9 +67,8 @@ class ZoomGrid:
 
 @dataclass(frozen=True, eq=False)
 class Frame:
-    """The windows ``x = centre_p + half_p z`` at time ``t``, their velocities ``centre'``,
-    ``half'`` (the BDF differences used in the stage) and the positions one level back
-    (``t_prev``, ``centre_prev``, ``half_prev``)."""
+    """The windows ``x = centre_p + half_p z`` at time ``t``, their exact velocities
+    ``centre'``, ``half'`` (used in the stage) and the time of the level before (``t_prev``)."""
 
     t: float
     centre: np.ndarray
@@ -76,8 +76,6 @@ class Frame:
     velocity: np.ndarray
     rate: np.ndarray
     t_prev: float | None = None
-    centre_prev: np.ndarray | None = None
-    half_prev: np.ndarray | None = None
 
     @classmethod
     def at_rest(cls, t: float, mean: np.ndarray, std: np.ndarray, window: float,
@@ -115,16 +113,6 @@ def placement(mean: np.ndarray, std: np.ndarray, window: float, domain: tuple[fl
     return (lo + hi) / 2, (hi - lo) / 2
 
 
-def bdf_derivative(new: np.ndarray, now: np.ndarray, before: np.ndarray | None, h: float,
-                   h_prev: float | None) -> np.ndarray:
-    """``u'(t_{n+1})`` from ``u_{n+1}, u_n`` (backward Euler) or also ``u_{n−1}`` (variable-step
-    BDF2, ``ω = h/h₁``: ``[(1+2ω)/(1+ω) u_{n+1} − (1+ω) u_n + ω²/(1+ω) u_{n−1}]/h``)."""
-    if before is None or h_prev is None:
-        return (new - now) / h
-    w = h / h_prev
-    return ((1 + 2 * w) / (1 + w) * new - (1 + w) * now + w * w / (1 + w) * before) / h
-
-
 def target_rates(frame: Frame, grid: ZoomGrid, q: np.ndarray, f: np.ndarray, window: float,
                  domain: tuple[float, float]
                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -148,34 +136,39 @@ def target_rates(frame: Frame, grid: ZoomGrid, q: np.ndarray, f: np.ndarray, win
 
 
 def follow(frame: Frame, grid: ZoomGrid, q: np.ndarray, f: np.ndarray, t_new: float, *,
-           window: float, domain: tuple[float, float], second_order: bool) -> Frame:
+           window: float, domain: tuple[float, float]) -> Frame:
     r"""The frame at ``t_new = t_n + h`` for the step from ``frame`` (densities ``q``, their rate
-    ``f = ∂_t q`` at ``t_n``).
+    ``f = ∂_t q`` at ``t_n``; ``h₁ = t_n − t_{n−1}``, or ``h`` at the start).
 
-    The window moves with the velocity of the placement ``C, H`` of the profile
+    The window aims at the velocity of the placement ``C, H`` of the profile
     (:func:`target_rates`) plus a catch-up of the lag over the time ``τ`` the profile needs to
-    move by one standard deviation: ``c_{n+1} = c_n + h[C' + (C − c_n)/τ]`` and
-    ``log β_{n+1} = log β_n + h[(log H)' + (log H − log β_n)/τ]``. These velocities are smooth
-    functions of the solution, independent of ``h``, so the frame is a smooth sample of a
-    trajectory and a rejected step retried shorter sees no jump of the frame velocity. The
-    frame velocities of the stage are BDF differences of the positions (order 2 when
-    ``second_order`` and a level before ``frame`` is known, else 1). The window never leaves
-    the domain.
+    move by one standard deviation: ``w = C' + (C − c_n)/τ`` (and ``(log H)' +
+    (log H − log β_n)/τ`` for ``log β``). The frame moves on a parabola that leaves ``t_n`` with
+    its velocity ``v_n`` and turns towards ``w`` over one step (linear velocity ramp, gain
+    ``g = min(1, h/h₁)``): ``v(t_n + h) = v_n + g(w − v_n)``, ``c(t_n + h) = c_n + h(v_n + v)/2``.
+    Its trajectory is continuously differentiable (a rejected step retried shorter sees no jump
+    of the frame velocity) and the stage uses its exact velocity. The window never leaves the
+    domain (an end held at a wall does not move).
     """
     h = t_new - frame.t
+    h1 = frame.t - frame.t_prev if frame.t_prev is not None else h
     target, spread, move, grow, tau = target_rates(frame, grid, q, f, window, domain)
-    centre = frame.centre + h * (move + (target - frame.centre) / tau)
-    half = frame.half * np.exp(h * (grow + np.log(spread / frame.half) / tau))
+    gain = min(1.0, h / h1)
+    aim = move + (target - frame.centre) / tau
+    velocity = frame.velocity + gain * (aim - frame.velocity)
+    centre = frame.centre + h * (frame.velocity + velocity) / 2
+    growth = frame.rate / frame.half
+    new_growth = growth + gain * (grow + np.log(spread / frame.half) / tau - growth)
+    half = frame.half * np.exp(h * (growth + new_growth) / 2)
+    rate = half * new_growth
     a, b = domain
-    lo, hi = np.maximum(centre - half, a), np.minimum(centre + half, b)
-    centre, half = (lo + hi) / 2, (hi - lo) / 2
-    use_before = second_order and frame.t_prev is not None
-    h_prev = frame.t - frame.t_prev if use_before else None
-    velocity = bdf_derivative(centre, frame.centre, frame.centre_prev if use_before else None,
-                              h, h_prev)
-    rate = bdf_derivative(half, frame.half, frame.half_prev if use_before else None, h, h_prev)
-    return Frame(t=float(t_new), centre=centre, half=half, velocity=velocity, rate=rate,
-                 t_prev=frame.t, centre_prev=frame.centre, half_prev=frame.half)
+    lo, hi = centre - half, centre + half
+    lo_speed = np.where(lo < a, 0.0, velocity - rate)
+    hi_speed = np.where(hi > b, 0.0, velocity + rate)
+    lo, hi = np.maximum(lo, a), np.minimum(hi, b)
+    return Frame(t=float(t_new), centre=(lo + hi) / 2, half=(hi - lo) / 2,
+                 velocity=(lo_speed + hi_speed) / 2, rate=(hi_speed - lo_speed) / 2,
+                 t_prev=frame.t)
 
 
 def remap(edges: np.ndarray, q: np.ndarray, new_edges: np.ndarray) -> np.ndarray:

@@ -199,7 +199,7 @@ def _run(model: Model, nm: NumericModel, gamma: float, t_final: float,
 
     def stage_for(now: StepState, h: float) -> StageProblem:
         return build(follow(now.frame, grid, now.rho, now.f, now.t + h, window=window,
-                            domain=domain, second_order=scheme == "bdf2"), grid)
+                            domain=domain), grid)
 
     started = clock.perf_counter()
     states, counters = march(stage_for, state, times, scheme=scheme, dt=dt, rtol=rtol,
