@@ -32,7 +32,7 @@ from solvers.stepping import StepState, march
 GAMMA_MAX = 1e14
 """Largest coupling of the zoomed solvers: beyond it the moments, known to round-off, no longer
 fix the drift across a concentration width (``γ ε`` times their rounding exceeds O(1))."""
-PECLET_MAX = 2.0
+PECLET_MAX = 4.0
 """Largest cell Péclet number ``|δ|`` accepted without a :class:`ResolutionWarning` where the
 profile has mass (the Scharfetter–Gummel flux adds a diffusion ≈ ``D Pe²/12``)."""
 

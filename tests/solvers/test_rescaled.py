@@ -208,3 +208,15 @@ def test_bad_initial_data_is_rejected_with_a_named_message():
         Gaussian(0.0, 0.0)
     with pytest.raises(TypeError, match=r"initial.*Gaussian\(mean, std\)"):
         solve_rescaled(model, initial=[Gaussian(0.0, 1.0)], **kw)
+
+
+def test_save_at_and_gamma_follow_the_rules_of_solve():
+    model = mf.models.chemical()
+    with pytest.raises(ValueError, match=r"save_at.*\[0, t_final=0\.2\]"):
+        solve_rescaled(model, gamma=1e4, t_final=0.2, save_at=[1.0])  # formerly dropped silently
+    with pytest.raises(ValueError, match=r"gamma=1000000000000000.0 .*up to 1e\+14"):
+        solve_rescaled(model, gamma=1e15, t_final=1.0)
+    sol = solve_rescaled(model, gamma=1e4, t_final=1e-3, cells=40, rtol=1e-3, save_at=[5e-4])
+    np.testing.assert_allclose(sol.t, [0.0, 5e-4, 1e-3], rtol=1e-12)  # 0 and t_final added
+    with pytest.warns(DeprecationWarning, match="rho"):
+        np.testing.assert_allclose(sol.q, sol.eps * sol.rho)
