@@ -144,8 +144,8 @@ def follow(frame: Frame, grid: ZoomGrid, q: np.ndarray, f: np.ndarray, t_new: fl
     (:func:`target_rates`) plus a catch-up of the lag over the time ``τ`` the profile needs to
     move by one standard deviation: ``w = C' + (C − c_n)/τ`` (and ``(log H)' +
     (log H − log β_n)/τ`` for ``log β``). The frame moves on a parabola that leaves ``t_n`` with
-    its velocity ``v_n`` and turns towards ``w`` over one step (linear velocity ramp, gain
-    ``g = min(1, h/h₁)``): ``v(t_n + h) = v_n + g(w − v_n)``, ``c(t_n + h) = c_n + h(v_n + v)/2``.
+    its velocity ``v_n`` and turns towards ``w`` (linear velocity ramp, gain
+    ``g = h/(h + h₁)``): ``v(t_n + h) = v_n + g(w − v_n)``, ``c(t_n + h) = c_n + h(v_n + v)/2``.
     Its trajectory is continuously differentiable (a rejected step retried shorter sees no jump
     of the frame velocity) and the stage uses its exact velocity. The window never leaves the
     domain (an end held at a wall does not move).
@@ -153,7 +153,7 @@ def follow(frame: Frame, grid: ZoomGrid, q: np.ndarray, f: np.ndarray, t_new: fl
     h = t_new - frame.t
     h1 = frame.t - frame.t_prev if frame.t_prev is not None else h
     target, spread, move, grow, tau = target_rates(frame, grid, q, f, window, domain)
-    gain = min(1.0, h / h1)
+    gain = h / (h + h1)
     aim = move + (target - frame.centre) / tau
     velocity = frame.velocity + gain * (aim - frame.velocity)
     centre = frame.centre + h * (frame.velocity + velocity) / 2
