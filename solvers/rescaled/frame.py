@@ -56,14 +56,6 @@ class ZoomGrid:
                    quadrature=(gaps / 2)[:, None] * _WEIGHTS,
                    squares=(centres[1:] ** 2 - centres[:-1] ** 2) / 2)
 
-    def moments(self, q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Mean and standard deviation in ``z`` of the densities ``q`` (P, M)."""
-        w = q * self.widths
-        mass = w.sum(axis=1)
-        mean = w @ self.centres / mass
-        var = np.einsum("pi,pi->p", w, (self.centres[None] - mean[:, None]) ** 2) / mass
-        return mean, np.sqrt(np.maximum(var, 0.0))
-
 
 @dataclass(frozen=True, eq=False)
 class Frame:
@@ -89,11 +81,6 @@ class Frame:
         """The positions ``centre_p + half_p z`` (P, …) of the points ``z``."""
         shape = (-1,) + (1,) * np.ndim(z)
         return self.centre.reshape(shape) + self.half.reshape(shape) * z
-
-    def observed(self, grid: ZoomGrid, q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Mean and standard deviation in ``x`` of the densities ``q`` in this frame."""
-        mean, std = grid.moments(q)
-        return self.centre + self.half * mean, self.half * std
 
 
 def placement(mean: np.ndarray, std: np.ndarray, window: float, domain: tuple[float, float]
