@@ -22,7 +22,9 @@ Interface for other solvers (e.g. a zoomed, moving frame): build a :class:`Stage
 - ``weights`` (P, M): the readout, ``w_{p,i} = Ψ_p(x_i) h_i``;
 - ``coupling``: any object with ``differences(m, t) -> δ`` (P, M−1) and
   ``derivative(m, t) -> ∂δ/∂m`` (P, P, M−1) (e.g. :class:`AffineCoupling`; δ may depend on
-  ``m`` nonlinearly, e.g. through a moving centre);
+  ``m`` nonlinearly). Optionally ``target(u, t) -> (g, ∂g/∂u)``: the unknowns ``u`` are then
+  not the moments but parameters of ``δ`` fixed by ``w·ρ(u) = g(u, t)`` (e.g. the multipliers of
+  the γ = ∞ constrained equation, :mod:`solvers.limits`), and the stage returns ``u``;
 - ``kernel``: a :class:`~solvers.kernels.StageKernel` (``solvers.kernels.stage_kernel("auto")``),
 
 then call :func:`solve_stage` (one stage) or hand the problem to
@@ -120,6 +122,10 @@ class StageProblem:
     kernel: StageKernel
     workspace: dict[str, Any] = field(default_factory=dict, repr=False)
     """Scratch arrays of the kernel, reused between stage solves (not thread-safe)."""
+    frame: Any = None
+    """For a moving grid: the frame of the stage's new time level (carried by the new state)."""
+    moment_rtol: float = MOMENT_RTOL
+    """Newton tolerance of the moments (:func:`solve_stage`'s default)."""
 
     def __post_init__(self) -> None:
         for name in ("scale", "widths", "weights"):  # compiled kernels want C-ordered floats
@@ -157,14 +163,16 @@ class StageResult:
 
 
 def solve_stage(problem: StageProblem, rhs: np.ndarray, kappa: float, time: float,
-                m_guess: np.ndarray, *, max_iter: int = 60, rtol: float = MOMENT_RTOL,
+                m_guess: np.ndarray, *, max_iter: int = 60, rtol: float | None = None,
                 max_depth: int = 40) -> StageResult:
     """Solve one stage (see :func:`newton_stage`), by continuation in ``κ`` if Newton fails.
 
     When Newton from ``m_guess`` does not converge, the stage with ``κ/2`` is solved first (the
     same way, recursively) and its moments start Newton for ``κ``. The stage equation solved is
     always the requested one; only the starting point changes. Iterations of every level count.
+    ``rtol`` defaults to ``problem.moment_rtol``.
     """
+    rtol = problem.moment_rtol if rtol is None else rtol
     result = newton_stage(problem, rhs, kappa, time, m_guess, max_iter=max_iter, rtol=rtol)
     if result.converged or max_depth == 0:
         return result
@@ -191,7 +199,7 @@ def newton_stage(problem: StageProblem, rhs: np.ndarray, kappa: float, time: flo
     ``max_iter`` counts kernel evaluations.
     """
     compiled = problem.kernel.newton
-    if compiled is not None and isinstance(problem.coupling, AffineCoupling) \
+    if compiled is not None and type(problem.coupling) is AffineCoupling \
             and np.size(m_guess) == problem.coupling.unknown_slopes.shape[1]:
         rho, m, iterations, converged, norm = compiled(
             problem.coupling.folded_base(time), problem.coupling.unknown_slopes, problem.scale,
@@ -200,18 +208,22 @@ def newton_stage(problem: StageProblem, rhs: np.ndarray, kappa: float, time: flo
         return StageResult(rho, m, iterations, converged, norm)
     P = problem.P
     m = np.array(m_guess, dtype=float)
+    target = getattr(problem.coupling, "target", None)
     identity = np.eye(P)
+
+    def goal(trial: np.ndarray) -> np.ndarray:
+        return trial if target is None else target(trial, time)[0]
 
     def evaluate(trial: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, Any]:
         delta = problem.coupling.differences(trial, time)
         rho, readout, magnitude, factors = problem.kernel.solve(
             delta, problem.scale, problem.widths, problem.weights, kappa, rhs, problem.workspace)
-        return rho, readout - trial, np.maximum(magnitude, 1e-300), factors
+        return rho, readout - goal(trial), np.maximum(magnitude, 1e-300), factors
 
     def jacobian(trial: np.ndarray, rho: np.ndarray, factors: Any) -> np.ndarray:
-        return problem.kernel.jacobian(factors, problem.coupling.derivative(trial, time),
-                                       problem.scale, problem.widths, problem.weights, kappa,
-                                       rho)
+        jac = problem.kernel.jacobian(factors, problem.coupling.derivative(trial, time),
+                                      problem.scale, problem.widths, problem.weights, kappa, rho)
+        return jac if target is None else jac - target(trial, time)[1] + identity
 
     rho, residual, magnitude, factors = evaluate(m)
     norm = float(np.max(np.abs(residual) / magnitude))
@@ -220,7 +232,7 @@ def newton_stage(problem: StageProblem, rhs: np.ndarray, kappa: float, time: flo
     newton_step = None
     while True:
         if np.all(np.abs(residual) <= rtol * magnitude):
-            return StageResult(rho, m + residual, iterations, True, norm)
+            return StageResult(rho, m + residual if target is None else m, iterations, True, norm)
         if iterations >= max_iter or not np.isfinite(norm):
             return StageResult(rho, m + residual, iterations, False)
         if newton_step is None:  # one Jacobian per accepted point

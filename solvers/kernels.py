@@ -205,9 +205,9 @@ def _numba_stage() -> StageKernel | None:
     """The numba twin from :mod:`solvers.kernels_numba` (``None`` when numba is not installed)."""
     if not numba_available():
         return None
-    from solvers.kernels_numba import STAGE_NUMBA
+    from solvers.kernels_numba import STAGE_PIECES
 
-    return STAGE_NUMBA
+    return StageKernel("numba", **STAGE_PIECES)
 
 
 def numba_available() -> bool:

@@ -34,8 +34,6 @@ from llvmlite import ir
 from numba import types
 from numba.extending import intrinsic
 
-from solvers.kernels import StageKernel
-
 BLOCK = 1024
 """Edges per block of the fused sweep (its scratch stays in the L1/L2 caches)."""
 
@@ -571,5 +569,7 @@ def newton_call(base: np.ndarray, slopes: np.ndarray, scale: np.ndarray, widths:
                   _workspace(workspace, P, M))
 
 
-STAGE_NUMBA = StageKernel("numba", solve_call, jacobian_call, newton=newton_call,
-                          finish=finish_step, combine=combine)
+STAGE_PIECES = {"solve": solve_call, "jacobian": jacobian_call, "newton": newton_call,
+                "finish": finish_step, "combine": combine}
+"""The compiled pieces of a :class:`solvers.kernels.StageKernel` (assembled there, so that this
+module imports nothing from the package)."""

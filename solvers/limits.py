@@ -8,18 +8,19 @@ r"""The γ → ∞ limits of the mean-field PDE (MATH.md §4), computed numerica
 * :func:`balance_points`, :func:`balance_trajectory` — γ = ∞ for a concentrating model: every
   population is a Dirac mass at ``v_p`` with ``h_p(v_p; Ψ(v), t) = 0``; with a time-dependent
   external input the points move and are followed by continuation in ``t``.
-* :func:`constrained_fokker_planck` — γ = ∞ for a non-concentrating balanced model (constant
-  ``Φ``): ``∂_t ρ_p = −∂_x((f_p − λ_p(t)) ρ_p) + D_p ∂_xx ρ_p`` with the multipliers ``λ_p`` fixed
-  by the constraints ``h_p(m(t), t) = 0`` (a DAE), solved with the same Scharfetter–Gummel finite
-  volumes and implicit steps as :func:`solvers.rescaled.march` (λ found by Newton each step).
-  Inconsistent initial data are first moved along the early-behaviour flow, which for constant
-  ``Φ`` translates each population rigidly until the constraints hold.
+* :func:`constrained_fokker_planck` (:mod:`solvers.constrained`) — γ = ∞ for a non-concentrating
+  balanced model (constant ``Φ``): ``∂_t ρ_p = −∂_x((f_p − λ_p(t)) ρ_p) + D_p ∂_xx ρ_p`` with
+  the multipliers ``λ_p`` fixed by the constraints ``h_p(m(t), t) = 0`` (a DAE), solved with the
+  Scharfetter–Gummel finite volumes and time steps of every solver
+  (:func:`solvers.stepping.march`; λ found by Newton in each stage). Inconsistent initial data
+  are first moved along the early-behaviour flow, which for constant ``Φ`` translates each
+  population rigidly until the constraints hold.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -27,10 +28,19 @@ import scipy.optimize as so
 from scipy.integrate import solve_ivp
 
 from meanfield.errors import bad_type, bad_value, check_finite_number, check_int
-from meanfield.expressions import x as x_symbol
 from meanfield.model import Model
 from meanfield.numeric import NumericModel, numeric
-from solvers.rescaled import Fields, Frame, Level, _initial_profiles, march
+from solvers.constrained import (
+    ConstrainedSolution,
+    MultiplierCoupling,
+    balanced_moments,
+    consistent_shift,
+    constrained_fokker_planck,
+    is_concentrating,
+    multipliers,
+    quadrature,
+)
+from solvers.rescaled import Fields, initial_profiles
 
 _GL_NODES, _GL_WEIGHTS = np.polynomial.legendre.leggauss(4)
 
@@ -39,21 +49,6 @@ def _check_model(model: Any) -> Model:
     if not isinstance(model, Model):
         bad_type("model", model, "a meanfield.Model")
     return model
-
-
-def is_concentrating(model: Model) -> bool:
-    """True when some coupling factor ``Φ_pj`` (populations or inputs) depends on ``x``."""
-    phis = [e for row in model.phi for e in row] + [e for inp in model.inputs for e in inp.phi]
-    return any(sp_expr.has(x_symbol) for sp_expr in phis)
-
-
-def _quadrature(domain: tuple[float, float], panels: int) -> tuple[np.ndarray, np.ndarray]:
-    """Composite 4-point Gauss–Legendre nodes and weights on ``domain``."""
-    edges = np.linspace(domain[0], domain[1], panels + 1)
-    half = np.diff(edges) / 2
-    mid = (edges[1:] + edges[:-1]) / 2
-    return ((mid[:, None] + half[:, None] * _GL_NODES).ravel(),
-            (half[:, None] * _GL_WEIGHTS).ravel())
 
 
 # ----------------------------------------------------------------------------- (a) early behaviour
@@ -105,9 +100,9 @@ def early_behaviour(model: Model, *, tau_final: float, initial: Any = None,
     panels = check_int("panels", panels, minimum=4)
     nm = numeric(model)
     fields = Fields.of(nm)
-    profiles = _initial_profiles(nm, initial)
+    profiles = initial_profiles(nm, initial)
     a, b = model.domain
-    nodes, qw = _quadrature((a, b), panels)
+    nodes, qw = quadrature((a, b), panels)
     weights = np.array([qw * np.asarray(fn(nodes), float) for fn in profiles])
     if not np.all(np.isfinite(weights)) or np.any(weights < 0):
         bad_value("initial", initial, "finite, nonnegative initial densities")
@@ -317,168 +312,7 @@ def balance_trajectory(model: Model, times: Sequence[float], *, start: Any = Non
                              stable=np.array([p.stable for p in points]))
 
 
-# ----------------------------------------------------------------------------- (c) constrained FP
-@dataclass(frozen=True, eq=False)
-class ConstrainedSolution:
-    """γ = ∞ solution of a balanced, non-concentrating model.
-
-    ``rho`` (nt, P, M) at centres ``x``; ``multipliers`` (nt, P) the ``λ_p(t) = lim γ h_p``;
-    ``mass``, ``mean``, ``var``, ``m`` (nt, P); ``shift`` (P,) the initial translation that made
-    the initial data consistent (the γ = ∞ initial layer).
-    """
-
-    model: Model
-    t: np.ndarray
-    x: np.ndarray
-    edges: np.ndarray
-    rho: np.ndarray
-    multipliers: np.ndarray
-    mass: np.ndarray
-    mean: np.ndarray
-    var: np.ndarray
-    m: np.ndarray
-    shift: np.ndarray
-    info: dict[str, Any] = field(default_factory=dict)
-
-
-def _constraint(nm: NumericModel, fields: Fields, m: np.ndarray, time: float) -> np.ndarray:
-    """``h_p(m, t)`` (independent of x for constant Φ)."""
-    m_all = nm.all_moments(m, time)
-    return np.array([float(fields.field(p, np.zeros(1), m_all)[0]) for p in range(nm.P)])
-
-
-def consistent_shift(model: Model, profiles: Sequence[Callable[[np.ndarray], np.ndarray]], *,
-                     time: float = 0.0, panels: int = 400) -> np.ndarray:
-    """Translations ``s_p`` reached by the early-behaviour flow (rigid for constant Φ).
-
-    Solves ``ds_p/dτ = −h_p(m(s))``, ``m_q(s) = ∫Ψ_q(x + s_q) ρ_q(x) dx``, to equilibrium, then
-    polishes ``h(m(s)) = 0`` by Newton.
-    """
-    nm = numeric(model)
-    fields = Fields.of(nm)
-    nodes, qw = _quadrature(model.domain, panels)
-    weights = np.array([qw * np.asarray(fn(nodes), float) for fn in profiles])
-    weights /= weights.sum(axis=1, keepdims=True)
-
-    def h_of(s: np.ndarray) -> np.ndarray:
-        m = np.array([nm.psi[q](nodes + s[q]) @ weights[q] for q in range(nm.P)])
-        return _constraint(nm, fields, m, time)
-
-    s = np.zeros(nm.P)
-    for _ in range(20):
-        out = solve_ivp(lambda _t, s: -h_of(s), (0.0, 50.0), s, method="LSODA", rtol=1e-10,
-                        atol=1e-12)
-        s = out.y[:, -1]
-        if np.max(np.abs(h_of(s))) < 1e-6:
-            break
-    sol = so.root(h_of, s, method="hybr", tol=1e-14)
-    if np.max(np.abs(h_of(sol.x))) > 1e-11:
-        raise RuntimeError("the early-behaviour translation did not reach the balance manifold")
-    return sol.x
-
-
-def multipliers(model: Model, rho: np.ndarray, edges: np.ndarray, time: float) -> np.ndarray:
-    r"""``λ_p`` from the differentiated constraint, for densities ``rho`` (P, M) on ``edges``.
-
-    ``Σ_q K_pq (a_q − λ_q b_q) = −∂_t h_p`` with ``K_pq = ∂h_p/∂m_q``,
-    ``a_q = ∫Ψ_q' f_q ρ_q + D_q ∫Ψ_q'' ρ_q``, ``b_q = ∫Ψ_q' ρ_q`` (from ``m_q' = ∫Ψ_q ∂_t ρ_q``).
-    """
-    import sympy as sp
-
-    nm = numeric(model)
-    fields = Fields.of(nm)
-    P = nm.P
-    xc = (edges[1:] + edges[:-1]) / 2
-    widths = np.diff(edges)
-    d1 = [sp.lambdify(x_symbol, sp.diff(e, x_symbol), "numpy") for e in model.psi]
-    d2 = [sp.lambdify(x_symbol, sp.diff(e, x_symbol, 2), "numpy") for e in model.psi]
-    b = np.array([(np.broadcast_to(d1[q](xc), xc.shape) * rho[q]) @ widths for q in range(P)])
-    a = np.array([(np.broadcast_to(d1[q](xc), xc.shape) * nm.f[q](xc) * rho[q]) @ widths
-                  + nm.D[q] * (np.broadcast_to(d2[q](xc), xc.shape) * rho[q]) @ widths
-                  for q in range(P)])
-    m = np.array([nm.psi[q](xc) @ (rho[q] * widths) for q in range(P)])
-    base = _constraint(nm, fields, m, time)
-    K = np.empty((P, P))
-    for q in range(P):
-        bump = m.copy()
-        bump[q] += 1.0
-        K[:, q] = _constraint(nm, fields, bump, time) - base
-    step = 1e-5
-    dh_dt = (_constraint(nm, fields, m, time + step) - _constraint(nm, fields, m, max(
-        time - step, 0.0))) / (time + step - max(time - step, 0.0))
-    return np.linalg.solve(K * b[None, :], K @ a + dh_dt)
-
-
-def constrained_fokker_planck(model: Model, *, t_final: float, cells: int = 400,
-                              initial: Any = None, method: str = "bdf2",
-                              dt: float | None = None, rtol: float = 1e-6, atol: float = 1e-10,
-                              save_at: Sequence[float] | None = None,
-                              max_steps: int = 100_000) -> ConstrainedSolution:
-    r"""The γ = ∞ DAE of a balanced non-concentrating model, solved with SG finite volumes.
-
-    ``∂_t ρ_p = ∂_x(D_p ∂_x ρ_p + (λ_p − f_p) ρ_p)`` on the model's domain (zero flux), with
-    ``λ(t)`` solving ``h_p(m(t), t) = 0`` at every implicit step (Newton on P unknowns).
-    ``initial`` is translated first onto the constraint (:func:`consistent_shift`).
-    """
-    _check_model(model)
-    if is_concentrating(model):
-        bad_value("model", model.names, "a non-concentrating model (every Φ constant in x); "
-                  "for a concentrating model use balance_trajectory or solve_rescaled")
-    t_final = check_finite_number("t_final", t_final, positive=True)
-    cells = check_int("cells", cells, minimum=8)
-    if method not in ("bdf2", "be"):
-        bad_value("method", method, "'bdf2' or 'be'")
-    rtol = check_finite_number("rtol", rtol, positive=True)
-    atol = check_finite_number("atol", atol, positive=True)
-    if dt is not None:
-        dt = check_finite_number("dt", dt, positive=True)
-    nm = numeric(model)
-    fields = Fields.of(nm)
-    P = nm.P
-    profiles = _initial_profiles(nm, initial)
-    shift = consistent_shift(model, profiles)
-    a, b = model.domain
-    edges = np.linspace(a, b, cells + 1)
-    xc = (edges[1:] + edges[:-1]) / 2
-    widths = np.diff(edges)
-    psi = np.array([nm.psi[q](xc) for q in range(P)])
-
-    def shifted(s: np.ndarray) -> np.ndarray:
-        q = np.array([np.asarray(profiles[p](xc - s[p]), float) for p in range(P)])
-        return q / (q @ widths)[:, None]
-
-    # consistent on the grid itself: the discrete moments satisfy the constraint
-    def discrete(s: np.ndarray) -> np.ndarray:
-        return _constraint(nm, fields, (psi * shifted(s)) @ widths, 0.0)
-
-    polish = so.root(discrete, shift, method="hybr", tol=1e-14)
-    if np.max(np.abs(discrete(polish.x))) < np.max(np.abs(discrete(shift))):
-        shift = polish.x
-    q0 = shifted(shift)
-
-    def gradient(p: int, z: np.ndarray, centre: np.ndarray, lam: np.ndarray, time: float
-                 ) -> np.ndarray:
-        return -nm.f[p](z) + lam[p]
-
-    def residual(lam: np.ndarray, q: np.ndarray, edges_: np.ndarray, centre: np.ndarray,
-                 time: float) -> np.ndarray:
-        return _constraint(nm, fields, (psi * q) @ widths, time)
-
-    lam0 = multipliers(model, q0, edges, 0.0)
-    frame = Frame(D=nm.D, scale=1.0, gradient=gradient,
-                  centres=lambda theta, time, guess: np.zeros(P), residual=residual,
-                  control_theta=False)
-    start = Level(t=0.0, q=q0, theta=lam0, centre=np.zeros(P))
-    levels, _, info = march(frame, start, np.tile(edges, (P, 1)), t_final, method=method, dt=dt,
-                            rtol=rtol, atol=atol, dt_initial=1e-4 * t_final,
-                            save_at=None if save_at is None else np.asarray(save_at, float),
-                            max_steps=max_steps)
-    t = np.array([lv.t for lv in levels])
-    rho = np.array([lv.q for lv in levels])
-    lam = np.array([lv.theta for lv in levels])
-    mass = rho @ widths
-    mean = (rho @ (xc * widths)) / mass
-    var = np.einsum("tpi,tpi,i->tp", rho, (xc - mean[..., None]) ** 2, widths) / mass
-    m = np.einsum("tpi,pi,i->tp", rho, psi, widths)
-    return ConstrainedSolution(model=model, t=t, x=xc, edges=edges, rho=rho, multipliers=lam,
-                               mass=mass, mean=mean, var=var, m=m, shift=shift, info=info)
+__all__ = ["BalancePoint", "BalanceTrajectory", "ConstrainedSolution", "EarlyBehaviour",
+           "MultiplierCoupling", "balance_points", "balance_trajectory", "balanced_moments",
+           "consistent_shift", "constrained_fokker_planck", "early_behaviour",
+           "is_concentrating", "multipliers", "quadrature"]

@@ -10,11 +10,12 @@ Every step is one implicit stage ``(I − κL)ρ_{n+1} = r`` solved with the mom
   ``κ = h(h + h₁)/(2h + h₁)``, ``r = κ[(h + h₁)/(h h₁) ρ_n − h/(h₁(h + h₁)) ρ_{n−1}]``.
   The first step is backward Euler. Since ``r`` may be negative where a density drops by more
   than a factor ≈ 4 in one step (tails during transients), a result with negative entries is
-  limited: if their mass is at most the step's own error scale, ``‖ρ_{n+1} − p(t_{n+1})‖₁``
-  (``p`` the predictor below) or ``10⁻³(atol + rtol‖ρ_p‖₁)``, they are set to zero and the
-  population rescaled to its exact mass (``info["positivity_clips"]``; the change is then no
-  larger than the local error, so the order is kept); otherwise the step is redone with
-  backward Euler (``info["positivity_fallbacks"]``). So ``ρ ≥ 0`` always holds and mass is kept to round-off.
+  limited: if their mass is at most the step's own local error estimate (below) plus
+  ``10⁻³(atol + rtol‖ρ_p‖₁)``, they are set to zero and the population rescaled to its exact
+  mass (``info["positivity_clips"]``; the change is then no larger than the local error, so the
+  order is kept); otherwise the step is redone with backward Euler
+  (``info["positivity_fallbacks"]``, :func:`clip_allowed`). So ``ρ ≥ 0`` always holds and mass
+  is kept to round-off.
 
 Local error estimate (Milne's device): the step is compared with the polynomial predictor built
 from ``ρ_n``, ``f_n = L ρ_n`` (exact: ``f_{n+1} = (ρ_{n+1} − r)/κ``) and, for BDF2, ``ρ_{n−1}``:
@@ -23,9 +24,20 @@ from ``ρ_n``, ``f_n = L ρ_n`` (exact: ``f_{n+1} = (ρ_{n+1} − r)/κ``) and, 
 Its size is measured per population in L1, ``‖err_p‖₁ / (atol + rtol ‖ρ_p‖₁)``, and the step
 accepted when the largest is ≤ 1; the next step is ``h·min(f_max, max(0.2, 0.9 err^{−1/(k+1)}))``.
 
+The meaning of ``rtol``/``atol`` (the same for every solver built on this module: the native
+``solve``, the zoomed ``solve_rescaled`` and the γ = ∞ constrained equation): the local error of
+one step, measured in L1 over the cells, ``Σ_i h_i |err_{p,i}|``, is at most
+``atol + rtol·Σ_i h_i |ρ_{p,i}|`` for every population ``p``, i.e. for unit-mass densities at most
+``atol + rtol`` of probability mass moves wrongly per step. The norm is invariant under a change
+of the space variable (a zoomed frame ``x = c + λz`` with ``q = λρ`` has the same L1 norms), so
+``rtol`` means the same in every frame.
+
 Reuse: :func:`take_step` advances a :class:`StepState` by one step of a given size for any
-:class:`~solvers.implicit.StageProblem`; :class:`Controller` proposes step sizes; :func:`integrate`
-combines them over a list of output times (fixed ``dt`` or adaptive).
+:class:`~solvers.implicit.StageProblem`; :class:`Controller` proposes step sizes; :func:`march`
+combines them over a list of output times (fixed ``dt`` or adaptive) and :func:`integrate` wraps
+it for a fixed grid. A moving frame (:mod:`solvers.rescaled`) hands :func:`march` a callable
+``stage_for(state, h)`` that builds the stage problem of the step from ``state`` to
+``state.t + h`` (its frame in ``problem.frame``, which the new state carries on).
 
 Cost: the BDF2 right-hand side is one fused pass (``kernel.combine``), the stage one compiled
 Newton call when the kernel has one (:mod:`solvers.implicit`), and the tail of the step (``f``,
@@ -35,7 +47,7 @@ its readout ``dm/dt`` kept for the next predictor, the error sums, the limiting)
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -62,6 +74,8 @@ class StepState:
     m_prev: np.ndarray | None = None
     m_slope: np.ndarray | None = None
     """``dm/dt = w·f`` when already known (else read out from ``f`` when needed)."""
+    frame: Any = None
+    """The frame of the grid at ``t`` (``problem.frame`` of the stage that produced it)."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -96,7 +110,8 @@ def _stage(problem: StageProblem, state: StepState, rhs: np.ndarray, kappa: floa
     if state.m_prev is not None:  # quadratic through m_{n-1}, m_n with slope dm/dt at t_n
         h1 = state.t - state.t_prev
         change = change + (state.m_prev - state.m + slope * h1) * (h / h1) ** 2
-    small = bool(np.all(np.abs(change) <= 0.1 * (np.abs(state.m) + 1e-12)))
+    small = bool(np.all(np.abs(change) <= 0.1 * (np.abs(state.m) + 1e-12))) and getattr(
+        problem.coupling, "target", None) is None  # (unknowns that are not moments: no slope)
     guess = state.m + change if small else state.m
     result = solve_stage(problem, rhs, kappa, t_new, guess)
     if not result.converged and small:
@@ -116,6 +131,19 @@ def _tail(problem: StageProblem, rho: np.ndarray, rhs: np.ndarray, kappa: float,
     previous = state.rho_prev if bdf2 else _NO_HISTORY
     return finish(rho, rhs, kappa, state.rho, state.f, previous, ratio, h, problem.weights,
                   problem.widths)
+
+
+def clip_allowed(sums: np.ndarray, rtol: float, atol: float, factor: float) -> bool:
+    """Whether a BDF2 stage with negative entries may keep its limited densities (see above).
+
+    ``sums`` are those of :func:`solvers.kernels.finish_step_numpy` and ``factor`` is
+    ``(h + h₁)/(3h + 2h₁)``: the negative mass ``N_p`` (row 4) must be at most the local error
+    estimate of the unlimited stage, ``factor·‖ρ_{n+1} − p(t_{n+1})‖₁`` (row 6), plus
+    ``10⁻³(atol + rtol ‖ρ_p‖₁)``, and every limited population must keep a positive mass (row 3).
+    (Since ``p ≥ 0`` makes ``‖ρ_{n+1} − p‖₁ ≥ |N_p|``, a dip is kept only inside a larger change.)
+    """
+    limit = factor * sums[6] + 1e-3 * (atol + rtol * sums[7])
+    return not (np.any(-sums[4] > limit) or np.any(sums[3] <= 0))
 
 
 def take_step(problem: StageProblem, state: StepState, h: float, scheme: str, *,
@@ -138,12 +166,12 @@ def take_step(problem: StageProblem, state: StepState, h: float, scheme: str, *,
         # predictor p(t_{n+1}): quadratic through ρ_{n−1}, ρ_n with slope f_n at t_n
         rho, f_new, slope, sums = _tail(problem, stage.rho, rhs, kappa, state, True, ratio, h)
         if np.any(sums[2] < 0):  # negative entries: keep the limited ρ if allowed (see above)
-            limit = np.maximum(sums[6], 1e-3 * atol) + 1e-3 * rtol * sums[7]
-            if np.any(-sums[4] > limit) or np.any(sums[3] <= 0):
+            if not clip_allowed(sums, rtol, atol, (h + h1) / (3 * h + 2 * h1)):
                 use_bdf2, fallback = False, True
             else:
                 clipped = True
-                stage = StageResult(rho, sums[5], stage.iterations, True, stage.residual)
+                moments = stage.m if getattr(problem.coupling, "target", None) else sums[5]
+                stage = StageResult(rho, moments, stage.iterations, True, stage.residual)
         if use_bdf2:
             error = sums[0] * ((h + h1) / (3 * h + 2 * h1))
     if not use_bdf2:
@@ -155,14 +183,24 @@ def take_step(problem: StageProblem, state: StepState, h: float, scheme: str, *,
         rho, f_new, slope, sums = _tail(problem, stage.rho, rhs, kappa, state, False, 0.0, h)
         error = sums[0] * 0.5  # (BE from ρ_n ≥ 0 is non-negative: nothing is limited)
     new = StepState(t=t_new, rho=rho, m=stage.m, f=f_new, t_prev=state.t,
-                    rho_prev=state.rho, m_prev=state.m, m_slope=slope)
+                    rho_prev=state.rho, m_prev=state.m, m_slope=slope, frame=problem.frame)
     norm = float(np.max(error / (atol + rtol * sums[1])))
     return StepResult(new, norm, 2 if use_bdf2 else 1, newton, fallback, clipped)
 
 
+def ladder(h: float) -> float:
+    """``h`` rounded down to the ladder ``2^{k/8}``: step sizes then do not follow round-off
+    noise in the error estimates, so runs that differ only by round-off (two codings of one
+    equation, another kernel) take the same steps and agree to round-off."""
+    if not (h > 0 and np.isfinite(h)):
+        return h
+    return float(2.0 ** (np.floor(8 * np.log2(h)) / 8))
+
+
 @dataclass
 class Controller:
-    """Step-size proposals ``h·min(f_max, max(0.2, 0.9·err^{−1/(k+1)}))`` (f_max = 1 after a reject)."""
+    """Step-size proposals ``h·min(f_max, max(0.2, 0.9·err^{−1/(k+1)}))`` (f_max = 1 after a
+    reject), rounded down to :func:`ladder`."""
 
     scheme: str
     growth: float = field(init=False)
@@ -178,7 +216,7 @@ class Controller:
         else:
             factor = min(limit, max(0.2, 0.9 * error ** (-1.0 / (order + 1))))
         self.rejected_last = not accepted
-        return h * factor
+        return ladder(h * factor)
 
 
 def first_step(problem: StageProblem, state: StepState, span: float) -> float:
@@ -226,16 +264,36 @@ def integrate(problem: StageProblem, rho0: np.ndarray, save_at: Sequence[float],
     within each interval between output times so that every output time is hit exactly.
     Returns the frames (nt, P, M) and a dictionary of counters.
     """
+    save_at = np.asarray(save_at, dtype=float)
+    state = initial_state(problem, np.array(rho0, dtype=float), float(save_at[0]))
+    states, counters = march(lambda _state, _h: problem, state, save_at, scheme=scheme, dt=dt,
+                             rtol=rtol, atol=atol, max_steps=max_steps, progress=progress)
+    return np.array([s.rho for s in states]), counters
+
+
+StageFor = Callable[[StepState, float], StageProblem]
+"""``stage_for(state, h)``: the stage problem of the step from ``state`` to ``state.t + h``."""
+
+
+def march(stage_for: StageFor, state: StepState, save_at: Sequence[float], *,
+          scheme: str = "bdf2", dt: float | None = None, rtol: float = 5e-7,
+          atol: float = 5e-10, max_steps: int = 1_000_000, progress: bool = False,
+          desc: str = "sg") -> tuple[list[StepState], dict[str, Any]]:
+    """The states at every time of ``save_at`` (sorted, ``save_at[0] = state.t``), and counters.
+
+    The one time loop of the package: every step is :func:`take_step` on the stage problem
+    ``stage_for(state, h)``; adaptive steps follow :class:`Controller`, fixed ``dt`` as in
+    :func:`integrate`.
+    """
     if scheme not in ORDERS:
         bad_value("scheme", scheme, f"one of {tuple(ORDERS)}")
     save_at = np.asarray(save_at, dtype=float)
-    state = initial_state(problem, np.array(rho0, dtype=float), float(save_at[0]))
-    frames = np.empty((save_at.size, *state.rho.shape))
-    frames[0] = state.rho
+    saved = [state]
     tally = Tally()
-    bar = progress_bar(progress, float(save_at[-1] - save_at[0]))
+    span = float(save_at[-1] - save_at[0])
+    bar = progress_bar(progress, span, desc)
     controller = Controller(scheme)
-    h = first_step(problem, state, float(save_at[-1] - save_at[0])) if dt is None else float(dt)
+    h = first_step(stage_for(state, span), state, span) if dt is None else float(dt)
     for k in range(1, save_at.size):
         target = float(save_at[k])
         if dt is not None:
@@ -244,7 +302,8 @@ def integrate(problem: StageProblem, rho0: np.ndarray, save_at: Sequence[float],
             times[-1] = target
             for t_next in times:
                 h_step = float(t_next - state.t)
-                result = take_step(problem, state, h_step, scheme, rtol=rtol, atol=atol)
+                result = take_step(stage_for(state, h_step), state, h_step, scheme, rtol=rtol,
+                                   atol=atol)
                 tally.newton_iterations += result.newton
                 if result.state is None:
                     raise RuntimeError(f"the implicit moment solve did not converge at t="
@@ -261,14 +320,15 @@ def integrate(problem: StageProblem, rho0: np.ndarray, save_at: Sequence[float],
                 remaining = target - state.t
                 h_step = remaining if h >= remaining * (1 - 1e-12) else (
                     remaining / 2 if h > remaining / 2 else h)
-                result = take_step(problem, state, h_step, scheme, rtol=rtol, atol=atol)
+                result = take_step(stage_for(state, h_step), state, h_step, scheme, rtol=rtol,
+                                   atol=atol)
                 tally.newton_iterations += result.newton
                 accepted = result.state is not None and result.error <= 1.0
                 h = controller.next_step(h_step, result.error if result.state is not None
                                          else 1e6, result.order, accepted)
                 if not accepted:
                     tally.rejected += 1
-                    if h < 1e-14 * max(1.0, abs(target)):
+                    if h < 1e-14 * abs(state.t) or h < 1e-300:  # below round-off of t
                         raise RuntimeError(f"step size underflow at t={state.t:g} (h={h:g})")
                     continue
                 new = result.state
@@ -278,10 +338,10 @@ def integrate(problem: StageProblem, rho0: np.ndarray, save_at: Sequence[float],
                 tally.accept(h_step, result)
                 advance(bar, h_step)
                 _check_budget(tally, max_steps)
-        frames[k] = state.rho
+        saved.append(state)
     if bar is not None:
         bar.close()
-    return frames, tally.as_dict()
+    return saved, tally.as_dict()
 
 
 def _check_budget(tally: Tally, max_steps: int) -> None:

@@ -3,10 +3,10 @@ r"""Time-dependent truncated rescaled equations, solved numerically (MATH.md §6
 ``asymptotics.rescaled_equation(model, order=K)`` gives the zoomed equation
 ``∂_t q = −∂_y(V q) + ε⁻² D ∂_yy q`` (``x = c + εy``, ``ε = γ^{-1/2}``) with the drift as a series
 ``V = −ε⁻¹c' + Σ_{j=−2}^{K} ε^j V_j(y; c, m, t)``. :func:`solve_truncated` passes the truncated
-series, the balance equation ``h_p(c_p; m, t) = 0`` and the (exact) readout as callables to
+series and the balance equation ``h_p(c_p; m, t) = 0`` as callables to
 :func:`solvers.rescaled.solve_zoomed` — the same moving-frame finite volumes, implicit moments
-and adaptive window as the exact solver :func:`solvers.solve_rescaled` — so the two differ only
-by the truncation. :func:`truncation_study` measures that difference against γ on a transient
+and windows as the exact solver :func:`solvers.solve_rescaled` — so the two differ only by the
+truncation. :func:`truncation_study` measures that difference against γ on a transient
 (from a profile a few widths off the balance point, compared at the fast time ``τ = γt``) and
 fits its slope for each order. The stationary version lives in
 :func:`meanfield.studies.truncation_study` (``meanfield.studies.convergence``).
@@ -41,7 +41,7 @@ def solve_truncated(model: Model, *, gamma: float, order: int, t_final: float,
 
     ``equation`` may be a precomputed ``asymptotics.rescaled_equation(model, order=K)`` with
     ``K >= order`` (its extra terms are dropped). Remaining ``options`` go to
-    :func:`solvers.rescaled.solve_zoomed` (``method``, ``rtol``, ``window``, ``save_at``...).
+    :func:`solvers.rescaled.solve_zoomed` (``scheme``, ``rtol``, ``window``, ``save_at``...).
     """
     from solvers.rescaled import solve_zoomed
 
@@ -53,9 +53,6 @@ def solve_truncated(model: Model, *, gamma: float, order: int, t_final: float,
     drift = eq.drift_numeric
     eps = gamma ** -0.5
     P = model.P
-    from meanfield.numeric import numeric
-
-    nm = numeric(model)
     span = model.domain[1] - model.domain[0]
 
     def velocity(p: int, y: np.ndarray, centre: np.ndarray, m: np.ndarray, time: float
@@ -79,13 +76,10 @@ def solve_truncated(model: Model, *, gamma: float, order: int, t_final: float,
                 break
         return c
 
-    def moment(p: int, y: np.ndarray, weights: np.ndarray, centre: np.ndarray) -> float:
-        return float(nm.psi[p](centre[p] + eps * y) @ weights)
-
     if P != len(drift):
         bad_value("equation", equation, f"an equation of this model ({P} populations)")
     return solve_zoomed(model, gamma=gamma, t_final=t_final, velocity=velocity, balance=balance,
-                        moment=moment, cells=cells, initial=initial, **options)
+                        cells=cells, initial=initial, **options)
 
 
 def _offset_initial(model: Model, gamma: float, offset: float) -> list:

@@ -66,7 +66,7 @@ def test_w1_distance_to_the_moving_balance_point_decays_like_inverse_sqrt_gamma(
         sol = solve_rescaled(model, gamma=gamma, t_final=1.0, cells=200, rtol=1e-3,
                              save_at=[1.0])
         xs = sol.center[-1][:, None] + sol.eps * sol.y[-1]
-        weights = sol.q[-1] * np.diff(sol.y_edges[-1], axis=1)
+        weights = sol.rho[-1] * np.diff(sol.x_edges(-1), axis=1)
         distances.append(np.sum(np.abs(xs - trajectory.v[-1][:, None]) * weights, axis=1))
     distances = np.array(distances)
     for p in range(model.P):

@@ -1,0 +1,256 @@
+r"""The front doors of the zoomed solvers: :func:`solve_rescaled` (exact) and :func:`solve_zoomed`.
+
+Both integrate the mean-field PDE on windows that follow each population's profile
+(:mod:`solvers.rescaled.frame`), with the stage problems of :mod:`solvers.rescaled.stage` and the
+one time loop of the package (:func:`solvers.stepping.march`): the same error norm, meaning of
+``rtol``/``atol``, positivity rule, step-size controller and counters as :func:`solvers.solve`
+(``docs/mathematics.md §6, §10``).
+"""
+
+from __future__ import annotations
+
+import time as clock
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+from typing import Any
+
+import numpy as np
+
+from meanfield.errors import ResolutionWarning, bad_type, bad_value, check_finite_number, check_int
+from meanfield.model import Model
+from meanfield.numeric import NumericModel, numeric
+from solvers.implicit import StageProblem
+from solvers.kernels import stage_kernel
+from solvers.rescaled.fields import Fields, zero_candidates
+from solvers.rescaled.frame import Frame, ZoomGrid, follow, target_rates
+from solvers.rescaled.initial import initial_states, moments_of
+from solvers.rescaled.result import RescaledSolution
+from solvers.rescaled.stage import Balance, Velocity, callable_problem, exact_problem
+from solvers.stepping import StepState, march
+
+GAMMA_MAX = 1e14
+"""Largest coupling of the zoomed solvers: beyond it the moments, known to round-off, no longer
+fix the drift across a concentration width (``γ ε`` times their rounding exceeds O(1))."""
+PECLET_MAX = 4.0
+"""Largest cell Péclet number ``|δ|`` accepted without a :class:`ResolutionWarning` where the
+profile has mass (the Scharfetter–Gummel flux adds a diffusion ≈ ``D Pe²/12``)."""
+
+
+def _check_options(model: Any, gamma: Any, t_final: Any, cells: Any, scheme: Any,
+                   method: Any, rtol: Any, atol: Any, window: Any, dt: Any, max_steps: Any
+                   ) -> tuple:
+    if not isinstance(model, Model):
+        bad_type("model", model, "a meanfield.Model")
+    gamma = check_finite_number("gamma", gamma, positive=True)
+    if gamma > GAMMA_MAX:
+        bad_value("gamma", gamma, f"a coupling up to {GAMMA_MAX:g} (the range of the zoomed "
+                  "solver: beyond it round-off in the moments moves the profile by more than "
+                  "its width; for the limit itself use solvers.limits.balance_points)")
+    t_final = check_finite_number("t_final", t_final, positive=True)
+    cells = check_int("cells", cells, minimum=8)
+    name = "scheme"
+    if method is not None:
+        warnings.warn("solve_rescaled(method=...) is deprecated; use scheme=...",
+                      DeprecationWarning, stacklevel=3)
+        scheme, name = method, "method"
+    if scheme not in ("bdf2", "be"):
+        bad_value(name, scheme, "'bdf2' or 'be'")
+    rtol = check_finite_number("rtol", rtol, positive=True)
+    atol = check_finite_number("atol", atol, positive=True)
+    window = check_finite_number("window", window, positive=True)
+    if window < 4:
+        bad_value("window", window, "a half-width of at least 4 standard deviations")
+    if dt is not None:
+        dt = check_finite_number("dt", dt, positive=True)
+    max_steps = check_int("max_steps", max_steps, minimum=1)
+    return gamma, t_final, cells, scheme, rtol, atol, window, dt, max_steps
+
+
+def solve_rescaled(model: Model, *, gamma: float, t_final: float, cells: int = 200,
+                   initial: Any = None, scheme: str = "bdf2", dt: float | None = None,
+                   rtol: float = 1e-6, atol: float = 1e-10, window: float = 10.0,
+                   save_at: Sequence[float] | None = None, max_steps: int = 100_000,
+                   method: str | None = None) -> RescaledSolution:
+    r"""Solve the mean-field PDE of ``model`` on windows that follow the profiles, at any γ.
+
+    The density of every population lives on ``cells`` cells spanning ``mean ± window·std`` of
+    its current profile (``x = c + βz``, :mod:`solvers.rescaled.frame`); the PDE is solved
+    there exactly (moving-frame Scharfetter–Gummel, moments implicit), so the cost does not
+    depend on γ and the initial layer (profiles travelling and contracting by many widths in a
+    time O(1/γ)) is resolved on the default grid.
+
+    Parameters
+    ----------
+    model : a concentrating :class:`meanfield.Model` (every ``h_p`` has a zero with
+        ``∂_x h_p > 0`` near the initial profile; otherwise ``ValueError``)
+    gamma : coupling strength in ``(0, 1e14]`` (``ValueError`` beyond)
+    t_final : final time > 0
+    cells : cells per population
+    initial : ``None`` (the model's initial densities), or one entry (used for every
+        population) or P entries, each
+
+        * a callable of ``x`` (any normalisation): its mass is located by midpoint scans of the
+          domain, 4000 cells refined ×16 up to 1.6e7 cells, then zoomed in on until resolved;
+        * :class:`Gaussian` ``(mean, std)``: placed exactly, however narrow;
+        * an ``(x, density)`` pair of 1-D arrays: samples on your own grid (strictly increasing
+          ``x`` inside the domain), linearly interpolated and zero outside; moments exact.
+
+        Non-finite or negative values, or a density with no positive mass, raise ``ValueError``
+        naming ``initial[p]`` and the offending value (and where it is)
+    scheme : ``"bdf2"`` (second order, default) or ``"be"`` (first order): the schemes of
+        :mod:`solvers.stepping`, positive and conservative to round-off
+    dt : ``None`` for adaptive steps with ``rtol``/``atol`` (meaning as in
+        :mod:`solvers.stepping`: L1 local error per step per unit mass), or a fixed step
+    window : half-width of each window in standard deviations of its profile (≥ 4)
+    save_at : times in ``[0, t_final]`` to save, with 0 and ``t_final`` always added (the rules
+        of :func:`solvers.solve`; default: 101 equal frames)
+    method : deprecated name of ``scheme``
+
+    A :class:`meanfield.errors.ResolutionWarning` is emitted when the cell Péclet number
+    where the profile has mass exceeds ``PECLET_MAX`` at a saved time.
+    """
+    gamma, t_final, cells, scheme, rtol, atol, window, dt, max_steps = _check_options(
+        model, gamma, t_final, cells, scheme, method, rtol, atol, window, dt, max_steps)
+    nm = numeric(model)
+    kernel_name, kernel = stage_kernel("auto")
+
+    def build(frame: Frame, grid: ZoomGrid) -> StageProblem:
+        return exact_problem(nm, gamma, frame, grid, kernel)
+
+    def check(m0: np.ndarray, mean0: np.ndarray) -> None:
+        fields = Fields.of(nm)
+        m_all = nm.all_moments(m0, 0.0)
+        for p in range(nm.P):
+            try:
+                fields.stable_zero(p, m_all, float(mean0[p]))
+            except ValueError:
+                if zero_candidates(fields, p, m_all).size == 0:
+                    raise
+
+    return _run(model, nm, gamma, t_final, build, cells=cells, initial=initial, scheme=scheme,
+                dt=dt, rtol=rtol, atol=atol, window=window, save_at=save_at,
+                max_steps=max_steps, kernel_name=kernel_name, check=check)
+
+
+def solve_zoomed(model: Model, *, gamma: float, t_final: float, velocity: Velocity,
+                 balance: Balance, cells: int = 200, initial: Any = None, scheme: str = "bdf2",
+                 dt: float | None = None, rtol: float = 1e-6, atol: float = 1e-10,
+                 window: float = 10.0, save_at: Sequence[float] | None = None,
+                 max_steps: int = 100_000, method: str | None = None) -> RescaledSolution:
+    r"""The zoomed solver with the drift given in the balance frame by callables (exact or truncated).
+
+    Solves ``∂_t ρ_p = ∂_x(D_p ∂_x ρ_p + ∂_xU_p ρ_p)`` with ``∂_xU_p = −ε b_p(y; c, m, t)`` at
+    ``y = (x − c_p)/ε``, ``ε = γ^{-1/2}``: ``velocity(p, y, c, m, t)`` is ``b_p`` (for the exact
+    equation ``ε⁻¹ f(c + εy) − ε⁻³ h(c + εy)``) and ``balance(m, t, guess)`` returns the
+    balance points ``c`` (P,) for the moments ``m`` (P,), the expansion points of ``b``. The
+    windows, stepping and options are those of :func:`solve_rescaled`; the moments are the
+    model's exact readouts.
+    """
+    gamma, t_final, cells, scheme, rtol, atol, window, dt, max_steps = _check_options(
+        model, gamma, t_final, cells, scheme, method, rtol, atol, window, dt, max_steps)
+    nm = numeric(model)
+    kernel_name, kernel = stage_kernel("auto")
+    eps = gamma ** -0.5
+    guess: dict[str, np.ndarray] = {}
+
+    def build(frame: Frame, grid: ZoomGrid) -> StageProblem:
+        return callable_problem(nm, velocity, balance, eps, frame, grid, kernel, guess)
+
+    def check(m0: np.ndarray, mean0: np.ndarray) -> None:
+        guess["c"] = np.asarray(balance(m0, 0.0, mean0), dtype=float)
+
+    return _run(model, nm, gamma, t_final, build, cells=cells, initial=initial, scheme=scheme,
+                dt=dt, rtol=rtol, atol=atol, window=window, save_at=save_at,
+                max_steps=max_steps, kernel_name=kernel_name, check=check)
+
+
+def _run(model: Model, nm: NumericModel, gamma: float, t_final: float,
+         build: Callable[[Frame, ZoomGrid], StageProblem], *, cells: int, initial: Any,
+         scheme: str, dt: float | None, rtol: float, atol: float, window: float,
+         save_at: Any, max_steps: int, kernel_name: str,
+         check: Callable[[np.ndarray, np.ndarray], None]) -> RescaledSolution:
+    """Place the first windows on the initial profiles, march, assemble the result."""
+    from solvers.solve import output_times
+
+    domain = model.domain
+    times = output_times(save_at, t_final, nm.P * cells, dt)
+    starts = initial_states(nm, initial, domain)
+    stats = [start.moments or moments_of(start.profile, domain, f"initial[{p}]")
+             for p, start in enumerate(starts)]
+    mean0 = np.array([mu for mu, _ in stats])
+    grid = ZoomGrid.uniform(cells)
+    frame = Frame.at_rest(0.0, mean0, np.array([sd for _, sd in stats]), window, domain)
+    xs = frame.x(grid.centres)
+    q0 = np.array([np.asarray(start.profile(xs[p]), dtype=float)
+                   for p, start in enumerate(starts)])
+    mass0 = q0 @ grid.widths
+    if not np.all(mass0 > 0):
+        p = int(np.argmin(mass0))
+        bad_value(f"initial[{p}]", starts[p].profile, "an initial density with positive mass "
+                  "on its window")
+    q0 = q0 / mass0[:, None]
+    problem = build(frame, grid)
+    m0 = problem.readout(q0)
+    check(m0, mean0)
+    frame = _moving_with(frame, grid, q0, problem.operator(q0, m0, 0.0), window, domain)
+    problem = build(frame, grid)
+    state = StepState(t=0.0, rho=q0, m=m0, f=problem.operator(q0, m0, 0.0), frame=frame)
+
+    def stage_for(now: StepState, h: float) -> StageProblem:
+        return build(follow(now.frame, grid, now.rho, now.f, now.t + h, window=window,
+                            domain=domain), grid)
+
+    started = clock.perf_counter()
+    states, counters = march(stage_for, state, times, scheme=scheme, dt=dt, rtol=rtol,
+                             atol=atol, max_steps=max_steps, desc="rescaled")
+    peclet = np.array([_peclet(build(s.frame, grid), s) for s in states])
+    info = {"scheme": scheme, "kernel": kernel_name, "dt": dt, "rtol": rtol, "atol": atol,
+            **counters, "max_peclet": float(peclet.max()),
+            "wall_time": clock.perf_counter() - started}
+    if peclet.max() > PECLET_MAX:
+        k = int(np.argmax(peclet))
+        warnings.warn(f"the cell Péclet number reaches {peclet[k]:.3g} at t={states[k].t:.6g} "
+                      f"where the profile has mass (above {PECLET_MAX:g}: the flux adds a "
+                      f"diffusion of about D*Pe^2/12); use about cells="
+                      f"{int(np.ceil(cells * peclet[k] / PECLET_MAX))} or more",
+                      ResolutionWarning, stacklevel=3)
+    return _assemble(model, nm, gamma, scheme, grid, states, info)
+
+
+def _moving_with(frame: Frame, grid: ZoomGrid, q: np.ndarray, f: np.ndarray, window: float,
+                 domain: tuple[float, float]) -> Frame:
+    """``frame`` (at rest) given the velocities of the window placed on the profile."""
+    _, half, move, grow, _ = target_rates(frame, grid, q, f, window, domain)
+    return replace(frame, velocity=move, rate=grow * half)
+
+
+def _peclet(problem: StageProblem, state: StepState) -> float:
+    """Largest ``|δ|`` over the gaps where the density exceeds 1e-3 of its maximum."""
+    delta = np.abs(problem.coupling.differences(state.m, state.t))
+    q = state.rho
+    heavy = np.maximum(q[:, 1:], q[:, :-1]) > 1e-3 * q.max(axis=1, keepdims=True)
+    return float(np.max(np.where(heavy, delta, 0.0)))
+
+
+def _assemble(model: Model, nm: NumericModel, gamma: float, scheme: str, grid: ZoomGrid,
+              states: list[StepState], info: dict[str, Any]) -> RescaledSolution:
+    eps = gamma ** -0.5
+    t = np.array([s.t for s in states])
+    centre = np.array([s.frame.centre for s in states])
+    half = np.array([s.frame.half for s in states])
+    q = np.array([s.rho for s in states])
+    mass = q @ grid.widths
+    zbar = (q @ (grid.centres * grid.widths)) / mass
+    var_z = np.einsum("tpi,tpi,i->tp", q, (grid.centres - zbar[..., None]) ** 2,
+                      grid.widths) / mass
+    m = np.array([s.m for s in states])
+    residual = np.empty_like(mass)
+    for k, s in enumerate(states):
+        xs = s.frame.x(grid.centres)
+        for p in range(nm.P):
+            residual[k, p] = (np.abs(nm.field(p, xs[p], m[k], t[k])) * q[k, p]) @ grid.widths
+    return RescaledSolution(model=model, gamma=gamma, eps=eps, scheme=scheme, t=t, center=centre,
+                            y_edges=half[..., None] * grid.edges / eps,
+                            rho=q / half[..., None], mass=mass, mean=centre + half * zbar,
+                            var=half**2 * var_z, m=m, balance_residual=residual, info=info)

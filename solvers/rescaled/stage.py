@@ -1,0 +1,132 @@
+r"""The stage problem of the zoomed solvers: the moving frame as a :class:`~solvers.implicit.StageProblem`.
+
+In the frame ``x = c + βz`` (:mod:`solvers.rescaled.frame`) the Scharfetter–Gummel fluxes between
+the centres ``z_i`` use the scaled potential differences (``docs/mathematics.md §10``)
+
+.. math::
+    \delta_{p,i} = \frac{1}{D_p}\Big[\int_{x_i}^{x_{i+1}} \partial_x U_p\,dx
+        + \beta_p c_p'\,(z_{i+1} - z_i) + \beta_p\beta_p'\,\frac{z_{i+1}^2 - z_i^2}{2}\Big],
+    \qquad \partial_x U_p = -f_p + \gamma\sum_j g_{pj}\Phi_{pj}(x)\,m_j,
+
+with the integrals by 4-point Gauss–Legendre on every gap (never differences of large
+antiderivatives), the diffusion ``D_p/β_p²`` (``scale = D_p/(β_p²Δz)``) and the readout
+``w_{p,i} = Ψ_p(x_{p,i}) h_i``. The frame of the new level is known before the stage (it is
+predicted from the profile), so for the exact equation ``δ`` is affine in the unknown moments
+and the stage is the native one (:class:`~solvers.implicit.AffineCoupling`, solved by the
+compiled Newton kernel when numba is present). A drift given by a callable (a truncated
+expansion about the balance point, :func:`solvers.rescaled.solve_zoomed`) gives a
+:class:`CallableCoupling`, nonlinear in ``m``, solved by the generic Newton of
+:mod:`solvers.implicit`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from meanfield.numeric import NumericModel
+from solvers.implicit import AffineCoupling, StageProblem
+from solvers.kernels import StageKernel
+from solvers.rescaled.frame import Frame, ZoomGrid
+
+MOMENT_RTOL = 1e-14
+"""Newton tolerance of the moments: below the native 1e-12, because on a window much wider than
+the concentration width (a wide start at large γ) the drift is γ·β times the moments and their
+rounding would show as noise in the error control."""
+
+
+def frame_terms(frame: Frame, grid: ZoomGrid) -> np.ndarray:
+    """``β c' Δz + β β' (z_{i+1}² − z_i²)/2`` (P, M−1): the frame's share of the potential."""
+    return (frame.half * frame.velocity)[:, None] * grid.gaps[None] + (
+        frame.half * frame.rate)[:, None] * grid.squares[None]
+
+
+def _integrals(values: np.ndarray, frame: Frame, grid: ZoomGrid) -> np.ndarray:
+    """``∫ g dx`` over every gap (…, M−1) from ``g`` at the Gauss nodes (…, M−1, 4)."""
+    return np.einsum("...ik,ik->...i", values, grid.quadrature) * frame.half.reshape(
+        (-1,) + (1,) * (values.ndim - 2))
+
+
+def readout_weights(nm: NumericModel, frame: Frame, grid: ZoomGrid) -> np.ndarray:
+    """``w_{p,i} = Ψ_p(x_{p,i}) h_i`` (P, M) at the cell centres of the frame."""
+    xs = frame.x(grid.centres)
+    return np.array([nm.psi[p](xs[p]) for p in range(nm.P)]) * grid.widths
+
+
+def exact_problem(nm: NumericModel, gamma: float, frame: Frame, grid: ZoomGrid,
+                  kernel: StageKernel) -> StageProblem:
+    """The stage of the exact mean-field PDE in ``frame`` (``δ`` affine in the moments)."""
+    P, J, D = nm.P, nm.J, nm.D
+    nodes = frame.x(grid.nodes)  # (P, M−1, 4)
+    drift = np.array([nm.f[p](nodes[p]) for p in range(P)])
+    phi = np.zeros((P, J) + grid.nodes.shape)
+    for p in range(P):
+        for j in range(J):
+            if nm.g[p, j] != 0:
+                phi[p, j] = nm.phi[p][j](nodes[p])
+    base = (frame_terms(frame, grid) - _integrals(drift, frame, grid)) / D[:, None]
+    slopes = gamma * nm.g[:, :, None] * _integrals(phi, frame, grid) / D[:, None, None]
+    coupling = AffineCoupling(base=base, slopes=slopes, external=nm.external_m, unknowns=P)
+    return StageProblem(scale=D[:, None] / (frame.half[:, None] ** 2 * grid.gaps[None]),
+                        widths=grid.widths, weights=readout_weights(nm, frame, grid),
+                        coupling=coupling, kernel=kernel, frame=frame,
+                        moment_rtol=MOMENT_RTOL)
+
+
+Velocity = Callable[[int, np.ndarray, np.ndarray, np.ndarray, float], np.ndarray]
+Balance = Callable[[np.ndarray, float, np.ndarray], np.ndarray]
+
+
+@dataclass(frozen=True, eq=False)
+class CallableCoupling:
+    r"""``δ(m, t)`` for a drift ``b_p(y; c, m, t)`` given in the balance frame ``x = c(m) + εy``.
+
+    ``∂_xU_p = −ε b_p((x − c_p)/ε; c, m, t)`` with ``c = balance(m, t, guess)`` the balance
+    points (the last ones found are the next guess); ``∂δ/∂m`` by one-sided differences.
+    """
+
+    velocity: Velocity
+    balance: Balance
+    eps: float
+    D: np.ndarray
+    frame: Frame
+    grid: ZoomGrid
+    guess: dict[str, np.ndarray] = field(default_factory=dict)
+
+    def differences(self, m: np.ndarray, time: float) -> np.ndarray:
+        m = np.asarray(m, dtype=float)
+        centre = self.balance(m, time, self.guess.get("c", self.frame.centre))
+        self.guess["c"] = centre
+        nodes = self.frame.x(self.grid.nodes)
+        grad = np.array([-self.eps * np.asarray(self.velocity(
+            p, (nodes[p] - centre[p]) / self.eps, centre, m, time), dtype=float)
+            for p in range(self.D.size)])
+        potential = _integrals(np.broadcast_to(grad, nodes.shape), self.frame, self.grid)
+        return (potential + frame_terms(self.frame, self.grid)) / self.D[:, None]
+
+    def derivative(self, m: np.ndarray, time: float) -> np.ndarray:
+        m = np.asarray(m, dtype=float)
+        base = self.differences(m, time)
+        out = np.empty((m.size, m.size, base.shape[1]))
+        for j in range(m.size):
+            eta = 1e-7 * max(1.0, abs(float(m[j])))
+            bumped = m.copy()
+            bumped[j] += eta
+            out[:, j] = (self.differences(bumped, time) - base) / eta
+        self.differences(m, time)  # the guess back at m
+        return out
+
+
+def callable_problem(nm: NumericModel, velocity: Velocity, balance: Balance, eps: float,
+                     frame: Frame, grid: ZoomGrid, kernel: StageKernel,
+                     guess: dict[str, Any]) -> StageProblem:
+    """The stage of a zoomed equation with the drift given by ``velocity`` (see above)."""
+    coupling = CallableCoupling(velocity=velocity, balance=balance, eps=eps, D=nm.D,
+                                frame=frame, grid=grid, guess=guess)
+    return StageProblem(scale=nm.D[:, None] / (frame.half[:, None] ** 2 * grid.gaps[None]),
+                        widths=grid.widths, weights=readout_weights(nm, frame, grid),
+                        coupling=coupling, kernel=kernel, frame=frame,
+                        moment_rtol=MOMENT_RTOL)
