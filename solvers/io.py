@@ -31,6 +31,7 @@ RESULT_TYPES = {
     "TransientFluctuations": ("solvers.fluctuations", "TransientFluctuations"),
     "FhnPdeResult": ("solvers.fipy2d", "FhnPdeResult"),
     "FhnNetworkResult": ("solvers.network2d", "FhnNetworkResult"),
+    "RescaledSolution": ("solvers.rescaled", "RescaledSolution"),
 }
 #: the variables of a solution file and their dimensions
 LAYOUT = {

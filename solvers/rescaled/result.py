@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass, field
+from os import PathLike
 from typing import Any
 
 import numpy as np
@@ -77,12 +78,8 @@ class RescaledSolution:
         return np.array(out)
 
     def to_xarray(self) -> Any:
-        """An ``xarray.Dataset`` with dims (t, population, cell) and the model in the attributes."""
-        import json
-
-        import xarray as xr
-
-        from meanfield import __version__
+        """An ``xarray.Dataset`` with dims (t, population, cell), CF metadata (:mod:`solvers.datasets`)."""
+        from solvers.datasets import STATE, build_dataset
 
         per_t = ("t", "population")
         data = {"rho": (("t", "population", "cell"), self.rho),
@@ -90,9 +87,48 @@ class RescaledSolution:
                 "center": (per_t, self.center), "mass": (per_t, self.mass),
                 "mean": (per_t, self.mean), "var": (per_t, self.var), "m": (per_t, self.m),
                 "balance_residual": (per_t, self.balance_residual)}
-        attrs = {"gamma": self.gamma, "eps": self.eps, "scheme": self.scheme,
-                 "model": self.model.to_json(), "meanfield_version": __version__,
-                 "info": json.dumps({k: (v if isinstance(v, (int, float, str)) else repr(v))
-                                     for k, v in self.info.items()})}
-        return xr.Dataset(data, coords={"t": self.t, "population": list(self.names)},
-                          attrs=attrs)
+        extra = {
+            "cell": ("cell index", "1", "index of the cell of each population's moving window"),
+            "center": ("window centre", STATE, "centre of the zoomed window: x = center + eps*y "
+                       "(it follows the concentrating profile, whose limit is the balance point)"),
+            "y_edges": ("rescaled cell edges", "1", "cell edges of each window in the rescaled "
+                        "variable y = (x - center)/eps, eps = attribute eps (x edges: "
+                        "center + eps*y_edges); rho is given on these cells"),
+        }
+        return build_dataset("RescaledSolution", data=data, coords={
+            "t": (("t",), self.t), "population": (("population",), list(self.names))},
+            model=self.model, gamma=self.gamma, solver="solve_rescaled",
+            options={"scheme": self.scheme}, info=self.info,
+            attrs={"eps": self.eps, "scheme": self.scheme}, extra=extra)
+
+    def save(self, path: str | PathLike[str]) -> None:
+        """Write :meth:`to_xarray` as NetCDF (read back with :func:`solvers.load`)."""
+        self.to_xarray().to_netcdf(path)
+
+    @classmethod
+    def from_xarray(cls, ds: Any, path: Any = "<dataset>") -> RescaledSolution:
+        """The solution of :meth:`to_xarray` (every array checked; errors name ``path``)."""
+        from solvers.datasets import Reader
+        from solvers.io import read_density, read_times
+
+        r = Reader(ds, path, "RescaledSolution")
+        model = r.model()
+        r.size("population", model.P)
+        cells = r.size("cell", minimum=3)
+        t = read_times(r)
+        eps = r.number("eps")
+        if eps <= 0:
+            r.fail(f"the attribute 'eps' is {eps}, expected a number > 0")
+        shape = (t.size, model.P)
+        y_edges = r.array("y_edges", ("t", "population", "edge"), shape=(*shape, cells + 1))
+        if np.any(np.diff(y_edges, axis=-1) <= 0):
+            r.fail("y_edges are not strictly increasing in every window")
+        rho = read_density(r, "rho", ("t", "population", "cell"))
+        obs = {name: r.array(name, ("t", "population"))
+               for name in ("center", "mass", "mean", "var", "m", "balance_residual")}
+        if not np.allclose(obs["mass"], np.sum(rho * eps * np.diff(y_edges, axis=-1), axis=-1),
+                           rtol=1e-8, atol=1e-12):
+            r.fail("mass does not match the integral of rho over the cells")
+        return cls(model=model, gamma=r.number("gamma", minimum=0), eps=eps,
+                   scheme=r.text("scheme"), t=t, y_edges=y_edges, rho=rho,
+                   info=r.mapping("info"), **obs)

@@ -76,7 +76,15 @@ def _transient() -> Any:
     return solvers.transient_fluctuations(_solution(), observables="m")
 
 
+def _rescaled() -> Any:
+    with warnings.catch_warnings():  # a coarse grid on purpose: this tests storage, not accuracy
+        warnings.simplefilter("ignore", solvers.ResolutionWarning)
+        return solvers.solve_rescaled(models.linear_ou(), gamma=50.0, t_final=0.02, cells=20,
+                                      rtol=1e-3, save_at=[0.0, 0.01, 0.02])
+
+
 FACTORIES: dict[str, Callable[[], Any]] = {
+    "RescaledSolution": _rescaled,
     "Fluctuations": _fluctuations, "TransientFluctuations": _transient,
     "NetworkEnsemble": _ensemble,
     "Solution": _solution, "StationaryState": _state, "Branch": _branch,
