@@ -181,3 +181,39 @@ def test_loaded_fluctuations_evaluate_the_same_autocovariance(tmp_path: Path) ->
     back = solvers.load(tmp_path / "fl.nc")
     lags = [0.0, 0.2]
     np.testing.assert_array_equal(back.autocovariance("m", lags), fl.autocovariance("m", lags))
+
+
+def _drop_first(values: np.ndarray) -> np.ndarray:
+    out = values.copy()
+    out[..., 0] = np.nan
+    return out
+
+
+BAD = [
+    ("NetworkResult", "final_states", lambda a: np.nan_to_num(a, nan=1.0),
+     r"final_states do not hold n = \[30, 20\] agents"),
+    ("NetworkResult", "rho", lambda a: -a, "rho has negative values"),
+    ("StationaryState", "stable", lambda a: a + 5, "stable has codes other than"),
+    ("StationaryState", "eigenvalue_real", _drop_first, "eigenvalue_count does not match"),
+    ("Branch", "mean", _drop_first, "mean has .* values that are NaN"),
+    ("NetworkEnsemble", "mean", lambda a: a.astype(str), "mean has dtype <U"),
+    ("FhnNetworkResult", "agent_population", lambda a: a + 2, "agent_population has indices"),
+    ("FhnPdeResult", "mean_v", lambda a: a[..., None], r"mean_v has dims"),
+    ("Fluctuations", "m_cov", lambda a: a[0], r"m_cov has dims \('population',\), expected"),
+    ("RescaledSolution", "y_edges", lambda a: a[..., ::-1].copy(), "y_edges are not strictly"),
+    ("RescaledSolution", "rho", lambda a: 2 * a, "mass does not match the integral of rho"),
+]
+
+
+@pytest.mark.parametrize(("kind", "name", "edit", "match"), BAD)
+def test_inconsistent_files_are_refused_naming_the_file(kind: str, name: str, edit: Any,
+                                                       match: str, tmp_path: Path) -> None:
+    ds = FACTORIES[kind]().to_xarray()
+    var = ds[name]
+    values = edit(var.values)
+    dims = var.dims if values.ndim == var.ndim else (*var.dims, "extra")[: values.ndim]
+    ds = ds.drop_vars(name).assign({name: (dims, values)})
+    path = tmp_path / f"{kind}.nc"
+    ds.to_netcdf(path)
+    with pytest.raises(ValueError, match=rf"^result file {path}: {match}"):
+        solvers.load(path)
