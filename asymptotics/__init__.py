@@ -2,7 +2,7 @@
 
 Mean-field PDE, Hopf–Cole transform, balance manifold and balance points, rescaled
 (desingularized) equations, stationary expansions in ``1/γ`` and their substitute-back
-verification (MATH.md §4–7). Numbers come out of one explicit lambdify step
+verification (docs/mathematics.md §4–7). Numbers come out of one explicit lambdify step
 (:mod:`asymptotics.bridge`). Never imports :mod:`solvers`.
 
     import asymptotics as asy

@@ -1,4 +1,4 @@
-r"""Early-behaviour field, balance manifold and balance points (MATH.md §4).
+r"""Early-behaviour field, balance manifold and balance points (docs/mathematics.md §4).
 
 At leading order in the fast time ``τ = γ t`` every agent of population ``p`` follows
 ``dx/dτ = -h_p(x)`` with

@@ -16,9 +16,6 @@ from typing import Any
 from meanfield.errors import bad_value
 
 COMPILING = "compiling kernels, first run only (numba caches them for later runs)"
-BAR_FORMAT = "{desc}: {percentage:3.0f}%|{bar}| t={n:.2f}/{total:.2f} [{elapsed}<{remaining}]"
-"""How a bar over simulated time should read (``t=0.31/1.00``). The bars of ``solvers.solve``
-are made by ``solvers.stepping.progress_bar``, which is where this format has to be passed."""
 
 
 def _kernels_cached() -> bool:

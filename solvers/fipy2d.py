@@ -1,6 +1,6 @@
 r"""The mean-field PDE of FitzHugh–Nagumo populations in ``(v, w)``, solved with FiPy on a ``Grid2D``.
 
-For each population ``p`` (MATH.md §8, :mod:`meanfield.fhn`):
+For each population ``p`` (docs/mathematics.md §8, :mod:`meanfield.fhn`):
 
 .. math::
     \partial_t \rho_p = -\partial_v\big[(v - v^3/3 - w + I_p - \gamma(K_p v - R_p))\rho_p\big]

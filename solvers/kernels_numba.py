@@ -91,7 +91,7 @@ def exp_negative(u):  # noqa: ANN001, ANN201
 
 @numba.njit(inline="always", **_JIT)
 def bernoulli_values(z):  # noqa: ANN001, ANN201
-    """``(B(z), B(−z), B'(z))`` with ``B(z) = z/(eᶻ − 1)``: the even series below |z| = 1/2,
+    """``(B(z), B(−z), B'(z))`` with ``B(z) = z/(eᶻ − 1)``: the even series below ``|z| = 1/2``,
     else ``B(−|z|) = |z|/(1 − e^{−|z|})``, ``B(|z|) = B(−|z|) e^{−|z|}``, ``B' = B(z)(1 − B(−z))/z``."""
     u = abs(z)
     z2 = z * z

@@ -1,4 +1,4 @@
-r"""The n-agent network of FitzHugh–Nagumo agents ``(v, w)`` (MATH.md §8, :mod:`meanfield.fhn`).
+r"""The n-agent network of FitzHugh–Nagumo agents ``(v, w)`` (docs/mathematics.md §8, :mod:`meanfield.fhn`).
 
 Agent ``i`` of population ``p`` (coupling always affine in its own voltage, ``h_p = K_p v − R_p``):
 

@@ -18,7 +18,7 @@ Every study returns an ``xarray.Dataset`` with
 Points (one γ, one grid, one step) are independent: ``client=`` runs them on Dask, ``directory=``
 writes each as it finishes and reuses finished ones (:mod:`meanfield.studies.sweep`).
 
-Predicted slopes in γ for the stationary reversal-potential case (MATH.md §4–7), with
+Predicted slopes in γ for the stationary reversal-potential case (docs/mathematics.md §4–7), with
 ``v`` the balance voltages, ``μ`` the 1/γ correction of the mean, ``A_p = Σ_q g_pq S_q(v_q)``:
 
 =====================  =====================================  ==========
@@ -71,7 +71,7 @@ def gamma_slopes(order: int = 1, *, concentrating: bool = True) -> dict[str, flo
 
     The distance to the balance manifold ``∫|h_p|ρ_p`` decays like the width ``γ^{-1/2}`` when
     the densities concentrate, and like ``1/γ`` in the non-concentrating balanced case, where
-    ``γ h_p`` tends to a finite multiplier ``λ_p`` (MATH.md §4).
+    ``γ h_p`` tends to a finite multiplier ``λ_p`` (docs/mathematics.md §4).
     """
     return {"mean": -(order + 1.0), "balance_point": -1.0, "var": -float(order),
             "m": -(order + 1.0), "balance_residual": -0.5 if concentrating else -1.0}

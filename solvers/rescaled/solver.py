@@ -107,6 +107,8 @@ def solve_rescaled(model: Model, *, gamma: float, t_final: float, cells: int = 2
         of :func:`solvers.solve`; default: 101 equal frames)
     method : deprecated name of ``scheme``
 
+    Notes
+    -----
     A :class:`meanfield.errors.ResolutionWarning` is emitted when the cell Péclet number
     where the profile has mass exceeds ``PECLET_MAX`` at a saved time.
     """

@@ -51,7 +51,10 @@ def test_second_order_mean_variance_and_moments_decay_like_inverse_gamma_cubed(n
 
 
 def test_first_order_matches_the_affine_formula_of_math_md():
-    """MATH.md §7: (I − J diag S'(v)) μ = J (S''(v) ⊙ D/(2A)) + f(v)/A, J_pq = g_pq(E_q − v_p)/A_p."""
+    """docs/mathematics.md §7: (I − J diag S'(v)) μ = J (S''(v) ⊙ D/(2A)) + f(v)/A,
+
+    with J_pq = g_pq(E_q − v_p)/A_p.
+    """
     model = mf.models.chemical()
     exp = asy.stationary_expansion(model, order=1)
     v, A, D = exp.v, exp.A, exp.D

@@ -71,7 +71,7 @@ def test_gamma_convergence_second_order_two_populations() -> None:
     np.testing.assert_allclose(fitted.sel(quantity="mean").values, [-3, -3], atol=0.2)
     np.testing.assert_allclose(fitted.sel(quantity="var").values, [-2, -2], atol=0.2)
     np.testing.assert_allclose(fitted.sel(quantity="balance_point").values, [-1, -1], atol=0.1)
-    # MATH.md §7: γ·(mean − v) approaches μ
+    # docs/mathematics.md §7: γ·(mean − v) approaches μ
     gap = 1000.0 * (ds["mean"].sel(gamma=1000.0) - ds["balance_voltage"])
     np.testing.assert_allclose(gap.values, ds["mu"].values, rtol=2e-2)
 

@@ -269,7 +269,8 @@ def test_collapse_figure_approaches_the_gaussian(chemical_predictions) -> None:
 
 
 def test_convergence_figure_marks_unresolved_points(chemical_predictions) -> None:
-    ds = studies.gamma_convergence(mf.models.chemical(), [10.0, 100.0, 1000.0], cells=300)
+    ds = studies.gamma_convergence(mf.models.chemical(), [10.0, 100.0, 1000.0], cells=800)
+    assert ds["resolved"].values.all()  # 800 cells resolve gamma = 1000 (300 would not)
     figure = plotting.convergence_figure(ds, name="chemical")
     assert "unresolved (excluded from fit)" not in [
         t.get_text() for t in figure.get_axes()[0].get_legend().get_texts()]

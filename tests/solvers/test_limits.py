@@ -1,4 +1,7 @@
-"""The γ → ∞ limits (solvers.limits, MATH.md §4): initial layer, balance points, constrained FP."""
+"""The γ → ∞ limits (solvers.limits, docs/mathematics.md §4).
+
+Initial layer, balance points, constrained Fokker–Planck.
+"""
 
 from __future__ import annotations
 

@@ -39,7 +39,7 @@ def test_stationary_means_approach_the_balance_points_like_one_over_gamma():
     for gamma in (1e3, 1e4):
         state = solvers.stationary_states(model, gamma=gamma, cells=3000, stability=False)[0]
         gaps.append(np.max(np.abs(state.mean - v)))
-    assert gaps[1] < 1.2e-4  # |μ|/γ with |μ| ≈ 0.92 (MATH.md §7)
+    assert gaps[1] < 1.2e-4  # |μ|/γ with |μ| ≈ 0.92 (docs/mathematics.md §7)
     assert 0.8 < np.log10(gaps[0] / gaps[1]) < 1.2
 
 

@@ -1,4 +1,4 @@
-"""The solver of the exact PDE in the moving zoomed frame (solvers.rescaled, MATH.md §6)."""
+"""The solver of the exact PDE in the moving zoomed frame (solvers.rescaled, docs/mathematics.md §6)."""
 
 from __future__ import annotations
 

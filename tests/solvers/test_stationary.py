@@ -105,7 +105,7 @@ def test_continuation_follows_every_branch_through_the_folds():
 
 
 def balance_voltages(model: mf.Model) -> np.ndarray:
-    """v* = Σ g E S(v*) / Σ g S(v*) for the default chemical model (MATH.md §4)."""
+    """v* = Σ g E S(v*) / Σ g S(v*) for the default chemical model (docs/mathematics.md §4)."""
     g, E = np.array(model.g), np.array([2.0, -1.5])
 
     def S(v):
