@@ -25,6 +25,7 @@ from meanfield.errors import bad_type, bad_value, check_finite_number, check_int
 from meanfield.expressions import x as x_symbol
 from meanfield.model import Model
 from meanfield.numeric import NumericModel, numeric
+from solvers.grid import check_cells
 from solvers.implicit import StageProblem
 from solvers.kernels import stage_kernel
 from solvers.rescaled import Fields, initial_profiles
@@ -196,7 +197,7 @@ def constrained_fokker_planck(model: Model, *, t_final: float, cells: int = 400,
         bad_value("model", model.names, "a non-concentrating model (every Φ constant in x); "
                   "for a concentrating model use balance_trajectory or solve_rescaled")
     t_final = check_finite_number("t_final", t_final, positive=True)
-    cells = check_int("cells", cells, minimum=8)
+    cells = check_cells(cells, minimum=8)
     name = "scheme"
     if method is not None:
         warnings.warn("constrained_fokker_planck(method=...) is deprecated; use scheme=...",
