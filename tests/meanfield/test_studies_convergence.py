@@ -247,6 +247,10 @@ def test_unresolved_gamma_points_are_excluded_from_the_fits_and_flagged() -> Non
     assert json.loads(ds.attrs["excluded_points"]) == [1e6]
     assert "unresolved" in ds.attrs["resolution"]
     assert ds.attrs["slope_anchor"] == 1000.0
+    from meanfield.studies.plotting import slopes_table
+
+    assert "note: 1 unresolved point(s) excluded from the slope fits: gamma=[1000000.0]" in (
+        slopes_table(ds))
     np.testing.assert_allclose(ds["fitted_slope"].sel(quantity="mean").values, [-3, -3], atol=0.2)
     # the flagged point is really wrong: its variance error is O(1), not O(1/γ²)
     assert float(ds["errors"].sel(quantity="var", gamma=1e6).max()) > 0.1
