@@ -12,7 +12,6 @@ import numpy as np
 import pytest
 import xarray as xr
 
-import asymptotics
 import solvers
 from meanfield import cli, models
 from meanfield.models import CATALOGUE
@@ -310,18 +309,6 @@ def test_derive_latex_is_valid_math(name: str, tmp_path: Path,
     assert "\\section*{symbols}" in document
     assert "\\begin{itemize}" in document
     assert cli.main(["derive", str(path), "--out", str(tmp_path / "derive.txt")]) == 2
-
-
-def test_derive_without_asymptotics_pieces(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                           capsys: pytest.CaptureFixture[str]) -> None:
-    monkeypatch.delattr(asymptotics, "balance_points")
-    path = write(tmp_path, """
-        [model]
-        name = "chemical_single"
-        """)
-    assert cli.main(["derive", str(path)]) == 0
-    out = capsys.readouterr().out
-    assert "not available in this installation (asymptotics.balance_points is missing)" in out
 
 
 def test_bad_config_exit_status(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
