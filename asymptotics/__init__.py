@@ -22,10 +22,25 @@ from asymptotics.rescaled import RescaledEquation, rescaled_equation
 from asymptotics.symbols import epsilon, gamma, y
 from asymptotics.verify import Verification, verify
 
-__all__ = ["epsilon", "gamma", "y", "tau",
-           "MeanFieldEquation", "mean_field_equation",
-           "HopfCole", "hopf_cole",
-           "BalancePoint", "BalancePoints", "balance_points",
-           "RescaledEquation", "rescaled_equation", "Coefficient",
-           "StationaryExpansion", "stationary_expansion",
-           "Verification", "verify", "FluctuationScaling", "fluctuation_scaling"]
+__all__ = [
+    "BalancePoint",
+    "BalancePoints",
+    "Coefficient",
+    "FluctuationScaling",
+    "HopfCole",
+    "MeanFieldEquation",
+    "RescaledEquation",
+    "StationaryExpansion",
+    "Verification",
+    "balance_points",
+    "epsilon",
+    "fluctuation_scaling",
+    "gamma",
+    "hopf_cole",
+    "mean_field_equation",
+    "rescaled_equation",
+    "stationary_expansion",
+    "tau",
+    "verify",
+    "y",
+]

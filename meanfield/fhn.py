@@ -366,5 +366,15 @@ def fhn_chemical(*, names: Sequence[str] = ("E", "I"), regime: str = "excitable"
     return FhnModel(pops, coupling)
 
 
-__all__ = ["FhnPopulation", "ElectricalCoupling", "ChemicalCoupling", "FhnModel", "GaussianStart",
-           "fhn_electrical", "fhn_chemical", "EXCITABLE_CURRENT", "OSCILLATORY_CURRENT", "REGIMES"]
+__all__ = [
+    "EXCITABLE_CURRENT",
+    "OSCILLATORY_CURRENT",
+    "REGIMES",
+    "ChemicalCoupling",
+    "ElectricalCoupling",
+    "FhnModel",
+    "FhnPopulation",
+    "GaussianStart",
+    "fhn_chemical",
+    "fhn_electrical",
+]

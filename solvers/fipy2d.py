@@ -156,7 +156,7 @@ def solve_fhn_pde(model: FhnModel, *, gamma: float, t_final: float, nv: int = 40
     import fipy
 
     dv, dw = (v_hi - v_lo) / nv, (w_hi - w_lo) / nw
-    mesh = fipy.Grid2D(dx=dv, dy=dw, nx=nv, ny=nw) + ((v_lo,), (w_lo,))
+    mesh = fipy.Grid2D(dx=dv, dy=dw, nx=nv, ny=nw) + ((v_lo,), (w_lo,))  # noqa: RUF005 (shifts the mesh)
     v_cells = v_lo + dv * (np.arange(nv) + 0.5)
     w_cells = w_lo + dw * (np.arange(nw) + 0.5)
     area = dv * dw
@@ -194,7 +194,7 @@ def solve_fhn_pde(model: FhnModel, *, gamma: float, t_final: float, nv: int = 40
             velocities[p].setValue(np.vstack([uv, 0.0 * uv]))
             velocities_w[p].setValue(np.vstack([0.0 * uv, base_w[p] * interior]))
 
-    steps = max(1, int(round(t_final / dt)))
+    steps = max(1, round(t_final / dt))
     dt_eff = t_final / steps
     courant = max(float(np.max(np.abs(u))) for u in base_w) * dt_eff / dw
     if courant > 0.5:
@@ -286,4 +286,4 @@ def _observe(model: FhnModel, rho: np.ndarray, v: np.ndarray, w: np.ndarray, are
             "m": m, "balance_residual": residual, "min_density": rho.min(axis=(2, 3))}
 
 
-__all__ = ["solve_fhn_pde", "FhnPdeResult", "gaussian_density"]
+__all__ = ["FhnPdeResult", "gaussian_density", "solve_fhn_pde"]

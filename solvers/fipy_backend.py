@@ -159,7 +159,7 @@ class _FipyProblem:
 
         self.nm, self.grid, self.gamma, self.opts = nm, grid, float(gamma), opts
         P, M = nm.P, grid.cells
-        mesh = fipy.Grid1D(dx=np.asarray(grid.h, dtype=float)) + (float(grid.edges[0]),)
+        mesh = fipy.Grid1D(dx=np.asarray(grid.h, dtype=float)) + (float(grid.edges[0]),)  # noqa: RUF005
         self.base, self.slopes = self._velocity_pieces(nm, grid, opts.velocity)
         self.weights = readouts(nm, grid.x) * grid.h[None, :]
         self.rho = [fipy.CellVariable(mesh=mesh, value=np.array(rho0[p], dtype=float),

@@ -136,7 +136,7 @@ def simulate_fhn_network(model: FhnModel, *, gamma: float, n: Any, t_final: floa
     if not isinstance(initial, GaussianStart):
         bad_type("initial", initial, "a meanfield.fhn.GaussianStart")
     sizes = _sizes(n, model.P)
-    steps = max(1, int(round(t_final / dt)))
+    steps = max(1, round(t_final / dt))
     dt_eff = t_final / steps
     saved = _save_indices(save_at, steps, dt_eff, t_final)
 
@@ -200,4 +200,4 @@ def simulate_fhn_network(model: FhnModel, *, gamma: float, n: Any, t_final: floa
                             v=v, w=w, population=population, info=info, **records)
 
 
-__all__ = ["simulate_fhn_network", "FhnNetworkResult", "coupling_moments", "SCHEMES"]
+__all__ = ["SCHEMES", "FhnNetworkResult", "coupling_moments", "simulate_fhn_network"]

@@ -210,7 +210,7 @@ def auto_cells(nm: NumericModel, gamma: float, initial: Any, tolerance: float,
                                                   [0.0] * len(states), tolerance=tolerance))
         if report.ok or report.cells_needed <= cells or cells >= AUTO_MAX_CELLS:
             break
-        cells = min(AUTO_MAX_CELLS, int(math.ceil(1.1 * report.cells_needed)))
+        cells = min(AUTO_MAX_CELLS, math.ceil(1.1 * report.cells_needed))
     return {"cells": cells, "tolerance": tolerance, "capped": cells >= AUTO_MAX_CELLS,
             "rule": "smallest uniform grid (>= 1000 cells) resolving the initial density and "
                     "the stationary states to the tolerance (solvers.resolution)"}

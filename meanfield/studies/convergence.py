@@ -214,22 +214,14 @@ def _points_dataset(result: Any, key: str) -> np.ndarray:
 def stationary_predictions(model: Model, order: int = 1) -> dict[str, Any]:
     """Balance voltages ``v``, ``mu``, ``A``, ``D`` and the predictors of mean, var and m.
 
-    From ``asymptotics.stationary_expansion(model, order=order)``. When that is unavailable (not
-    in this installation, or the model does not concentrate) the result is ``{"reason": ...}``
-    and the studies report only what needs no prediction.
+    From ``asymptotics.stationary_expansion(model, order=order)``. When the model does not
+    concentrate the result is ``{"reason": ...}`` and the studies report only what needs no
+    prediction.
     """
+    from asymptotics import stationary_expansion
+
     try:
-        import asymptotics as asy
-    except ImportError as err:
-        return {"reason": f"asymptotics cannot be imported ({err})"}
-    expansion_fn = getattr(asy, "stationary_expansion", None)
-    if expansion_fn is None:
-        stale = getattr(asy, "__file__", None) is None  # a namespace package: stale install
-        return {"reason": "this installation's asymptotics has no stationary_expansion" + (
-            " (it is imported as an empty namespace package: reinstall with "
-            "`pip install -e .`)" if stale else "")}
-    try:
-        expansion = expansion_fn(model, order=order)
+        expansion = stationary_expansion(model, order=order)
     except ValueError as err:
         return {"reason": str(err)}
     P = model.P

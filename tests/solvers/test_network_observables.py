@@ -50,7 +50,7 @@ def test_fraction_within_delta():
     assert np.all(np.isnan(fraction_within(states, np.zeros((0, 2)), 0.1)))
     with pytest.raises(ValueError, match="delta=0"):
         fraction_within(states, points, 0)
-    with pytest.raises(ValueError, match="points=.*shape \\(K, 2\\)"):
+    with pytest.raises(ValueError, match=r"points=.*shape \(K, 2\)"):
         fraction_within(states, np.zeros(3), 0.1)
 
 
@@ -105,10 +105,11 @@ def test_ensemble_bands():
     np.testing.assert_allclose(centre - lower, half, rtol=1e-12)
     assert np.all((lower[-1] < state.mean) & (state.mean < upper[-1]))
     ds = ens.to_xarray()
-    assert ds["var"].shape == (5, 2, 2) and "balance_residual_upper" in ds
+    assert ds["var"].shape == (5, 2, 2)
+    assert "balance_residual_upper" in ds
     with pytest.raises(ValueError, match="seeds="):
         network_ensemble(model, seeds=[1, 1], gamma=5.0, n=10, t_final=0.1, dt=0.05)
-    with pytest.raises(ValueError, match="confidence=1.5"):
+    with pytest.raises(ValueError, match=r"confidence=1\.5"):
         network_ensemble(model, seeds=[1, 2], confidence=1.5, gamma=5.0, n=10, t_final=0.1,
                          dt=0.05)
     with pytest.raises(ValueError, match="name='rho'"):
