@@ -2,7 +2,7 @@
 
 Mean-field PDE, Hopf–Cole transform, balance manifold and balance points, rescaled
 (desingularized) equations, stationary expansions in ``1/γ`` and their substitute-back
-verification (MATH.md §4–7). Numbers come out of one explicit lambdify step
+verification (docs/mathematics.md §4–7). Numbers come out of one explicit lambdify step
 (:mod:`asymptotics.bridge`). Never imports :mod:`solvers`.
 
     import asymptotics as asy
@@ -22,10 +22,25 @@ from asymptotics.rescaled import RescaledEquation, rescaled_equation
 from asymptotics.symbols import epsilon, gamma, y
 from asymptotics.verify import Verification, verify
 
-__all__ = ["epsilon", "gamma", "y", "tau",
-           "MeanFieldEquation", "mean_field_equation",
-           "HopfCole", "hopf_cole",
-           "BalancePoint", "BalancePoints", "balance_points",
-           "RescaledEquation", "rescaled_equation", "Coefficient",
-           "StationaryExpansion", "stationary_expansion",
-           "Verification", "verify", "FluctuationScaling", "fluctuation_scaling"]
+__all__ = [
+    "BalancePoint",
+    "BalancePoints",
+    "Coefficient",
+    "FluctuationScaling",
+    "HopfCole",
+    "MeanFieldEquation",
+    "RescaledEquation",
+    "StationaryExpansion",
+    "Verification",
+    "balance_points",
+    "epsilon",
+    "fluctuation_scaling",
+    "gamma",
+    "hopf_cole",
+    "mean_field_equation",
+    "rescaled_equation",
+    "stationary_expansion",
+    "tau",
+    "verify",
+    "y",
+]

@@ -1,4 +1,4 @@
-r"""Early-behaviour field, balance manifold and balance points (MATH.md §4).
+r"""Early-behaviour field, balance manifold and balance points (docs/mathematics.md §4).
 
 At leading order in the fast time ``τ = γ t`` every agent of population ``p`` follows
 ``dx/dτ = -h_p(x)`` with
@@ -170,7 +170,7 @@ class BalancePoints:
         """The explicit formula ``v_p = -h_p(0)/∂_x h_p`` evaluated at ``v`` (affine fields only)."""
         if any(f is None for f in self.formula):
             bad_value("model", self.model, "fields h_p affine in x for the explicit formula")
-        fn = compile_vector(list(self.formula), list(self.symbols) + [t])
+        fn = compile_vector(list(self.formula), [*self.symbols, t])
         return fn(*np.asarray(v, dtype=float), self.time)
 
     def multiplier_values(self, x_nodes: np.ndarray, rho: np.ndarray, weights: np.ndarray,

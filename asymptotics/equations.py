@@ -1,4 +1,4 @@
-r"""The mean-field PDE of every population as SymPy equations (MATH.md §2).
+r"""The mean-field PDE of every population as SymPy equations (docs/mathematics.md §2).
 
 .. math:: \partial_t ρ_p = -\partial_x\big[(f_p(x) - γ h_p(x, t))\,ρ_p\big] + D_p\,\partial_{xx} ρ_p,
           \qquad m_q = \int_a^b Ψ_q ρ_q\,dx,

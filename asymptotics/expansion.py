@@ -1,4 +1,4 @@
-r"""Stationary expansion in ``1/γ`` of the concentrated states (MATH.md §7, derived generally).
+r"""Stationary expansion in ``1/γ`` of the concentrated states (docs/mathematics.md §7, derived generally).
 
 Around the principal balance point ``v`` (every ``h_p`` concentrating), per population ``p``:
 
@@ -18,7 +18,7 @@ system, never from the symbolic pivots). At order 1 this gives, with
 .. math:: (I - J\,\mathrm{diag}(ψ_{·,1}))\,μ = J\Big(ψ_{·,2} ⊙ \frac{D}{2A}\Big) + \frac{f(v)}{A}
           - h_{·,2} ⊙ \frac{D}{2A^2}, \qquad s_{p,1} = D_p/A_p,
 
-which reduces to MATH.md §7 for affine ``Φ`` (``h_{·,2} = 0``).
+which reduces to docs/mathematics.md §7 for affine ``Φ`` (``h_{·,2} = 0``).
 """
 
 from __future__ import annotations

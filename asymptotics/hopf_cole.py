@@ -1,4 +1,4 @@
-r"""Hopf–Cole transform of the mean-field PDE (MATH.md §5), exact.
+r"""Hopf–Cole transform of the mean-field PDE (docs/mathematics.md §5), exact.
 
 With ``ρ_p = exp(γ u_p)``:
 

@@ -1,4 +1,4 @@
-r"""The desingularized (rescaled) equation in the moving frame of the balance point (MATH.md §6).
+r"""The desingularized (rescaled) equation in the moving frame of the balance point (docs/mathematics.md §6).
 
 Zoom ``x = c_p(t) + ε y``, ``ε = γ^{-1/2}``, ``ρ_p(t, x) = ε^{-1} q_p(t, y)``. Exactly,
 

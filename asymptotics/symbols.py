@@ -18,7 +18,7 @@ epsilon = sp.Symbol("epsilon", positive=True)
 y = sp.Symbol("y", real=True)
 """Zoomed variable ``x = c(t) + ε y``."""
 
-__all__ = ["gamma", "epsilon", "y", "x", "t"]
+__all__ = ["epsilon", "gamma", "t", "x", "y"]
 
 
 def population_symbol(stem: str, name: str, *indices: int | str, positive: bool = False) -> sp.Symbol:

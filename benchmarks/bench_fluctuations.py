@@ -50,7 +50,7 @@ def _series_stats(y: np.ndarray, spacing: float, tau_c: float, n: int) -> tuple[
     y = y - y.mean()
     batches = y[: y.size // 20 * 20].reshape(20, -1)
     var_b = n * np.mean(batches**2, axis=1)
-    window = int(round(6 * tau_c / spacing))
+    window = round(6 * tau_c / spacing)
     taus = []
     for b in batches:
         c0 = np.mean(b * b)

@@ -13,6 +13,7 @@ Run: ``python benchmarks/bench_fv_step_cost.py [--kernel numpy] [--dt 1e-4] [--s
 from __future__ import annotations
 
 import argparse
+import itertools
 import time
 
 import numpy as np
@@ -77,7 +78,7 @@ def main() -> None:
               f"{step_time / system_time:15.2f} {step_time / per_step / lapack_time:14.2f}"
               f"   (kernel={name})")
     print("growth of the step cost per decade of M (1.0 = linear):")
-    for (m0, _, s0), (m1, _, s1) in zip(rows, rows[1:], strict=False):
+    for (m0, _, s0), (m1, _, s1) in itertools.pairwise(rows):
         print(f"  {m0:>8d} -> {m1:<8d} {np.log(s1 / s0) / np.log(m1 / m0):.2f}")
     fit = np.polyfit(np.log([r[0] for r in rows]), np.log([r[2] for r in rows]), 1)[0]
     print(f"  fitted exponent over all sizes: {fit:.2f}")

@@ -78,9 +78,5 @@ def public_names(package: str) -> list[str]:
 PACKAGES = ("meanfield", "meanfield.studies", "solvers", "asymptotics")
 autosummary_context = {"public_names": {package: public_names(package) for package in PACKAGES}}
 
-# docstrings that write ``|z|`` without literal quotes (solvers.fv.bernoulli_derivative,
-# solvers.kernels_numba.bernoulli_values): the text |z|, not a substitution
-rst_prolog = ".. |z| unicode:: U+007C U+007A U+007C\n"
-
 html_theme = "furo"
 html_title = "meanfield"

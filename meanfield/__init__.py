@@ -17,5 +17,19 @@ try:
 except PackageNotFoundError:  # running from a source tree without installation
     __version__ = "0.0.0"
 
-__all__ = ["x", "t", "sigmoid", "parse", "allowed_names", "Population", "ExternalInput", "Model",
-           "models", "fhn", "NumericModel", "numeric", "ResolutionWarning", "__version__"]
+__all__ = [
+    "ExternalInput",
+    "Model",
+    "NumericModel",
+    "Population",
+    "ResolutionWarning",
+    "__version__",
+    "allowed_names",
+    "fhn",
+    "models",
+    "numeric",
+    "parse",
+    "sigmoid",
+    "t",
+    "x",
+]

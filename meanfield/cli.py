@@ -16,9 +16,6 @@ from typing import Any
 from meanfield.errors import bad_value
 
 COMPILING = "compiling kernels, first run only (numba caches them for later runs)"
-BAR_FORMAT = "{desc}: {percentage:3.0f}%|{bar}| t={n:.2f}/{total:.2f} [{elapsed}<{remaining}]"
-"""How a bar over simulated time should read (``t=0.31/1.00``). The bars of ``solvers.solve``
-are made by ``solvers.stepping.progress_bar``, which is where this format has to be passed."""
 
 
 def _kernels_cached() -> bool:
@@ -40,7 +37,7 @@ def _kernels_cached() -> bool:
                        and v.targetoptions.get("inline") != "always"]
         return bool(dispatchers) and all(
             os.path.exists(d._cache._cache_file._index_path) for d in dispatchers)
-    except Exception:  # noqa: BLE001 - private numba API: assume a compilation
+    except Exception:  # private numba API: assume a compilation
         return False
 
 
@@ -131,7 +128,7 @@ def _print_table(ds: Any, label: str) -> None:
             for k in ("gamma", "state") if k in row.coords)
         for p in row["population"].values:
             cell = row.sel(population=p)
-            print(f"{tag:>12} {str(p):>10} {float(cell['mean']):14.8f} {float(cell['var']):12.4e} "
+            print(f"{tag:>12} {p!s:>10} {float(cell['mean']):14.8f} {float(cell['var']):12.4e} "
                   f"{float(cell['m']):12.6f}"
                   + (f" {_stability(cell['stable'].values):>13}" if has_stability else ""))
 
@@ -222,7 +219,7 @@ def _sweep(args: argparse.Namespace) -> int:
         row = sweep.select(combined, point)
         if "state" in row.dims:  # the first stationary state of the point
             row = row.isel(state=0)
-        print(" ".join(f"{str(point[n]):>14}" for n in names) + "".join(
+        print(" ".join(f"{point[n]!s:>14}" for n in names) + "".join(
             f"{float(row['mean'].sel(population=p)):14.6f}{float(row['var'].sel(population=p)):12.4e}"
             for p in combined["population"].values)
             + (f" {_stability(row['stable'].values):>13}" if has_stability else ""))

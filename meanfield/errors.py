@@ -25,9 +25,9 @@ def check_finite_number(name: str, value: Any, *, positive: bool = False,
     """Return ``value`` as a float after checking it is a finite real number (optionally > 0 / >= 0)."""
     import math
 
-    if isinstance(value, bool) or not isinstance(value, (int, float)) and not hasattr(
+    if isinstance(value, bool) or (not isinstance(value, (int, float)) and not hasattr(
         value, "__float__"
-    ):
+    )):
         bad_type(name, value, "a real number")
     try:
         number = float(value)

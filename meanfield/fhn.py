@@ -1,4 +1,4 @@
-r"""FitzHugh–Nagumo populations of two-dimensional agents ``(v, w)`` (MATH.md §8).
+r"""FitzHugh–Nagumo populations of two-dimensional agents ``(v, w)`` (docs/mathematics.md §8).
 
 Agent ``i`` of population ``p``:
 
@@ -246,7 +246,7 @@ class FhnModel:
         return g @ m, g @ (reversal * m)
 
     def balance_voltages(self, *, tol: float = 1e-13, max_iter: int = 500) -> np.ndarray:
-        """Chemical coupling: the balance voltages ``v*`` (MATH.md §4), by a damped fixed point."""
+        """Chemical coupling: the balance voltages ``v*`` (docs/mathematics.md §4), damped fixed point."""
         if not isinstance(self.coupling, ChemicalCoupling):
             bad_value("coupling", self.kind, "chemical coupling (electrical balance is synchrony, "
                       "not a fixed voltage)")
@@ -366,5 +366,15 @@ def fhn_chemical(*, names: Sequence[str] = ("E", "I"), regime: str = "excitable"
     return FhnModel(pops, coupling)
 
 
-__all__ = ["FhnPopulation", "ElectricalCoupling", "ChemicalCoupling", "FhnModel", "GaussianStart",
-           "fhn_electrical", "fhn_chemical", "EXCITABLE_CURRENT", "OSCILLATORY_CURRENT", "REGIMES"]
+__all__ = [
+    "EXCITABLE_CURRENT",
+    "OSCILLATORY_CURRENT",
+    "REGIMES",
+    "ChemicalCoupling",
+    "ElectricalCoupling",
+    "FhnModel",
+    "FhnPopulation",
+    "GaussianStart",
+    "fhn_chemical",
+    "fhn_electrical",
+]

@@ -1,4 +1,4 @@
-r"""The model: populations of one-dimensional agents with separable coupling (MATH.md §1–2).
+r"""The model: populations of one-dimensional agents with separable coupling (docs/mathematics.md §1–2).
 
 Agent dynamics, for an agent of population :math:`p`:
 
@@ -138,7 +138,7 @@ class Model:
     Parameters
     ----------
     populations : list of :class:`Population`
-    g : P×P finite weights (sign conventions: MATH.md §1, drift ``f - γ Σ g Φ m``)
+    g : P×P finite weights (sign conventions: docs/mathematics.md §1, drift ``f - γ Σ g Φ m``)
     phi : P×P expressions in ``x`` (postsynaptic factor ``Φ_pq``)
     psi : P expressions in ``x`` (presynaptic readout ``Ψ_q``; ``m_q = ∫Ψ_q ρ_q``)
     domain : finite interval ``(a, b)`` with zero-flux ends
@@ -245,7 +245,7 @@ class Model:
         return tuple(pop.diffusion for pop in self.populations)
 
     def field(self, p: int, m: Sequence[Any] | None = None) -> sp.Expr:
-        """Early-behaviour field ``h_p(x) = Σ_q g_pq Φ_pq(x) m_q + external terms`` (MATH.md §4).
+        """Early-behaviour field ``h_p(x) = Σ_q g_pq Φ_pq(x) m_q + external terms`` (docs/mathematics.md §4).
 
         ``m`` defaults to symbols ``m_<name>``; external inputs enter with their ``m(t)``.
         """

@@ -1,4 +1,4 @@
-"""Named models with documented defaults (MATH.md §1, §4, §7).
+"""Named models with documented defaults (docs/mathematics.md §1, §4, §7).
 
 Every function returns a :class:`meanfield.Model`. What happens as γ → ∞ is stated in each
 docstring; the tests check those statements.
@@ -33,7 +33,7 @@ def chemical(*, names: Sequence[str] = ("E", "I"),
              domain: tuple[float, float] = (-5.0, 5.0)) -> Model:
     r"""Reversal-potential ("chemical") coupling: ``Φ_pq(x) = x − E_q``, ``Ψ_q = S_q`` a sigmoid.
 
-    Defaults: the excitatory/inhibitory pair of MATH.md §7 with the cubic drift ``x − x³/3``,
+    Defaults: the excitatory/inhibitory pair of docs/mathematics.md §7 with the cubic drift ``x − x³/3``,
     ``E = (2, −1.5)``, ``g = [[1, 2], [1.5, 1]]``, ``σ = (0.8, 0.6)``, ``S(v) = 1/(1+e^{−2v})``.
 
     As γ → ∞ every population collapses onto its balance voltage
@@ -104,7 +104,7 @@ def current_balanced(*, names: Sequence[str] = ("E", "I"),
     ``dX_p = [−leak·X_p − γ(Σ_q g_pq sign_q m_q − drive_p m_drive)] dt + σ_p dW``. The coupling
     does not depend on ``x``: nothing concentrates. As γ → ∞ the inputs balance,
     ``Σ_q g_pq sign_q m_q = drive_p m_drive`` (with the defaults ``m = (0.2, 0.3)``), and
-    ``γ h_p`` tends to a finite multiplier ``λ_p`` (MATH.md §4): the γ = ∞ limit is a constrained
+    ``γ h_p`` tends to a finite multiplier ``λ_p`` (docs/mathematics.md §4): the γ = ∞ limit is a constrained
     Fokker–Planck equation. ``m_drive`` may depend on ``t`` (a time-dependent drive).
 
     Parameters

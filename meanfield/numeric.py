@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
+from typing import Any
 
 import numpy as np
 import sympy as sp
@@ -38,6 +39,12 @@ def _vectorise(expr: sp.Expr, symbol: sp.Symbol = x) -> ArrayFn:
 
     call.__doc__ = f"Vectorised {expr}"
     return call
+
+
+@lru_cache(maxsize=512)
+def derivative(expr: sp.Expr, order: int = 1) -> ArrayFn:
+    """The vectorised ``d^order expr / dx^order`` (exact: SymPy differentiates, then lambdify)."""
+    return _vectorise(sp.diff(expr, x, order))
 
 
 @dataclass(frozen=True)
@@ -196,6 +203,19 @@ class NumericModel:
         """Population moments followed by the external ones: the J-vector ``m_j``."""
         return np.concatenate([np.asarray(m, float), self.external_m(time)])
 
+    def psi_derivative(self, q: int, order: int = 1) -> ArrayFn:
+        """The vectorised ``d^order Ψ_q / dx^order`` (exact derivative of the read-out)."""
+        return derivative(self.model.psi[q], order)
+
+    def field_functions(self, p: int) -> tuple[Callable[..., Any], Callable[..., Any]]:
+        """``(h_p, ∂_x h_p)`` as fast callables of ``(x, m_1, …, m_J)``.
+
+        ``h_p(x; m) = Σ_j g_pj Φ_pj(x) m_j`` with the J moments passed as separate scalars (the
+        populations', then the external inputs'; see :meth:`all_moments`), for Newton iterations
+        that evaluate the field at many moments.
+        """
+        return _field_functions(self.model, p)
+
     def field(self, p: int, points: np.ndarray, m: np.ndarray, time: float = 0.0) -> np.ndarray:
         """``h_p(x) = Σ_j g_pj Φ_pj(x) m_j``."""
         mj = self.all_moments(m, time)
@@ -211,6 +231,63 @@ class NumericModel:
             if self.g[p, j] != 0 and mj[j] != 0:
                 out = out + gamma * self.g[p, j] * mj[j] * self.G[p][j](points)
         return out
+
+
+@lru_cache(maxsize=64)
+def _field_functions(model: Model, p: int) -> tuple[Callable[..., Any], Callable[..., Any]]:
+    phis = [*model.phi[p], *(inp.phi[p] for inp in model.inputs)]
+    g = [*model.g[p], *(inp.g[p] for inp in model.inputs)]
+    symbols = sp.symbols(f"_m0:{len(phis)}", real=True)
+    expr = sum((sp.Float(float(g[j])) * phis[j] * symbols[j] for j in range(len(phis))
+                if float(g[j]) != 0), sp.Integer(0))
+    return (sp.lambdify((x, *symbols), expr, modules="numpy"),
+            sp.lambdify((x, *symbols), sp.diff(expr, x), modules="numpy"))
+
+
+COEFFICIENTS = sp.IndexedBase("c")
+"""The symbol of the frozen coefficient vector ``c`` in the compiled coupling functions."""
+
+
+@dataclass(frozen=True)
+class PopulationExpressions:
+    """The pieces of one population for the network kernels: ``f``, ``Σ c_j Φ_j``, ``Σ c_j Φ_j'``, ``Ψ``.
+
+    ``coupling`` and ``stiffness`` are functions of ``x`` and the coefficient vector ``c``
+    (:data:`COEFFICIENTS`); ``drift`` and ``readout`` of ``x`` alone.
+    """
+
+    drift: sp.Expr
+    coupling: sp.Expr
+    stiffness: sp.Expr
+    readout: sp.Expr
+    sigma: float
+
+    @property
+    def affine(self) -> bool:
+        """``Φ_pj`` affine in ``x`` for every ``j``: the stiffness ``κ`` does not depend on ``x``."""
+        return not self.stiffness.has(x)
+
+    def compiled(self, part: str, modules: Any = "numpy") -> Callable[..., Any]:
+        """The lambdified ``part`` (``"drift"``, ``"coupling"``, ``"stiffness"`` or ``"readout"``).
+
+        Called as ``fn(x)`` for the drift and the read-out, ``fn(x, c)`` for the coupling and the
+        stiffness; ``modules`` as for :func:`sympy.lambdify` (numba passes its math replacements).
+        """
+        if part not in ("drift", "coupling", "stiffness", "readout"):
+            raise ValueError(f"part must be 'drift', 'coupling', 'stiffness' or 'readout', got {part!r}")
+        args = (x, COEFFICIENTS) if part in ("coupling", "stiffness") else (x,)
+        return sp.lambdify(args, getattr(self, part), modules=modules)
+
+
+def population_expressions(model: Model) -> tuple[PopulationExpressions, ...]:
+    """The per-population expressions of ``model`` (columns: populations, then external inputs)."""
+    out = []
+    for p, pop in enumerate(model.populations):
+        phis = [*model.phi[p], *(inp.phi[p] for inp in model.inputs)]
+        coupling = sp.Add(*(COEFFICIENTS[j] * phi for j, phi in enumerate(phis)))
+        stiffness = sp.Add(*(COEFFICIENTS[j] * sp.diff(phi, x) for j, phi in enumerate(phis)))
+        out.append(PopulationExpressions(pop.drift, coupling, stiffness, model.psi[p], pop.sigma))
+    return tuple(out)
 
 
 def numeric(model: Model) -> NumericModel:

@@ -18,8 +18,30 @@ from solvers.solution import Solution
 from solvers.solve import solve
 from solvers.stationary import Branch, StationaryState, continuation, stationary_states
 
-__all__ = ["solve", "Grid", "Solution", "load", "StationaryState", "Branch", "stationary_states",
-           "continuation", "simulate_fhn_network", "FhnNetworkResult", "solve_fhn_pde", "FhnPdeResult",
-           "simulate_network", "NetworkResult", "SweepDivergenceError", "sweep_contraction",
-           "solve_rescaled", "RescaledSolution", "Gaussian", "ResolutionWarning", "ResolutionReport",
-           "fluctuations", "Fluctuations", "transient_fluctuations", "TransientFluctuations"]
+__all__ = [
+           "Branch",
+           "FhnNetworkResult",
+           "FhnPdeResult",
+           "Fluctuations",
+           "Gaussian",
+           "Grid",
+           "NetworkResult",
+           "RescaledSolution",
+           "ResolutionReport",
+           "ResolutionWarning",
+           "Solution",
+           "StationaryState",
+           "SweepDivergenceError",
+           "TransientFluctuations",
+           "continuation",
+           "fluctuations",
+           "load",
+           "simulate_fhn_network",
+           "simulate_network",
+           "solve",
+           "solve_fhn_pde",
+           "solve_rescaled",
+           "stationary_states",
+           "sweep_contraction",
+           "transient_fluctuations",
+]

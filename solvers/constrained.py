@@ -25,6 +25,7 @@ from meanfield.errors import bad_type, bad_value, check_finite_number, check_int
 from meanfield.expressions import x as x_symbol
 from meanfield.model import Model
 from meanfield.numeric import NumericModel, numeric
+from solvers.grid import check_cells
 from solvers.implicit import StageProblem
 from solvers.kernels import stage_kernel
 from solvers.rescaled import Fields, initial_profiles
@@ -150,15 +151,13 @@ def multipliers(model: Model, rho: np.ndarray, edges: np.ndarray, time: float) -
     ``Σ_q K_pq (a_q − λ_q b_q) = −∂_t h_p`` with ``K_pq = ∂h_p/∂m_q``,
     ``a_q = ∫Ψ_q' f_q ρ_q + D_q ∫Ψ_q'' ρ_q``, ``b_q = ∫Ψ_q' ρ_q`` (from ``m_q' = ∫Ψ_q ∂_t ρ_q``).
     """
-    import sympy as sp
-
     nm = numeric(model)
     fields = Fields.of(nm)
     P = nm.P
     xc = (edges[1:] + edges[:-1]) / 2
     widths = np.diff(edges)
-    d1 = [sp.lambdify(x_symbol, sp.diff(e, x_symbol), "numpy") for e in model.psi]
-    d2 = [sp.lambdify(x_symbol, sp.diff(e, x_symbol, 2), "numpy") for e in model.psi]
+    d1 = [nm.psi_derivative(q, 1) for q in range(P)]
+    d2 = [nm.psi_derivative(q, 2) for q in range(P)]
     b = np.array([(np.broadcast_to(d1[q](xc), xc.shape) * rho[q]) @ widths for q in range(P)])
     a = np.array([(np.broadcast_to(d1[q](xc), xc.shape) * nm.f[q](xc) * rho[q]) @ widths
                   + nm.D[q] * (np.broadcast_to(d2[q](xc), xc.shape) * rho[q]) @ widths
@@ -196,7 +195,7 @@ def constrained_fokker_planck(model: Model, *, t_final: float, cells: int = 400,
         bad_value("model", model.names, "a non-concentrating model (every Φ constant in x); "
                   "for a concentrating model use balance_trajectory or solve_rescaled")
     t_final = check_finite_number("t_final", t_final, positive=True)
-    cells = check_int("cells", cells, minimum=8)
+    cells = check_cells(cells, minimum=8)
     name = "scheme"
     if method is not None:
         warnings.warn("constrained_fokker_planck(method=...) is deprecated; use scheme=...",

@@ -1,6 +1,6 @@
 r"""The mean-field PDE of FitzHugh–Nagumo populations in ``(v, w)``, solved with FiPy on a ``Grid2D``.
 
-For each population ``p`` (MATH.md §8, :mod:`meanfield.fhn`):
+For each population ``p`` (docs/mathematics.md §8, :mod:`meanfield.fhn`):
 
 .. math::
     \partial_t \rho_p = -\partial_v\big[(v - v^3/3 - w + I_p - \gamma(K_p v - R_p))\rho_p\big]
@@ -181,7 +181,7 @@ def solve_fhn_pde(model: FhnModel, *, gamma: float, t_final: float, nv: int = 40
     import fipy
 
     dv, dw = (v_hi - v_lo) / nv, (w_hi - w_lo) / nw
-    mesh = fipy.Grid2D(dx=dv, dy=dw, nx=nv, ny=nw) + ((v_lo,), (w_lo,))
+    mesh = fipy.Grid2D(dx=dv, dy=dw, nx=nv, ny=nw) + ((v_lo,), (w_lo,))  # noqa: RUF005 (shifts the mesh)
     v_cells = v_lo + dv * (np.arange(nv) + 0.5)
     w_cells = w_lo + dw * (np.arange(nw) + 0.5)
     area = dv * dw
@@ -219,7 +219,7 @@ def solve_fhn_pde(model: FhnModel, *, gamma: float, t_final: float, nv: int = 40
             velocities[p].setValue(np.vstack([uv, 0.0 * uv]))
             velocities_w[p].setValue(np.vstack([0.0 * uv, base_w[p] * interior]))
 
-    steps = max(1, int(round(t_final / dt)))
+    steps = max(1, round(t_final / dt))
     dt_eff = t_final / steps
     courant = max(float(np.max(np.abs(u))) for u in base_w) * dt_eff / dw
     if courant > 0.5:
@@ -311,4 +311,4 @@ def _observe(model: FhnModel, rho: np.ndarray, v: np.ndarray, w: np.ndarray, are
             "m": m, "balance_residual": residual, "min_density": rho.min(axis=(2, 3))}
 
 
-__all__ = ["solve_fhn_pde", "FhnPdeResult", "gaussian_density"]
+__all__ = ["FhnPdeResult", "gaussian_density", "solve_fhn_pde"]

@@ -1,6 +1,6 @@
 r"""The FiPy back end of :func:`solvers.solve` (``method="fipy"``): the same mean-field PDE in FiPy.
 
-For every population ``p`` (MATH.md §2) the equation is written as FiPy users know it,
+For every population ``p`` (docs/mathematics.md §2) the equation is written as FiPy users know it,
 
 .. math:: \partial_t\rho_p = \nabla\!\cdot(D_p\nabla\rho_p) - \nabla\!\cdot(u_p\,\rho_p),
    \qquad u_p = f_p - \gamma h_p,\quad h_p(x) = \sum_j g_{pj}\,\Phi_{pj}(x)\,m_j,
@@ -159,7 +159,7 @@ class _FipyProblem:
 
         self.nm, self.grid, self.gamma, self.opts = nm, grid, float(gamma), opts
         P, M = nm.P, grid.cells
-        mesh = fipy.Grid1D(dx=np.asarray(grid.h, dtype=float)) + (float(grid.edges[0]),)
+        mesh = fipy.Grid1D(dx=np.asarray(grid.h, dtype=float)) + (float(grid.edges[0]),)  # noqa: RUF005
         self.base, self.slopes = self._velocity_pieces(nm, grid, opts.velocity)
         self.weights = readouts(nm, grid.x) * grid.h[None, :]
         self.rho = [fipy.CellVariable(mesh=mesh, value=np.array(rho0[p], dtype=float),

@@ -33,7 +33,7 @@ def bernoulli(z: np.ndarray) -> np.ndarray:
 
 
 def bernoulli_derivative(z: np.ndarray) -> np.ndarray:
-    """``B'(z) = (e^z − 1 − z e^z)/(e^z − 1)²`` (series near 0, stable for |z| large)."""
+    """``B'(z) = (e^z − 1 − z e^z)/(e^z − 1)²`` (series near 0, stable for ``|z|`` large)."""
     z = np.asarray(z, dtype=float)
     out = np.empty_like(z)
     small = np.abs(z) < 1e-3

@@ -15,9 +15,9 @@ GRID_BYTES_PER_CELL = 32
 """Memory of a grid per cell: edges, centres, widths, gaps as 8-byte floats."""
 
 
-def check_cells(cells: Any) -> int:
-    """``cells`` as an int in ``[3, MAX_CELLS]``; too many cells are refused with their memory."""
-    cells = check_int("cells", cells, minimum=3)
+def check_cells(cells: Any, *, minimum: int = 3) -> int:
+    """``cells`` as an int in ``[minimum, MAX_CELLS]``; too many are refused with their memory."""
+    cells = check_int("cells", cells, minimum=minimum)
     if cells > MAX_CELLS:
         need = cells * GRID_BYTES_PER_CELL / 2**30
         bad_value("cells", cells, f"at most {MAX_CELLS} cells (this grid alone would need "

@@ -18,7 +18,7 @@ import numpy as np
 
 from solvers.datasets import MAX_TEXT, Reader
 
-__all__ = ["load", "RESULT_TYPES", "read_solution", "read_network", "read_grid", "MAX_TEXT"]
+__all__ = ["MAX_TEXT", "RESULT_TYPES", "load", "read_grid", "read_network", "read_solution"]
 
 #: result_type -> (module, class) of every type :func:`load` reads
 RESULT_TYPES = {

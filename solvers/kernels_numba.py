@@ -54,18 +54,18 @@ _SERIES = 0.5
 
 
 @intrinsic
-def _bits_as_float(typingctx, bits):  # noqa: ANN001, ANN202, ARG001
+def _bits_as_float(typingctx, bits):
     """Reinterpret the 64 bits of an integer as a double (to build ``2^n``)."""
     sig = types.float64(types.int64)
 
-    def codegen(context, builder, signature, args):  # noqa: ANN001, ANN202, ARG001
+    def codegen(context, builder, signature, args):
         return builder.bitcast(args[0], ir.DoubleType())
 
     return sig, codegen
 
 
 @numba.njit(inline="always", **_JIT)
-def exp_negative(u):  # noqa: ANN001, ANN201
+def exp_negative(u):
     """``exp(−u)`` for ``u ≥ 0`` (0 beyond 708): Cody–Waite reduction ``−u = n ln2 + r`` and a
     degree-13 Taylor polynomial, times ``2^n`` built from its exponent bits; within one ulp."""
     xv = -min(u, _EXP_LIMIT)
@@ -90,8 +90,8 @@ def exp_negative(u):  # noqa: ANN001, ANN201
 
 
 @numba.njit(inline="always", **_JIT)
-def bernoulli_values(z):  # noqa: ANN001, ANN201
-    """``(B(z), B(−z), B'(z))`` with ``B(z) = z/(eᶻ − 1)``: the even series below |z| = 1/2,
+def bernoulli_values(z):
+    """``(B(z), B(−z), B'(z))`` with ``B(z) = z/(eᶻ − 1)``: the even series below ``|z| = 1/2``,
     else ``B(−|z|) = |z|/(1 − e^{−|z|})``, ``B(|z|) = B(−|z|) e^{−|z|}``, ``B' = B(z)(1 − B(−z))/z``."""
     u = abs(z)
     z2 = z * z
@@ -111,7 +111,7 @@ def bernoulli_values(z):  # noqa: ANN001, ANN201
 
 
 @numba.njit(**_JIT)
-def _coefficients(z, count, scale, offset, kappa, a, b, d, derivative):  # noqa: ANN001, ANN202
+def _coefficients(z, count, scale, offset, kappa, a, b, d, derivative):
     """``a = κ s B(z)``, ``b = κ s B(−z)`` (and ``d = B'(z)``) for the ``count`` edges of a block
     starting at edge ``offset`` (``s`` read from there, the outputs written from 0)."""
     if derivative:
@@ -136,7 +136,7 @@ pivot of each cell, a factor within 1e±38, so they stay far from under- and ove
 
 @numba.njit(**_JIT)
 def sweep(p, base, slopes, m, ddelta, scale, widths, weights, kappa, rhs, rho, work,
-          solve, adjoint, jac):  # noqa: ANN001, ANN201
+          solve, adjoint, jac):
     """One population ``p``: coefficients, pivots, substitutions, readouts and Jacobian row.
 
     ``δ = base[p] + Σ_q m_q slopes[p, q]``. With ``solve`` the stage solution is written to
@@ -274,7 +274,7 @@ def sweep(p, base, slopes, m, ddelta, scale, widths, weights, kappa, rhs, rho, w
 
 
 @numba.njit(inline="always", **_JIT)
-def _dot(u, v, n):  # noqa: ANN001, ANN202
+def _dot(u, v, n):
     """``Σ_{i<n} u_i v_i`` with four partial sums."""
     s0 = s1 = s2 = s3 = 0.0
     head = n - n % 4
@@ -290,7 +290,7 @@ def _dot(u, v, n):  # noqa: ANN001, ANN202
 
 @numba.njit(**_JIT)
 def evaluate(base, slopes, m, ddelta, scale, widths, weights, kappa, rhs, rho, work, solve,
-             adjoint, readout, magnitude, jac):  # noqa: ANN001, ANN201
+             adjoint, readout, magnitude, jac):
     """All populations: :func:`sweep` for each (``work`` from :func:`_workspace`)."""
     if adjoint:
         jac[:, :] = 0.0
@@ -302,7 +302,7 @@ def evaluate(base, slopes, m, ddelta, scale, widths, weights, kappa, rhs, rho, w
 
 
 @numba.njit(**_JIT)
-def _newton_direction(jac, residual, out):  # noqa: ANN001, ANN202
+def _newton_direction(jac, residual, out):
     """Solve ``(jac − I) out = −residual`` by LU with partial pivoting; False if singular."""
     P = residual.size
     A = jac.copy()
@@ -334,7 +334,7 @@ def _newton_direction(jac, residual, out):  # noqa: ANN001, ANN202
 
 
 @numba.njit(**_JIT)
-def _scaled_norm(residual, magnitude):  # noqa: ANN001, ANN202
+def _scaled_norm(residual, magnitude):
     worst = 0.0
     for p in range(residual.size):
         value = abs(residual[p]) / magnitude[p]
@@ -350,7 +350,7 @@ this (Newton will then probably need it); otherwise the Jacobian is computed onl
 
 @numba.njit(**_JIT)
 def newton(base, slopes, scale, widths, weights, kappa, rhs, m_guess, max_iter, rtol,
-           work):  # noqa: ANN001, ANN201
+           work):
     """Newton with trust region on ``R(m) = w·ρ(m) − m`` (see :func:`solvers.implicit.newton_stage`).
 
     Returns ``(rho, m, iterations, converged, residual)``.
@@ -430,7 +430,7 @@ def newton(base, slopes, scale, widths, weights, kappa, rhs, m_guess, max_iter, 
 
 
 @numba.njit(**_JIT)
-def finish_step(rho, rhs, kappa, rho_n, f_n, rho_prev, ratio, h, weights, widths):  # noqa: ANN001, ANN201
+def finish_step(rho, rhs, kappa, rho_n, f_n, rho_prev, ratio, h, weights, widths):
     """Fused tail of a step (see :func:`solvers.kernels.finish_step_numpy`): one pass over
     ``ρ`` for its signs and masses, one for the rest."""
     P, M = rho.shape
@@ -499,7 +499,7 @@ def finish_step(rho, rhs, kappa, rho_n, f_n, rho_prev, ratio, h, weights, widths
 
 
 @numba.njit(**_JIT)
-def combine(x, cx, y, cy):  # noqa: ANN001, ANN201
+def combine(x, cx, y, cy):
     """``cx·x + cy·y`` in one pass."""
     out = np.empty_like(x)
     P, M = x.shape

@@ -1,4 +1,4 @@
-r"""The γ → ∞ limits of the mean-field PDE (MATH.md §4), computed numerically.
+r"""The γ → ∞ limits of the mean-field PDE (docs/mathematics.md §4), computed numerically.
 
 * :func:`early_behaviour` — the initial layer in fast time ``τ = γt``: the nonlocal transport
   ``∂_τ ρ_p = ∂_x(h_p ρ_p)``, ``h_p = Σ_j g_pj Φ_pj(x) m_j(τ)``, ``m_q = ∫Ψ_q ρ_q``, solved along

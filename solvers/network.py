@@ -1,4 +1,4 @@
-r"""The n-agent network (MATH.md §1): exact O(n) mean-field coupling at every step.
+r"""The n-agent network (docs/mathematics.md §1): exact O(n) mean-field coupling at every step.
 
 Agent ``i`` of population ``p``:
 

@@ -1,4 +1,4 @@
-r"""The n-agent network of FitzHugh–Nagumo agents ``(v, w)`` (MATH.md §8, :mod:`meanfield.fhn`).
+r"""The n-agent network of FitzHugh–Nagumo agents ``(v, w)`` (docs/mathematics.md §8, :mod:`meanfield.fhn`).
 
 Agent ``i`` of population ``p`` (coupling always affine in its own voltage, ``h_p = K_p v − R_p``):
 
@@ -163,7 +163,7 @@ def simulate_fhn_network(model: FhnModel, *, gamma: float, n: Any, t_final: floa
     if not isinstance(initial, GaussianStart):
         bad_type("initial", initial, "a meanfield.fhn.GaussianStart")
     sizes = _sizes(n, model.P)
-    steps = max(1, int(round(t_final / dt)))
+    steps = max(1, round(t_final / dt))
     dt_eff = t_final / steps
     saved = _save_indices(save_at, steps, dt_eff, t_final)
 
@@ -227,4 +227,4 @@ def simulate_fhn_network(model: FhnModel, *, gamma: float, n: Any, t_final: floa
                             v=v, w=w, population=population, info=info, **records)
 
 
-__all__ = ["simulate_fhn_network", "FhnNetworkResult", "coupling_moments", "SCHEMES"]
+__all__ = ["SCHEMES", "FhnNetworkResult", "coupling_moments", "simulate_fhn_network"]

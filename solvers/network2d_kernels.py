@@ -166,4 +166,4 @@ def step_numba(v: np.ndarray, w: np.ndarray, xi: np.ndarray, c: StepConstants, g
     return v, w
 
 
-__all__ = ["StepConstants", "step_numpy", "step_numba", "numba_available", "phi1"]
+__all__ = ["StepConstants", "numba_available", "phi1", "step_numba", "step_numpy"]

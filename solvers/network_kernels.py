@@ -64,48 +64,16 @@ from functools import lru_cache
 from typing import Any
 
 import numpy as np
-import sympy as sp
 
-from meanfield.expressions import x
-from meanfield.model import Model
-
-COEFFICIENTS = sp.IndexedBase("c")
-"""The symbol of the frozen coefficient vector ``c`` in the lambdified coupling functions."""
+from meanfield.numeric import PopulationExpressions
+from meanfield.numeric import population_expressions as population_expressions  # re-exported
 
 CHUNK = 1 << 16
 """Agents per numpy chunk (bounds the temporaries: a few MiB whatever n)."""
 
 
-@dataclass(frozen=True)
-class PopulationExpressions:
-    """SymPy pieces of one population: ``f``, ``Σ c_j Φ_j``, ``Σ c_j Φ_j'``, ``Ψ``."""
-
-    drift: sp.Expr
-    coupling: sp.Expr
-    stiffness: sp.Expr
-    readout: sp.Expr
-    sigma: float
-
-    @property
-    def affine(self) -> bool:
-        """``Φ_pj`` affine in ``x`` for every ``j``: the stiffness ``κ`` does not depend on ``x``."""
-        return not self.stiffness.has(x)
-
-
-def population_expressions(model: Model) -> tuple[PopulationExpressions, ...]:
-    """The per-population expressions of ``model`` (columns: populations, then external inputs)."""
-    out = []
-    for p, pop in enumerate(model.populations):
-        phis = [*model.phi[p], *(inp.phi[p] for inp in model.inputs)]
-        coupling = sp.Add(*(COEFFICIENTS[j] * phi for j, phi in enumerate(phis)))
-        stiffness = sp.Add(*(COEFFICIENTS[j] * sp.diff(phi, x) for j, phi in enumerate(phis)))
-        out.append(PopulationExpressions(pop.drift, coupling, stiffness, model.psi[p], pop.sigma))
-    return tuple(out)
-
-
-def _numpy_fn(expr: sp.Expr, with_c: bool) -> Callable[..., np.ndarray]:
-    args = (x, COEFFICIENTS) if with_c else (x,)
-    fn = sp.lambdify(args, expr, modules="numpy")
+def _numpy_fn(expressions: PopulationExpressions, part: str) -> Callable[..., np.ndarray]:
+    fn = expressions.compiled(part)
 
     def call(values: np.ndarray, *c: np.ndarray) -> np.ndarray:
         with np.errstate(over="ignore", under="ignore"):
@@ -127,10 +95,10 @@ class NumpyPopulation:
 
 
 def numpy_population(expressions: PopulationExpressions) -> NumpyPopulation:
-    return NumpyPopulation(expressions, _numpy_fn(expressions.drift, False),
-                           _numpy_fn(expressions.coupling, True),
-                           _numpy_fn(expressions.stiffness, True),
-                           _numpy_fn(expressions.readout, False))
+    return NumpyPopulation(expressions, _numpy_fn(expressions, "drift"),
+                           _numpy_fn(expressions, "coupling"),
+                           _numpy_fn(expressions, "stiffness"),
+                           _numpy_fn(expressions, "readout"))
 
 
 def step_coefficients(kappa: np.ndarray | float, dt: float) -> tuple[Any, Any]:
@@ -345,14 +313,13 @@ def numba_kernel(expressions: PopulationExpressions, parallel: bool = False) -> 
 
     replacements = numba_math()
 
-    def jit(expr: sp.Expr, with_c: bool) -> Any:
-        args = (x, COEFFICIENTS) if with_c else (x,)
-        return njit(sp.lambdify(args, expr, modules=[replacements, "math"]), inline="always")
+    def jit(part: str) -> Any:
+        return njit(expressions.compiled(part, modules=[replacements, "math"]), inline="always")
 
-    drift = jit(expressions.drift, False)
-    coupling = jit(expressions.coupling, True)
-    stiffness = jit(expressions.stiffness, True)
-    readout = jit(expressions.readout, False)
+    drift = jit("drift")
+    coupling = jit("coupling")
+    stiffness = jit("stiffness")
+    readout = jit("readout")
     sigma = float(expressions.sigma)
     lead = LEAD
     affine = expressions.affine  # a compile-time constant: the per-agent κ(x) branches vanish

@@ -1,8 +1,8 @@
-r"""Observables of the empirical law of a network (MATH.md §4): balance points, the fraction of
+r"""Observables of the empirical law of a network (docs/mathematics.md §4): balance points, the fraction of
 agents near them, and the Wasserstein-1 distance to a PDE density.
 
 * Balance points (numerically, from the model): ``v ∈ R^P`` with ``h_p(v_p; m) = 0`` and
-  ``∂_x h_p(v_p; m) > 0`` where ``m_q = Ψ_q(v_q)`` — the γ → ∞ fixed point of MATH.md §4 (every
+  ``∂_x h_p(v_p; m) > 0`` where ``m_q = Ψ_q(v_q)`` — the γ → ∞ fixed point of docs/mathematics.md §4 (every
   population a Dirac mass at a stable zero of its field). For reversal-potential coupling this is
   ``v_p = Σ_q g_pq E_q S_q(v_q) / Σ_q g_pq S_q(v_q)``.
 * ``W_1(μ_n, ρ) = ∫ |F_n(x) − F(x)| dx`` in one dimension, evaluated exactly for a cell-wise
@@ -31,7 +31,7 @@ def balance_points(model: Model, *, time: float = 0.0, starts: int = 7) -> np.nd
     Solved by Powell's hybrid method from ``starts``^P lattice points of the domain box (a Sobol
     set of 64 points when P > 3); kept when the residual is below 1e-10, ``v`` lies in the domain
     and every ``∂_x h_p(v_p) > 0``. Empty (0, P) when some population's field does not depend on
-    ``x`` (current-based coupling: nothing concentrates, MATH.md §4).
+    ``x`` (current-based coupling: nothing concentrates, docs/mathematics.md §4).
     """
     if not isinstance(model, Model):
         bad_type("model", model, "a meanfield.Model")

@@ -3,7 +3,7 @@ r"""Observables of densities on a grid: mass, mean, variance, coupling moments, 
 For densities ``rho`` of shape (..., P, M) on a :class:`~solvers.grid.Grid`:
 ``mass_p = Σ ρ h``, ``mean_p = Σ x ρ h / mass``, ``var_p = Σ (x−mean)² ρ h / mass``,
 ``m_q = Σ Ψ_q ρ_q h`` and ``balance_residual_p = Σ |h_p(x)| ρ_p h`` (the distance to the
-balance manifold ``h_p = 0`` on the support, MATH.md §4).
+balance manifold ``h_p = 0`` on the support, docs/mathematics.md §4).
 """
 
 from __future__ import annotations

@@ -251,7 +251,7 @@ def assess(*, names: Sequence[str], edges: np.ndarray, rho: np.ndarray,
         with np.errstate(divide="ignore"):
             factor = max(factor, float(np.max(width_target(tolerance) / cpw)),
                          max(effective) / peclet_target(tolerance))
-        needed = int(math.ceil(M * factor)) if factor > 1.0 else 0
+        needed = math.ceil(M * factor) if factor > 1.0 else 0
         if not math.isfinite(factor):
             needed = 0
     return ResolutionReport(names=tuple(names), cells=M, cells_per_width=cpw, peclet=peclet,

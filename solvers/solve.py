@@ -1,4 +1,4 @@
-r"""The front door of the time-dependent mean-field PDE: :func:`solve` (MATH.md §2).
+r"""The front door of the time-dependent mean-field PDE: :func:`solve` (docs/mathematics.md §2).
 
 .. math:: \partial_t\rho_p = \partial_x\big(D_p\,\partial_x\rho_p + \partial_x U_p\,\rho_p\big),
    \qquad U_p = -F_p + \gamma \sum_j g_{pj}\, m_j(t)\, G_{pj}, \qquad m_q = \int \Psi_q\rho_q,
@@ -86,6 +86,8 @@ def solve(model: Model, *, gamma: float, t_final: float, cells: int | str | None
         "numba", "numpy") and ``max_steps``; for ``method="fipy"`` see
         ``solvers.fipy_backend.solve_fipy``.
 
+    Notes
+    -----
     The resolution of every saved frame (the initial density included, whose transport onto the
     balance point is the initial layer) is checked by :func:`solvers.resolution.assess_frames`;
     the worst report is ``info["resolution"]`` (``Solution.resolution``) and, when the expected
@@ -208,7 +210,7 @@ def auto_cells(nm: NumericModel, gamma: float, initial: Any, tolerance: float,
                                                   [0.0] * len(states), tolerance=tolerance))
         if report.ok or report.cells_needed <= cells or cells >= AUTO_MAX_CELLS:
             break
-        cells = min(AUTO_MAX_CELLS, int(math.ceil(1.1 * report.cells_needed)))
+        cells = min(AUTO_MAX_CELLS, math.ceil(1.1 * report.cells_needed))
     return {"cells": cells, "tolerance": tolerance, "capped": cells >= AUTO_MAX_CELLS,
             "rule": "smallest uniform grid (>= 1000 cells) resolving the initial density and "
                     "the stationary states to the tolerance (solvers.resolution)"}

@@ -43,8 +43,15 @@ from solvers.stationary_search import (
     newton,
 )
 
-__all__ = ["StationaryState", "GibbsMap", "stationary_states", "linearised_spectrum", "Branch",
-           "continuation", "RESIDUAL_TOL"]
+__all__ = [
+    "RESIDUAL_TOL",
+    "Branch",
+    "GibbsMap",
+    "StationaryState",
+    "continuation",
+    "linearised_spectrum",
+    "stationary_states",
+]
 
 STABILITY_CELLS = 10_000
 """Finer grids take the spectrum of the state polished on a coarsening of this many cells."""

@@ -48,7 +48,7 @@ def _numba_kernel() -> GibbsKernel | None:
         return None
 
     @numba.njit(cache=True, error_model="numpy")
-    def kernel(F, G, c, D, psi, h):  # noqa: ANN001, ANN202
+    def kernel(F, G, c, D, psi, h):
         J, M = G.shape
         best, mode = np.inf, 0
         for i in range(M):

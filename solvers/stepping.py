@@ -350,13 +350,17 @@ def _check_budget(tally: Tally, max_steps: int) -> None:
                            f"rtol/atol")
 
 
+BAR_FORMAT = "{desc}: {percentage:3.0f}%|{bar}| t={n:.2f}/{total:.2f} [{elapsed}<{remaining}]"
+"""Progress bars show simulated time as ``t=0.31/1.00``."""
+
+
 def progress_bar(progress: bool, total: float, desc: str = "sg") -> Any:
     """A tqdm bar over simulated time (``None`` when ``progress`` is false)."""
     if not progress:
         return None
     from tqdm.auto import tqdm
 
-    return tqdm(total=total, unit="t", desc=desc)
+    return tqdm(total=total, unit="t", desc=desc, bar_format=BAR_FORMAT)
 
 
 def advance(bar: Any, h: float) -> None:

@@ -39,7 +39,8 @@ def test_rest_state_is_an_equilibrium_and_regimes_differ():
 def test_coupling_coefficients_are_affine_in_v():
     el = fhn_electrical(names=("A", "B"), g=[[1.0, 2.0], [0.5, 0.0]])
     K, R = el.coefficients(np.array([0.3, -1.0]))
-    assert np.allclose(K, [3.0, 0.5]) and np.allclose(R, [0.3 - 2.0, 0.15])
+    assert np.allclose(K, [3.0, 0.5])
+    assert np.allclose(R, [0.3 - 2.0, 0.15])
     ch = fhn_chemical()
     m = np.array([0.2, 0.7])
     K, R = ch.coefficients(m)
@@ -73,7 +74,8 @@ def test_chemical_limit_solves_the_slow_w_equation():
 
 def test_to_json_round_trips_parameters():
     data = json.loads(fhn_chemical(sigma=(0.2, 0.4)).to_json())
-    assert data["kind"] == "chemical" and data["populations"][1]["sigma"] == 0.4
+    assert data["kind"] == "chemical"
+    assert data["populations"][1]["sigma"] == 0.4
 
 
 @pytest.mark.parametrize(("build", "error", "match"), [

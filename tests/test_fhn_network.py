@@ -50,7 +50,8 @@ def test_electrical_mean_follows_fitzhugh_nagumo_ode_through_a_spike():
     ode = solve_ivp(pop.ode(), (0.0, t_final), [0.0, -0.6], dense_output=True,
                     rtol=1e-10, atol=1e-12)
     peak = ode.sol(np.linspace(0, t_final, 301))[0]
-    assert peak.max() > 1.5 and peak.min() < -1.5  # the window holds a full spike
+    assert peak.max() > 1.5
+    assert peak.min() < -1.5
     start = GaussianStart(v=0.0, w=-0.6, v_std=0.0, w_std=0.0)
     gammas = np.array([1.0, 2.0, 4.0, 8.0])
     errors = []
@@ -93,7 +94,8 @@ def test_result_to_xarray_and_save_at():
                                save_at=[0.0, 0.5, 1.0])
     assert np.allclose(run.t, [0.0, 0.5, 1.0])
     ds = run.to_xarray()
-    assert ds["var_v"].shape == (3, 1) and ds.attrs["kind"] == "electrical"
+    assert ds["var_v"].shape == (3, 1)
+    assert ds.attrs["kind"] == "electrical"
     assert int(ds["n"][0]) == 10
 
 
@@ -125,7 +127,8 @@ def test_numba_kernel_agrees_with_numpy_twin(build):
                   initial=GaussianStart(v=-0.5, w=-0.4, v_std=0.5, w_std=0.2))
     slow = simulate_fhn_network(model, fast=False, **kwargs)
     quick = simulate_fhn_network(model, fast=True, **kwargs)
-    assert not slow.info["fast"] and quick.info["fast"]
+    assert not slow.info["fast"]
+    assert quick.info["fast"]
     assert np.allclose(slow.v, quick.v, rtol=0, atol=1e-10)
     assert np.allclose(slow.w, quick.w, rtol=0, atol=1e-10)
     assert np.allclose(slow.var_v, quick.var_v, rtol=1e-9, atol=0)
@@ -149,7 +152,9 @@ def test_chemical_coupling_clamps_v_while_w_follows_the_slow_limit():
         w_errors.append(np.abs(run.mean_w - limit_w).max(axis=0))
         v_errors.append(np.abs(run.mean_v - limit_v).max(axis=0))
     w_errors, v_errors = np.array(w_errors), np.array(v_errors)
-    assert np.all(np.diff(w_errors, axis=0) < 0) and np.all(w_errors[-1] < 0.01), w_errors
-    assert np.all(np.diff(v_errors, axis=0) < 0) and np.all(v_errors[-1] < 0.03), v_errors
+    assert np.all(np.diff(w_errors, axis=0) < 0), w_errors
+    assert np.all(w_errors[-1] < 0.01), w_errors
+    assert np.all(np.diff(v_errors, axis=0) < 0), v_errors
+    assert np.all(v_errors[-1] < 0.03), v_errors
     # w really moves on the slow scale 1/(ε b) ≈ 16: it is not clamped like v
     assert np.all(np.abs(limit_w[-1] - limit_w[0]) > 0.05)

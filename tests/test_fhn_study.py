@@ -22,16 +22,20 @@ def small_study():
 def test_study_dataset_holds_both_pictures(small_study):
     ds = small_study
     assert ds.attrs["study"] == "fitzhugh_nagumo"
-    assert ds["el_mean_v"].shape == (2, 31) and ds["ch_mean_v"].shape == (2, 31, 2)
-    assert ds["pde_ch_mean_v"].shape == (5, 2) and ds["pde_el_marginal_v"].shape == (1, 12)
+    assert ds["el_mean_v"].shape == (2, 31)
+    assert ds["ch_mean_v"].shape == (2, 31, 2)
+    assert ds["pde_ch_mean_v"].shape == (5, 2)
+    assert ds["pde_el_marginal_v"].shape == (1, 12)
     # chemical: v sits at the balance voltages, variance ∝ 1/γ
     v_star = np.array(json.loads(ds.attrs["balance_voltages"]))
     gap = np.abs(ds["ch_mean_v"][:, -1].values - v_star)  # (γ, population): v* + O(1/γ)
-    assert np.all(gap[-1] < gap[0]) and np.all(gap[-1] < 0.05)
+    assert np.all(gap[-1] < gap[0])
+    assert np.all(gap[-1] < 0.05)
     assert np.all(np.abs(np.array(json.loads(ds.attrs["ch_var_slope"])) + 1.0) < 0.2)
     # electrical: the network mean gets closer to the ODE as γ grows
     assert ds["el_error"][1] < ds["el_error"][0]
-    assert ds.attrs["pde_max_mass_error"] < 1e-12 and ds.attrs["pde_min_density"] >= -1e-14
+    assert ds.attrs["pde_max_mass_error"] < 1e-12
+    assert ds.attrs["pde_min_density"] >= -1e-14
     # the marginals of the PDE and the histograms of the network are both probability densities
     for kind in ("el", "ch"):
         dv = float(ds[f"{kind}_v"][1] - ds[f"{kind}_v"][0])
@@ -44,7 +48,9 @@ def test_every_panel_is_labelled(small_study):
     axes = fig.get_axes()
     assert len(axes) == 8
     for ax in axes:
-        assert ax.get_xlabel() and ax.get_ylabel() and ax.get_title()
+        assert ax.get_xlabel()
+        assert ax.get_ylabel()
+        assert ax.get_title()
 
 
 def test_study_rejects_bad_gammas():

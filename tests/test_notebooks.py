@@ -48,7 +48,8 @@ def test_stored_without_outputs_in_section_order(path: Path) -> None:
     nbformat.validate(nb)
     for cell in nb.cells:
         if cell.cell_type == "code":
-            assert cell.outputs == [] and cell.execution_count is None, "stored with outputs"
+            assert cell.outputs == [], "stored with outputs"
+            assert cell.execution_count is None, "stored with outputs"
     headings = [line.split("(")[0].strip() for cell in nb.cells if cell.cell_type == "markdown"
                 for line in cell.source.splitlines() if line.startswith("## ")]
     order = [h for h in headings if any(h.startswith(s) for s in SECTIONS)]

@@ -27,7 +27,19 @@ from meanfield.studies import rescaled  # noqa: F401  (time-dependent truncated 
 from meanfield.studies.double_limit_map import double_limit_map  # noqa: F401
 # isort: on
 
-__all__ = ["gamma_convergence", "gamma_slopes", "grid_convergence", "time_convergence",
-           "truncation_study",
-           "stationary_predictions", "fit_slope", "SlopeFit", "plot", "slopes_table",
-           "run_points", "run_sweep", "grid_points", "load_sweep"]
+__all__ = [
+    "SlopeFit",
+    "fit_slope",
+    "gamma_convergence",
+    "gamma_slopes",
+    "grid_convergence",
+    "grid_points",
+    "load_sweep",
+    "plot",
+    "run_points",
+    "run_sweep",
+    "slopes_table",
+    "stationary_predictions",
+    "time_convergence",
+    "truncation_study",
+]

@@ -18,7 +18,7 @@ Every study returns an ``xarray.Dataset`` with
 Points (one γ, one grid, one step) are independent: ``client=`` runs them on Dask, ``directory=``
 writes each as it finishes and reuses finished ones (:mod:`meanfield.studies.sweep`).
 
-Predicted slopes in γ for the stationary reversal-potential case (MATH.md §4–7), with
+Predicted slopes in γ for the stationary reversal-potential case (docs/mathematics.md §4–7), with
 ``v`` the balance voltages, ``μ`` the 1/γ correction of the mean, ``A_p = Σ_q g_pq S_q(v_q)``:
 
 =====================  =====================================  ==========
@@ -71,7 +71,7 @@ def gamma_slopes(order: int = 1, *, concentrating: bool = True) -> dict[str, flo
 
     The distance to the balance manifold ``∫|h_p|ρ_p`` decays like the width ``γ^{-1/2}`` when
     the densities concentrate, and like ``1/γ`` in the non-concentrating balanced case, where
-    ``γ h_p`` tends to a finite multiplier ``λ_p`` (MATH.md §4).
+    ``γ h_p`` tends to a finite multiplier ``λ_p`` (docs/mathematics.md §4).
     """
     return {"mean": -(order + 1.0), "balance_point": -1.0, "var": -float(order),
             "m": -(order + 1.0), "balance_residual": -0.5 if concentrating else -1.0}
@@ -214,22 +214,14 @@ def _points_dataset(result: Any, key: str) -> np.ndarray:
 def stationary_predictions(model: Model, order: int = 1) -> dict[str, Any]:
     """Balance voltages ``v``, ``mu``, ``A``, ``D`` and the predictors of mean, var and m.
 
-    From ``asymptotics.stationary_expansion(model, order=order)``. When that is unavailable (not
-    in this installation, or the model does not concentrate) the result is ``{"reason": ...}``
-    and the studies report only what needs no prediction.
+    From ``asymptotics.stationary_expansion(model, order=order)``. When the model does not
+    concentrate the result is ``{"reason": ...}`` and the studies report only what needs no
+    prediction.
     """
+    from asymptotics import stationary_expansion
+
     try:
-        import asymptotics as asy
-    except ImportError as err:
-        return {"reason": f"asymptotics cannot be imported ({err})"}
-    expansion_fn = getattr(asy, "stationary_expansion", None)
-    if expansion_fn is None:
-        stale = getattr(asy, "__file__", None) is None  # a namespace package: stale install
-        return {"reason": "this installation's asymptotics has no stationary_expansion" + (
-            " (it is imported as an empty namespace package: reinstall with "
-            "`pip install -e .`)" if stale else "")}
-    try:
-        expansion = expansion_fn(model, order=order)
+        expansion = stationary_expansion(model, order=order)
     except ValueError as err:
         return {"reason": str(err)}
     P = model.P

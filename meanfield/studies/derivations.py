@@ -86,22 +86,10 @@ def _section(title: str, body: Callable[[], list[str]], latex_mode: bool) -> lis
     head = f"% {title}" if latex_mode else f"== {title}"
     try:
         lines = body()
-    except (AttributeError, ImportError) as err:
-        lines = [f"not available in this installation ({err})"]
     except ValueError as err:
         lines = [f"does not apply to this model ({err})"]
-    prefix = "% " if latex_mode and lines and lines[0].startswith(("not available", "does not")) \
-        else ""
+    prefix = "% " if latex_mode and lines and lines[0].startswith("does not") else ""
     return [head, *(prefix + line for line in lines), ""]
-
-
-def _asy(name: str) -> Callable[..., Any]:
-    import asymptotics
-
-    fn = getattr(asymptotics, name, None)
-    if fn is None:
-        raise AttributeError(f"asymptotics.{name} is missing")
-    return fn
 
 
 _MEANINGS: tuple[tuple[str, str], ...] = (
@@ -145,6 +133,8 @@ def symbol_meanings(names: Sequence[str], populations: Sequence[str] = ()) -> li
 
 def report(model: Model, *, order: int = 2, latex: bool = False) -> str:
     """All sections for ``model`` as plain text (SymPy ``sstr``) or LaTeX (labelled equations)."""
+    import asymptotics as asy
+
     order = check_int("order", order, minimum=1)
     names = model.names
     seen: set[str] = set()
@@ -156,13 +146,7 @@ def report(model: Model, *, order: int = 2, latex: bool = False) -> str:
         return exprs
 
     def mean_field() -> list[str]:
-        try:
-            eqs = _asy("mean_field_equation")(model)
-        except AttributeError:
-            if latex:
-                return ["\\begin{equation}\\label{eq:mean-field}\n  " + model.latex()
-                        + "\n\\end{equation}"]
-            return [repr(model)]
+        eqs = asy.mean_field_equation(model)
         labels = [f"mean-field-{n}" for n in names] + [f"readout-{n}" for n in names]
         return _lines(collect([*eqs.equations, *eqs.moments]), latex, labels)
 
@@ -170,7 +154,7 @@ def report(model: Model, *, order: int = 2, latex: bool = False) -> str:
         return f"% {text}" if latex else text
 
     def balance() -> list[str]:
-        bal = _asy("balance_points")(model)
+        bal = asy.balance_points(model)
         lines = _lines(collect(bal.manifold), latex, [f"balance-manifold-{n}" for n in names])
         if bal.concentrating:
             for point in bal.all:
@@ -186,7 +170,7 @@ def report(model: Model, *, order: int = 2, latex: bool = False) -> str:
         return lines
 
     def hopf_cole() -> list[str]:
-        hc = _asy("hopf_cole")(model)
+        hc = asy.hopf_cole(model)
         lines = _lines(collect([*hc.equations, *hc.fast_time]), latex,
                        [f"hopf-cole-{n}" for n in names] + [f"fast-time-{n}" for n in names])
         wells = [(n, w) for n, w in zip(names, hc.well, strict=True) if w is not None]
@@ -199,7 +183,7 @@ def report(model: Model, *, order: int = 2, latex: bool = False) -> str:
         return lines
 
     def rescaled() -> list[str]:
-        eq = _asy("rescaled_equation")(model, order=order)
+        eq = asy.rescaled_equation(model, order=order)
         return _lines(collect([*eq.equations, *eq.balance]), latex,
                       [f"rescaled-{n}" for n in names] + [f"centre-{n}" for n in names])
 

@@ -1,6 +1,6 @@
 r"""FitzHugh–Nagumo networks as γ → ∞: electrical vs chemical coupling, particles beside the PDE.
 
-The picture of MATH.md §8 (:mod:`meanfield.fhn`):
+The picture of docs/mathematics.md §8 (:mod:`meanfield.fhn`):
 
 * electrical coupling (balance = synchrony): the network concentrates on a Dirac mass that
   follows the FitzHugh–Nagumo ODE; the distance of the network mean to the ODE solution and the

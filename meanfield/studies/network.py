@@ -1,4 +1,4 @@
-r"""Network studies (MATH.md §1, §4): the particle system against the PDE, and the double limit.
+r"""Network studies (docs/mathematics.md §1, §4): the particle system against the PDE, and the double limit.
 
 * :func:`network_convergence` — fixed γ, ``n → ∞``: the Wasserstein-1 distance between the
   empirical law of each population and the PDE density decays like ``n^{-1/2}`` (propagation of

@@ -289,7 +289,9 @@ def slopes_table(ds: Any) -> str:
         pred = float(ds["predicted_slope"].sel(quantity=q))
         vals = [float(fitted.sel(quantity=q, population=p)) if has_pop else
                 float(fitted.sel(quantity=q)) for p in pops]
-        lines.append(f"{str(q):<22}{pred:>10.3g}" + "".join(f"{v:>12.3f}" for v in vals))
+        lines.append(f"{q!s:<22}{pred:>10.3g}" + "".join(f"{v:>12.3f}" for v in vals))
+    if json.loads(ds.attrs.get("excluded_points", "[]")):
+        lines.append(f"note: {ds.attrs.get('resolution', 'unresolved points excluded')}")
     return "\n".join(lines)
 
 

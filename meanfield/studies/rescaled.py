@@ -1,4 +1,4 @@
-r"""Time-dependent truncated rescaled equations, solved numerically (MATH.md §6).
+r"""Time-dependent truncated rescaled equations, solved numerically (docs/mathematics.md §6).
 
 ``asymptotics.rescaled_equation(model, order=K)`` gives the zoomed equation
 ``∂_t q = −∂_y(V q) + ε⁻² D ∂_yy q`` (``x = c + εy``, ``ε = γ^{-1/2}``) with the drift as a series

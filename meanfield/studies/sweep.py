@@ -55,10 +55,28 @@ from meanfield.studies.sweepfiles import (
 )
 from meanfield.studies.sweeplayout import combine, dimension_name, select
 
-__all__ = ["POINT_ATTR", "MANIFEST", "SweepResult", "SweepError", "SweepBusyError",
-           "SweepFileWarning", "canonical", "check_points", "point_key", "point_path",
-           "grid_points", "load_point", "run_points", "run_sweep", "load_sweep", "open_client",
-           "combine", "dimension_name", "select", "write_dataset"]
+__all__ = [
+    "MANIFEST",
+    "POINT_ATTR",
+    "SweepBusyError",
+    "SweepError",
+    "SweepFileWarning",
+    "SweepResult",
+    "canonical",
+    "check_points",
+    "combine",
+    "dimension_name",
+    "grid_points",
+    "load_point",
+    "load_sweep",
+    "open_client",
+    "point_key",
+    "point_path",
+    "run_points",
+    "run_sweep",
+    "select",
+    "write_dataset",
+]
 
 MANIFEST = "sweep.json"
 ALLOWED = "finite numbers, strings, booleans, None, or lists/tables of them"
@@ -90,8 +108,8 @@ def check_points(points: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
         if not isinstance(point, Mapping):
             bad_type(f"points[{k}]", point, "a mapping from parameter names to values")
         for name, value in point.items():
-            if not isinstance(name, str) or not name.isidentifier() and not all(
-                    part.isidentifier() for part in name.split(".")):
+            if not isinstance(name, str) or (not name.isidentifier() and not all(
+                    part.isidentifier() for part in name.split("."))):
                 bad_value(f"points[{k}]", name, "parameter names that are identifiers "
                           "(dotted names such as model.sigma allowed)")
             _plain(value, name)

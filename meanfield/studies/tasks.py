@@ -75,13 +75,9 @@ def run_task(model_table: Mapping[str, Any], options: Mapping[str, Any], *, prog
         states = solvers.stationary_states(model, gamma=opts["gamma"], cells=opts["cells"], **extra)
         ds = stationary_dataset(states, model)
     else:
-        solve = getattr(solvers, "solve", None)
-        if solve is None:
-            raise RuntimeError(f"method = {opts['method']!r} needs solvers.solve, which this "
-                               "installation does not provide; use method = \"stationary\"")
         kwargs = {k: opts[k] for k in ("t_final", "dt", "rtol", "atol", "save_at") if k in opts}
-        ds = solve(model, gamma=opts["gamma"], cells=opts["cells"], method=opts["method"],
-                   progress=progress, **kwargs).to_xarray()
+        ds = solvers.solve(model, gamma=opts["gamma"], cells=opts["cells"], method=opts["method"],
+                           progress=progress, **kwargs).to_xarray()
     ds.attrs["meanfield_version"] = __version__
     return ds
 

@@ -1,4 +1,4 @@
-r"""Stationary solutions of the truncated rescaled equations (the wiring of MATH.md §6).
+r"""Stationary solutions of the truncated rescaled equations (the wiring of docs/mathematics.md §6).
 
 ``asymptotics.rescaled_equation(model, order=k)`` gives the drift of the zoomed equation
 (``x = c + ε y``, ``ε = γ^{-1/2}``, ``ρ = ε^{-1} q``) as a series ``V = Σ_{j ≥ −2} ε^j V_j`` with

@@ -29,20 +29,8 @@ class Fields:
 
     @classmethod
     def of(cls, nm: NumericModel) -> Fields:
-        import sympy as sp
-
-        from meanfield.expressions import x
-
-        model = nm.model
-        symbols = sp.symbols(f"_m0:{nm.J}", real=True)
-        hs, dhs = [], []
-        for p in range(nm.P):
-            phis = [*model.phi[p], *(inp.phi[p] for inp in model.inputs)]
-            expr = sum((sp.Float(nm.g[p, j]) * phis[j] * symbols[j] for j in range(nm.J)
-                        if nm.g[p, j] != 0), sp.Integer(0))
-            hs.append(sp.lambdify((x, *symbols), expr, modules="numpy"))
-            dhs.append(sp.lambdify((x, *symbols), sp.diff(expr, x), modules="numpy"))
-        return cls(nm=nm, h=tuple(hs), dh=tuple(dhs))
+        pairs = [nm.field_functions(p) for p in range(nm.P)]
+        return cls(nm=nm, h=tuple(h for h, _ in pairs), dh=tuple(dh for _, dh in pairs))
 
     def field(self, p: int, points: np.ndarray, m_all: np.ndarray) -> np.ndarray:
         """``h_p`` at ``points`` for the J-vector ``m_all``."""

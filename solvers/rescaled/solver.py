@@ -20,6 +20,7 @@ import numpy as np
 from meanfield.errors import ResolutionWarning, bad_type, bad_value, check_finite_number, check_int
 from meanfield.model import Model
 from meanfield.numeric import NumericModel, numeric
+from solvers.grid import check_cells
 from solvers.implicit import StageProblem
 from solvers.kernels import stage_kernel
 from solvers.rescaled.fields import Fields, zero_candidates
@@ -48,7 +49,7 @@ def _check_options(model: Any, gamma: Any, t_final: Any, cells: Any, scheme: Any
                   "solver: beyond it round-off in the moments moves the profile by more than "
                   "its width; for the limit itself use solvers.limits.balance_points)")
     t_final = check_finite_number("t_final", t_final, positive=True)
-    cells = check_int("cells", cells, minimum=8)
+    cells = check_cells(cells, minimum=8)
     name = "scheme"
     if method is not None:
         warnings.warn("solve_rescaled(method=...) is deprecated; use scheme=...",
@@ -107,6 +108,8 @@ def solve_rescaled(model: Model, *, gamma: float, t_final: float, cells: int = 2
         of :func:`solvers.solve`; default: 101 equal frames)
     method : deprecated name of ``scheme``
 
+    Notes
+    -----
     A :class:`meanfield.errors.ResolutionWarning` is emitted when the cell Péclet number
     where the profile has mass exceeds ``PECLET_MAX`` at a saved time.
     """

@@ -62,7 +62,7 @@ def exact_problem(nm: NumericModel, gamma: float, frame: Frame, grid: ZoomGrid,
     P, J, D = nm.P, nm.J, nm.D
     nodes = frame.x(grid.nodes)  # (P, M−1, 4)
     drift = np.array([nm.f[p](nodes[p]) for p in range(P)])
-    phi = np.zeros((P, J) + grid.nodes.shape)
+    phi = np.zeros((P, J, *grid.nodes.shape))
     for p in range(P):
         for j in range(J):
             if nm.g[p, j] != 0:

@@ -28,7 +28,8 @@ def test_weighted_average_formula_holds_at_every_returned_point(name):
     factory, E, th, sl = REVERSAL[name]
     model = factory()
     bal = asy.balance_points(model)
-    assert bal.concentrating and len(bal.all) >= 1
+    assert bal.concentrating
+    assert len(bal.all) >= 1
     g, E = np.array(model.g), np.array(E)
     for point in bal.all:
         S = _sigmoid(point.v, np.array(th), np.array(sl))
@@ -42,7 +43,9 @@ def test_weighted_average_formula_holds_at_every_returned_point(name):
 def test_principal_point_is_stable_and_is_the_gamma_to_infinity_limit(name):
     bal = asy.balance_points(CONCENTRATING[name]())
     point = bal.principal
-    assert point.stable and point.iteration_radius < 1 and np.all(point.slope > 0)
+    assert point.stable
+    assert point.iteration_radius < 1
+    assert np.all(point.slope > 0)
     assert np.max(np.abs(np.array([float(eq.lhs.subs(dict(zip(bal.symbols, point.v, strict=True))))
                                    for eq in bal.manifold]))) < 1e-12
     state = exact_states(name)[-1]  # γ = 1e5: mean = v + O(1/γ)
@@ -79,7 +82,8 @@ def test_several_balance_points_with_their_stability():
 def test_non_concentrating_balance_constraint_and_multiplier():
     model = mf.models.current_balanced()
     bal = asy.balance_points(model)
-    assert not bal.concentrating and bal.all == ()
+    assert not bal.concentrating
+    assert bal.all == ()
     assert np.allclose(bal.moments, [0.2, 0.3], rtol=0, atol=1e-14)
     with pytest.raises(ValueError, match="non-concentrating"):
         _ = bal.v
@@ -135,7 +139,9 @@ def test_multipliers_keep_a_time_dependent_constraint():
 def test_to_xarray_and_latex():
     bal = asy.balance_points(chemical3())
     ds = bal.to_xarray()
-    assert ds["v"].shape == (len(bal.all), 3) and bool(ds["stable"][0])
+    assert ds["v"].shape == (len(bal.all), 3)
+    assert bool(ds["stable"][0])
     assert "h_{E}" in bal._repr_latex_()
     non = asy.balance_points(mf.models.current_balanced())
-    assert np.allclose(non.to_xarray()["m"].values, [0.2, 0.3]) and "lambda" in non._repr_latex_()
+    assert np.allclose(non.to_xarray()["m"].values, [0.2, 0.3])
+    assert "lambda" in non._repr_latex_()

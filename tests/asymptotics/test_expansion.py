@@ -51,7 +51,10 @@ def test_second_order_mean_variance_and_moments_decay_like_inverse_gamma_cubed(n
 
 
 def test_first_order_matches_the_affine_formula_of_math_md():
-    """MATH.md §7: (I − J diag S'(v)) μ = J (S''(v) ⊙ D/(2A)) + f(v)/A, J_pq = g_pq(E_q − v_p)/A_p."""
+    """docs/mathematics.md §7: (I − J diag S'(v)) μ = J (S''(v) ⊙ D/(2A)) + f(v)/A,
+
+    with J_pq = g_pq(E_q − v_p)/A_p.
+    """
     model = mf.models.chemical()
     exp = asy.stationary_expansion(model, order=1)
     v, A, D = exp.v, exp.A, exp.D
@@ -110,7 +113,8 @@ def test_verify_reports_the_claimed_residual_orders(name, order):
 
     check = asy.verify(asy.stationary_expansion(SYMBOLIC[name](), order=order), seed=3)
     assert check.orders == check.claimed
-    assert check.ok and check.order == 2 * order + 1
+    assert check.ok
+    assert check.order == 2 * order + 1
     assert all(v == order + 1 for k, v in check.in_gamma.items() if not k.startswith("flux"))
 
 
@@ -144,7 +148,8 @@ def test_balance_point_outside_the_domain_is_diagnosed_as_such() -> None:
     # the exact stationary state piles up on the wall: its resolution report says so
     with pytest.warns(ResolutionWarning, match=r"mass at the domain ends.*widen the domain"):
         states = solvers.stationary_states(model, gamma=100.0, cells=400, stability=False)
-    assert states[-1].mean[0] > 1.45 and states[-1].resolution.wall_mass[0] > 0.1
+    assert states[-1].mean[0] > 1.45
+    assert states[-1].resolution.wall_mass[0] > 0.1
 
 
 def test_non_positive_predicted_variance_warns_and_names_the_valid_order() -> None:

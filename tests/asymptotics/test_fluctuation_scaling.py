@@ -17,7 +17,8 @@ def test_single_population_closed_form() -> None:
     """One population: ``n·Var(m) = Ψ'(v)² D/(γ K)`` and ``τ = 1/(γ K)``, ``K = h'(v) + ∂_m h Ψ'``."""
     model = mf.models.chemical_single()
     fs = asy.fluctuation_scaling(model)
-    assert fs.order_var == -1 and fs.order_time == -1
+    assert fs.order_var == -1
+    assert fs.order_time == -1
     k = float(fs.K.subs(dict(zip(fs.K.free_symbols, fs.v, strict=True)))[0, 0])
     v = fs.v[0]
     dpsi = 1.5 * (1 - np.tanh(3 * v - 3) ** 2)

@@ -26,14 +26,16 @@ def test_mean_field_equation_is_the_fokker_planck_equation(name):
         gibbs = sp.exp(-U / mfe.diffusion[p])
         assert sp.simplify(mfe.flux[p].subs(mfe.rho[p], gibbs).doit() / gibbs) == 0
         assert sp.simplify(mfe.residual(p, gibbs) / gibbs) == 0
-    assert len(mfe.moments) == model.P and "rho" in mfe._repr_latex_()
+    assert len(mfe.moments) == model.P
+    assert "rho" in mfe._repr_latex_()
 
 
 @pytest.mark.parametrize("name", ["chemical_single", "chemical", "chemical3", "cubic_coupling"])
 def test_hopf_cole_substitutes_back_exactly(name):
     hc = asy.hopf_cole(SYMBOLIC[name]())
     check = asy.verify(hc)
-    assert check.order == sp.oo and check.ok
+    assert check.order == sp.oo
+    assert check.ok
     assert set(hc.terms[0]) == {1, 0, -1}
     assert "u" in hc._repr_latex_()
 

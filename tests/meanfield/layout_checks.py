@@ -52,9 +52,11 @@ def assert_clean_layout(figure: Any) -> None:
     boxes = [t.get_window_extent(renderer) for _, t in texts]
     canvas = figure.bbox
     for (owner, text), box in zip(texts, boxes, strict=True):
-        assert box.x0 >= canvas.x0 - 1 and box.x1 <= canvas.x1 + 1 and \
-            box.y0 >= canvas.y0 - 1 and box.y1 <= canvas.y1 + 1, \
-            f"{owner}: {text.get_text()!r} leaves the figure ({box} outside {canvas})"
+        leaves = f"{owner}: {text.get_text()!r} leaves the figure ({box} outside {canvas})"
+        assert box.x0 >= canvas.x0 - 1, leaves
+        assert box.x1 <= canvas.x1 + 1, leaves
+        assert box.y0 >= canvas.y0 - 1, leaves
+        assert box.y1 <= canvas.y1 + 1, leaves
     shrink = 0.5  # pixels: touching boxes do not count
     for i in range(len(texts)):
         a = boxes[i]
@@ -72,7 +74,8 @@ def assert_clean_layout(figure: Any) -> None:
             long_axis = ax.yaxis if ax._colorbar.orientation == "vertical" else ax.xaxis
             assert long_axis.get_label_text(), "colorbar without a label"
             continue
-        assert ax.get_xlabel() and ax.get_ylabel(), f"axes {ax.get_title()!r} lacks a label"
+        assert ax.get_xlabel(), f"axes {ax.get_title()!r} lacks a label"
+        assert ax.get_ylabel(), f"axes {ax.get_title()!r} lacks a label"
 
 
 def line_times(ax: Any) -> list[tuple[float, np.ndarray]]:

@@ -39,7 +39,8 @@ def test_explicit_model_matches_python() -> None:
         g=[[1, 2], [1.5, 1]], phi=[[x - 2, x + 1.5], [x - 2, x + 1.5]],
         psi=[mf.sigmoid(x, 0, 2), mf.sigmoid(x, 0, 2)], domain=(-5, 5))
     assert cfg.model == expected
-    assert cfg.solve["method"] == "sg" and cfg.solve["t_final"] == 2.0
+    assert cfg.solve["method"] == "sg"
+    assert cfg.solve["t_final"] == 2.0
     assert cfg.output.name == "transient"
 
 
@@ -118,9 +119,9 @@ def test_explicit_model_cannot_vary_parameters() -> None:
 
 
 def test_bad_files(tmp_path: Path) -> None:
-    with pytest.raises(ValueError, match="config=.*an existing TOML file"):
+    with pytest.raises(ValueError, match=r"config=.*an existing TOML file"):
         config.load(tmp_path / "missing.toml")
     broken = tmp_path / "broken.toml"
     broken.write_text("[model\nname = 1\n")
-    with pytest.raises(ValueError, match="config=.*valid TOML"):
+    with pytest.raises(ValueError, match=r"config=.*valid TOML"):
         config.load(broken)

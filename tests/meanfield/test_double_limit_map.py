@@ -43,7 +43,8 @@ def test_concentrated_grid_resolves_the_width() -> None:
     grid = concentrated_grid((-5.0, 5.0), np.array([-1.0, 0.5]), 1e-3)
     near = np.abs(grid.x + 1.0) < 7e-3
     assert np.all(grid.h[near] <= 1e-3 / 4 + 1e-12)
-    assert grid.cells < 600 and grid.max_width <= 0.25 + 1e-12
+    assert grid.cells < 600
+    assert grid.max_width <= 0.25 + 1e-12
 
 
 def test_bad_input() -> None:

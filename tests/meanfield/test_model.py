@@ -30,7 +30,8 @@ def test_strings_numbers_and_expressions_give_the_same_model():
     assert model.phi[0] == model.phi[1]
     assert model.psi[0] == model.psi[1]
     assert model.populations[0].drift == model.populations[1].drift
-    assert model.P == 2 and model.names == ("E", "I")
+    assert model.P == 2
+    assert model.names == ("E", "I")
     assert model.diffusion == pytest.approx((0.32, 0.18), abs=1e-15)
 
 
@@ -58,7 +59,9 @@ def test_repr_and_latex_name_the_pieces():
     model = mf.models.chemical()
     assert "Population('E'" in repr(model)
     latex = model._repr_latex_()
-    assert latex.startswith("$\\begin{aligned}") and "\\partial_t" in latex and "m_{I}" in latex
+    assert latex.startswith("$\\begin{aligned}")
+    assert "\\partial_t" in latex
+    assert "m_{I}" in latex
 
 
 def test_numeric_view_matches_the_expressions_and_antiderivatives():

@@ -8,11 +8,11 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
+import numpy as np
+import pytest
 
-import meanfield as mf  # noqa: E402
-from meanfield.studies.network import (  # noqa: E402
+import meanfield as mf
+from meanfield.studies.network import (
     double_limit,
     network_convergence,
     plot,
@@ -61,7 +61,8 @@ def test_convergence_plot_is_a_figure(convergence):
     assert isinstance(plot(convergence), Figure)
     assert isinstance(studies.plot(convergence), Figure)
     text = table(convergence).splitlines()
-    assert len(text) == 2 + 4 + 1 and text[2].split()[0] == "500"
+    assert len(text) == 2 + 4 + 1
+    assert text[2].split()[0] == "500"
     assert float(text[-1].split()[1]) == pytest.approx(
         float(convergence["fitted_slope"].values[0, 0]), abs=1e-3)
 
@@ -85,12 +86,13 @@ def test_double_limit_balances_for_positive_alpha():
 
     assert isinstance(plot(ds), Figure)
     rows = table(ds).splitlines()
-    assert len(rows) == 2 + 6 and rows[-1].split()[:3] == ["alpha=1", "10000", "1e+04"]
+    assert len(rows) == 2 + 6
+    assert rows[-1].split()[:3] == ["alpha=1", "10000", "1e+04"]
 
 
 def test_study_inputs_rejected():
     model = mf.models.linear_ou()
-    with pytest.raises(ValueError, match="ns=.*distinct"):
+    with pytest.raises(ValueError, match=r"ns=.*distinct"):
         network_convergence(model, 5.0, ns=[100, 100])
     with pytest.raises(ValueError, match="reference='pde'"):
         network_convergence(model, 5.0, reference="pde")
@@ -156,7 +158,8 @@ def test_network_convergence_resumes_from_its_directory(tmp_path, monkeypatch, t
     model = mf.models.linear_ou()
     first = network_convergence(model, 5.0, directory=tmp_path, **TINY)
     files = sorted(tmp_path.glob("point-*.nc"))
-    assert len(files) == 4 and sorted(calls) == [(100, 0), (100, 1), (400, 0), (400, 1)]
+    assert len(files) == 4
+    assert sorted(calls) == [(100, 0), (100, 1), (400, 0), (400, 1)]
     xr.testing.assert_identical(first, tiny_serial[0])
     # a sweep killed after three points: only the missing one is computed again
     points = {f: json.loads(load_point(f).attrs["sweep_point"]) for f in files}
@@ -172,7 +175,8 @@ def test_network_convergence_resumes_from_its_directory(tmp_path, monkeypatch, t
     xr.testing.assert_identical(again, tiny_serial[0])
     # another γ in the same directory gets its own points, not the finished ones
     other = network_convergence(model, 6.0, directory=tmp_path, **TINY)
-    assert len(calls) == 4 and len(list(tmp_path.glob("point-*.nc"))) == 8
+    assert len(calls) == 4
+    assert len(list(tmp_path.glob("point-*.nc"))) == 8
     assert not np.array_equal(other["errors"].values, first["errors"].values)
 
 
@@ -208,7 +212,7 @@ def test_double_limit_resumes_and_shares_equal_gammas(tmp_path, monkeypatch, tin
 
 def test_network_settings_rejected_before_any_run(tmp_path):
     model = mf.models.linear_ou()
-    with pytest.raises(ValueError, match="dt=0.5 is not allowed: a step <= t_final=0.1"):
+    with pytest.raises(ValueError, match=r"dt=0\.5 is not allowed: a step <= t_final=0\.1"):
         network_convergence(model, 5.0, ns=(10, 20), t_final=0.1, dt=0.5, directory=tmp_path)
     with pytest.raises(ValueError, match="scheme='rk4'"):
         double_limit(mf.models.chemical(), (1.0,), ns=(10, 20), scheme="rk4")

@@ -49,7 +49,8 @@ def test_local_cluster_matches_serial(tmp_path: Path) -> None:
     serial = sweep.run_points(stationary_point, POINTS)
     distributed = sweep.run_sweep(stationary_point, POINTS, directory=tmp_path, workers=2,
                                   processes=False)
-    assert distributed.computed == 6 and distributed.reused == 0
+    assert distributed.computed == 6
+    assert distributed.reused == 0
     assert len(list(tmp_path.glob("point-*.nc"))) == 6
     a, b = serial.to_xarray(), distributed.to_xarray()
     np.testing.assert_array_equal(a["mean"].values, b["mean"].values)
@@ -62,7 +63,8 @@ def test_local_cluster_matches_serial(tmp_path: Path) -> None:
     assert var_e[-1] < var_e[0] / 20
     again = sweep.run_sweep(stationary_point, POINTS, directory=tmp_path, workers=1,
                             processes=False)
-    assert again.computed == 0 and again.reused == 6
+    assert again.computed == 0
+    assert again.reused == 6
     xr.testing.assert_identical(again.to_xarray(), b)
     xr.testing.assert_identical(sweep.load_sweep(tmp_path).to_xarray(), b)
 
@@ -77,19 +79,19 @@ def test_failed_points_are_reported_and_retried(tmp_path: Path) -> None:
 
 
 def test_bad_input() -> None:
-    with pytest.raises(ValueError, match="points=.*distinct points"):
+    with pytest.raises(ValueError, match=r"points=.*distinct points"):
         sweep.run_points(failing_point, [{"value": 1}, {"value": 1}])
     with pytest.raises(TypeError, match="fn has type int"):
         sweep.run_points(3, [{"value": 1}])
-    with pytest.raises(TypeError, match="fn has type float.*xarray.Dataset"):
+    with pytest.raises(TypeError, match=r"fn has type float.*xarray\.Dataset"):
         sweep.run_points(lambda value: 1.0, [{"value": 1}])
-    with pytest.raises(ValueError, match="gamma=.*non-empty list"):
+    with pytest.raises(ValueError, match=r"gamma=.*non-empty list"):
         sweep.grid_points(gamma=[])
     with pytest.raises(TypeError, match="a has type object"):
         sweep.point_key({"a": object()})
     with pytest.raises(ValueError, match="workers=2 is not allowed: either workers="):
         sweep.open_client(workers=2, scheduler="tcp://127.0.0.1:1")
-    with pytest.raises(ValueError, match="directory=.*sweep.json"):
+    with pytest.raises(ValueError, match=r"directory=.*sweep\.json"):
         sweep.load_sweep("/nonexistent-sweep-dir")
 
 
@@ -134,7 +136,8 @@ def test_killed_sweep_resumes_identically(tmp_path: Path) -> None:
     exec(compile(SCRIPT, "run.py", "exec"), namespace)
     points = sweep.grid_points(gamma=[1.0, 3.0, 10.0, 30.0, 100.0, 300.0], cells=[50, 80])
     resumed = sweep.run_points(namespace["slow_point"], points, directory=killed)
-    assert resumed.reused == done and resumed.computed == 12 - done
+    assert resumed.reused == done
+    assert resumed.computed == 12 - done
     uninterrupted = sweep.run_points(namespace["slow_point"], points, directory=full)
     assert uninterrupted.computed == 12
     xr.testing.assert_identical(resumed.to_xarray(), uninterrupted.to_xarray())
@@ -200,11 +203,14 @@ def test_context_keeps_studies_with_other_settings_apart(tmp_path: Path) -> None
                              context={"offset": 0.0})
     other = sweep.run_points(partial(_settings_point, offset=10.0), points, directory=tmp_path,
                              context={"offset": 10.0})
-    assert first.computed == 2 and other.computed == 2 and other.reused == 0
+    assert first.computed == 2
+    assert other.computed == 2
+    assert other.reused == 0
     assert [float(ds["value"]) for ds in other.datasets] == [11.0, 12.0]
     again = sweep.run_points(partial(_settings_point, offset=10.0), points, directory=tmp_path,
                              context={"offset": 10.0})
-    assert again.reused == 2 and [float(ds["value"]) for ds in again.datasets] == [11.0, 12.0]
+    assert again.reused == 2
+    assert [float(ds["value"]) for ds in again.datasets] == [11.0, 12.0]
     assert [float(ds["value"]) for ds in sweep.load_sweep(tmp_path).datasets] == [11.0, 12.0]
 
 

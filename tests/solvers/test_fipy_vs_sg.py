@@ -64,7 +64,8 @@ def test_fipy_converges_to_sg_at_second_order(name: str) -> None:
         for cells in CELLS:
             grid = stretched(a, b, cells)
             fipy, sg = pair(model, gamma, grid, mean, std)
-            assert fipy.method == "fipy" and sg.method == "sg"
+            assert fipy.method == "fipy"
+            assert sg.method == "sg"
             np.testing.assert_array_equal(fipy.t, sg.t)
             diffs.append(float(np.max(np.abs(fipy.rho - sg.rho) @ grid.h)))
             # the FiPy path conserves mass and stays non-negative (to round-off)
@@ -116,7 +117,8 @@ def test_fipy_defaults_finish_and_match_sg() -> None:
     fipy = solve_fipy(model, gamma=gamma, t_final=0.3, grid=grid, rho0=rho0,
                       save_at=np.array(times))
     info = fipy.info
-    assert (info["rtol"], info["atol"]) == (FIPY_RTOL, FIPY_ATOL) and info["adaptive"]
+    assert (info["rtol"], info["atol"]) == (FIPY_RTOL, FIPY_ATOL)
+    assert info["adaptive"]
     assert info["sweep_tol"] == adaptive_sweep_tol(FIPY_RTOL) == 1e-6
     assert info["steps"] < 1000
     np.testing.assert_allclose(fipy.t, times)

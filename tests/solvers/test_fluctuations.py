@@ -135,7 +135,7 @@ def test_stationary_variance_and_correlation_against_a_network(single: mf.Model)
     var, se = var_b.mean(), var_b.std(ddof=1) / np.sqrt(var_b.size)
     assert abs(var - fl.m_var[0]) < 3 * se, (var, se, fl.m_var)
     assert se < 0.1 * var
-    lag = int(round(tau_c / spacing))
+    lag = round(tau_c / spacing)
     acf_b = n * np.mean(batches[:, lag:] * batches[:, :-lag], axis=1) / var
     acf, acf_se = acf_b.mean(), acf_b.std(ddof=1) / np.sqrt(acf_b.size)
     predicted = fl.autocovariance("m", [lag * spacing])[0, 0, 0] / fl.m_var[0]
@@ -189,7 +189,7 @@ def test_unresolved_grid_warns(single: mf.Model) -> None:
         solvers.fluctuations(single, 1.0, cells=200, observables="m")
 
 
-@pytest.mark.parametrize("name, gamma", [("chemical", 10.0), ("current_balanced", 10.0),
+@pytest.mark.parametrize(("name", "gamma"), [("chemical", 10.0), ("current_balanced", 10.0),
                                          ("chemical_single", 100.0)])
 def test_reversible_modes_agree_with_bartels_stewart(name: str, gamma: float) -> None:
     model = getattr(mf.models, name)()

@@ -39,7 +39,7 @@ def test_stationary_means_approach_the_balance_points_like_one_over_gamma():
     for gamma in (1e3, 1e4):
         state = solvers.stationary_states(model, gamma=gamma, cells=3000, stability=False)[0]
         gaps.append(np.max(np.abs(state.mean - v)))
-    assert gaps[1] < 1.2e-4  # |μ|/γ with |μ| ≈ 0.92 (MATH.md §7)
+    assert gaps[1] < 1.2e-4  # |μ|/γ with |μ| ≈ 0.92 (docs/mathematics.md §7)
     assert 0.8 < np.log10(gaps[0] / gaps[1]) < 1.2
 
 
@@ -50,7 +50,7 @@ def test_fraction_within_delta():
     assert np.all(np.isnan(fraction_within(states, np.zeros((0, 2)), 0.1)))
     with pytest.raises(ValueError, match="delta=0"):
         fraction_within(states, points, 0)
-    with pytest.raises(ValueError, match="points=.*shape \\(K, 2\\)"):
+    with pytest.raises(ValueError, match=r"points=.*shape \(K, 2\)"):
         fraction_within(states, np.zeros(3), 0.1)
 
 
@@ -105,10 +105,11 @@ def test_ensemble_bands():
     np.testing.assert_allclose(centre - lower, half, rtol=1e-12)
     assert np.all((lower[-1] < state.mean) & (state.mean < upper[-1]))
     ds = ens.to_xarray()
-    assert ds["var"].shape == (5, 2, 2) and "balance_residual_upper" in ds
+    assert ds["var"].shape == (5, 2, 2)
+    assert "balance_residual_upper" in ds
     with pytest.raises(ValueError, match="seeds="):
         network_ensemble(model, seeds=[1, 1], gamma=5.0, n=10, t_final=0.1, dt=0.05)
-    with pytest.raises(ValueError, match="confidence=1.5"):
+    with pytest.raises(ValueError, match=r"confidence=1\.5"):
         network_ensemble(model, seeds=[1, 2], confidence=1.5, gamma=5.0, n=10, t_final=0.1,
                          dt=0.05)
     with pytest.raises(ValueError, match="name='rho'"):

@@ -1,4 +1,4 @@
-"""The solver of the exact PDE in the moving zoomed frame (solvers.rescaled, MATH.md §6)."""
+"""The solver of the exact PDE in the moving zoomed frame (solvers.rescaled, docs/mathematics.md §6)."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ def _coarse(edges_fine: np.ndarray, rho_fine: np.ndarray, edges: np.ndarray) -> 
     return np.diff(np.interp(edges, edges_fine, cumulative)) / np.diff(edges)
 
 
-@pytest.mark.parametrize("gamma, cells", [(10.0, 1000), (100.0, 1500), (1000.0, 3000)])
+@pytest.mark.parametrize(("gamma", "cells"), [(10.0, 1000), (100.0, 1500), (1000.0, 3000)])
 def test_rescaled_and_native_agree_after_the_change_of_variables(gamma, cells):
     model = mf.models.chemical()
     point = next(b for b in balance_points(model) if b.stable)
@@ -46,7 +46,7 @@ def test_rescaled_and_native_agree_after_the_change_of_variables(gamma, cells):
     np.testing.assert_allclose(zoomed.mass, 1.0, atol=1e-12)
 
 
-@pytest.mark.parametrize("name, gamma", [("chemical", 1e8), ("linear_ou", 1e8),
+@pytest.mark.parametrize(("name", "gamma"), [("chemical", 1e8), ("linear_ou", 1e8),
                                          ("chemical_single", 1e8), ("chemical", 1e12)])
 def test_huge_gamma_on_200_cells_matches_the_first_order_expansion(name, gamma):
     model = mf.models.CATALOGUE[name]()
@@ -55,7 +55,8 @@ def test_huge_gamma_on_200_cells_matches_the_first_order_expansion(name, gamma):
     assert np.max(np.abs(sol.mean[-1] - (expansion.v + expansion.mu / gamma))) < 1e-9
     assert np.max(np.abs(sol.var[-1] / (expansion.D / (gamma * expansion.A)) - 1)) < 1e-3
     np.testing.assert_allclose(sol.mass, 1.0, atol=1e-12)
-    assert sol.rho.shape[-1] == 200 and sol.eps == pytest.approx(gamma ** -0.5)
+    assert sol.rho.shape[-1] == 200
+    assert sol.eps == pytest.approx(gamma ** -0.5)
 
 
 def test_backward_euler_is_positive_and_conservative_through_the_initial_layer():
@@ -76,7 +77,8 @@ def test_remap_is_conservative_positive_and_third_order_on_smooth_profiles():
         q = np.exp(-centres**2 / 2)
         q /= q @ np.diff(old)
         out = remap(old, q, new)
-        assert out.min() >= 0 and out @ np.diff(new) == pytest.approx(1.0, abs=1e-14)
+        assert out.min() >= 0
+        assert out @ np.diff(new) == pytest.approx(1.0, abs=1e-14)
         exact = np.diff(0.5 * (1 + np.vectorize(__import__("math").erf)(new / np.sqrt(2))))
         errors.append(np.sum(np.abs(out * np.diff(new) - exact)))
     orders = np.log2(np.array(errors[:-1]) / np.array(errors[1:]))
@@ -89,7 +91,8 @@ def test_result_exposes_frame_and_converts_to_xarray():
     assert sol.y.shape == sol.rho.shape == (3, 1, 50)
     np.testing.assert_allclose(sol.x_edges(-1), sol.center[-1][:, None] + sol.eps * sol.y_edges[-1])
     ds = sol.to_xarray()
-    assert ds["rho"].dims == ("t", "population", "cell") and ds.attrs["gamma"] == 1e4
+    assert ds["rho"].dims == ("t", "population", "cell")
+    assert ds.attrs["gamma"] == 1e4
 
 
 def test_bad_input_is_rejected_with_the_argument_named():
@@ -124,7 +127,8 @@ def test_default_bdf2_is_positive_and_conservative_through_an_off_centre_transie
     model = mf.models.chemical()
     sol = solve_rescaled(model, gamma=gamma, t_final=0.01, cells=100, rtol=1e-3,
                          initial=_off_centre(model))
-    assert sol.scheme == "bdf2" and sol.rho.min() >= 0
+    assert sol.scheme == "bdf2"
+    assert sol.rho.min() >= 0
     np.testing.assert_allclose(sol.mass, 1.0, atol=1e-12)
     assert sol.info["positivity_clips"] == 0  # no limiting needed in the following frame
     assert sol.info["positivity_fallbacks"] == 0
@@ -181,7 +185,8 @@ def test_a_narrow_compact_bump_anywhere_is_found_by_the_refined_scan():
     sol = solve_rescaled(model, gamma=gamma, t_final=1e-13, cells=100, rtol=1e-3,
                          initial=lambda x: ((x > lo) & (x < hi)).astype(float))
     cell = float(np.max(np.diff(sol.x_edges(0)[0])))  # midpoint samples of a discontinuity
-    assert cell < (hi - lo) / 10 and abs(sol.mean[0, 0] - (lo + hi) / 2) < 0.1 * cell
+    assert cell < (hi - lo) / 10
+    assert abs(sol.mean[0, 0] - (lo + hi) / 2) < 0.1 * cell
     assert sol.var[0, 0] == pytest.approx((hi - lo) ** 2 / 12, rel=0.05)
     np.testing.assert_allclose(sol.mass, 1.0, atol=1e-12)
 

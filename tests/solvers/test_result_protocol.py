@@ -29,7 +29,8 @@ def _solution() -> Any:
 
 def _state() -> Any:
     states = solvers.stationary_states(models.chemical_single(), gamma=2.5, cells=60)
-    assert len(states) == 3 and all(s.eigenvalues is not None for s in states)
+    assert len(states) == 3
+    assert all(s.eigenvalues is not None for s in states)
     return states[1]
 
 
@@ -166,7 +167,8 @@ def test_branch_plot_draws_the_bifurcation_figure() -> None:
 
     matplotlib.use("Agg")
     fig = _branch().plot(quantity="m")
-    assert len(fig.axes) >= 1 and fig.axes[0].lines
+    assert len(fig.axes) >= 1
+    assert fig.axes[0].lines
 
 
 def test_old_names_are_deprecated_aliases() -> None:

@@ -101,9 +101,11 @@ def test_implicit_moments_where_lagged_moments_fail():
     kappa = 0.1
     m0 = problem.readout(rho0)
     stage = solve_stage(problem, rho0, kappa, kappa, m0)
-    assert stage.converged and stage.residual <= 1e-12
+    assert stage.converged
+    assert stage.residual <= 1e-12
     assert np.max(np.abs(problem.readout(stage.rho) - stage.m)) <= 1e-15
-    assert abs(stage.rho @ grid.h - 1.0).max() <= 1e-13 and stage.rho.min() >= 0
+    assert abs(stage.rho @ grid.h - 1.0).max() <= 1e-13
+    assert stage.rho.min() >= 0
     kernel_args = (problem.scale, problem.widths, problem.weights, kappa, rho0)
     lagged = m0
     for _ in range(50):  # Picard: m <- w·ρ(m)

@@ -75,15 +75,19 @@ def test_initial_forms_are_normalised_to_unit_mass():
 def test_output_times_and_solution_fields(tmp_path):
     sol = solvers.solve(MODEL, save_at=[0.03, 0.01, 0.03], **QUICK)
     assert sol.t.tolist() == [0.0, 0.01, 0.03, 0.05]
-    assert sol.rho.shape == (4, 2, 60) and sol.x.shape == (60,)
+    assert sol.rho.shape == (4, 2, 60)
+    assert sol.x.shape == (60,)
     for name in ("mass", "mean", "var", "m", "balance_residual"):
         assert getattr(sol, name).shape == (4, 2)
-    assert sol.method == "sg" and sol.info["scheme"] == "bdf2"
+    assert sol.method == "sg"
+    assert sol.info["scheme"] == "bdf2"
     default = solvers.solve(MODEL, **QUICK)
-    assert default.t.size == 101 and default.t[-1] == 0.05
+    assert default.t.size == 101
+    assert default.t[-1] == 0.05
     sol.save(tmp_path / "run.nc")
     back = solvers.load(tmp_path / "run.nc")
-    assert np.array_equal(back.rho, sol.rho) and back.info["steps"] == sol.info["steps"]
+    assert np.array_equal(back.rho, sol.rho)
+    assert back.info["steps"] == sol.info["steps"]
 
 
 def test_fixed_steps_land_on_every_output_time():
@@ -107,8 +111,10 @@ def test_fipy_method_is_dispatched_with_the_agreed_call(monkeypatch):
     assert out == "fipy-solution"
     assert set(calls) == {"model", "gamma", "t_final", "grid", "rho0", "dt", "rtol", "atol",
                           "save_at", "progress", "solver"}
-    assert calls["grid"].cells == 60 and calls["rho0"].shape == (2, 60)
-    assert calls["save_at"].tolist() == [0.0, 0.02, 0.05] and calls["solver"] == "lu"
+    assert calls["grid"].cells == 60
+    assert calls["rho0"].shape == (2, 60)
+    assert calls["save_at"].tolist() == [0.0, 0.02, 0.05]
+    assert calls["solver"] == "lu"
 
 
 def test_warning_when_the_grid_cannot_resolve_the_concentration_width():
@@ -177,7 +183,8 @@ def test_whole_solves_with_either_kernel_agree():
     run = dict(gamma=5.0, t_final=0.2, cells=200, save_at=[0.1])
     fast = solvers.solve(MODEL, kernel="numba", **run)
     plain = solvers.solve(MODEL, kernel="numpy", **run)
-    assert fast.info["kernel"] == "numba" and plain.info["kernel"] == "numpy"
+    assert fast.info["kernel"] == "numba"
+    assert plain.info["kernel"] == "numpy"
     assert fast.info["steps"] == plain.info["steps"]
     assert np.max(np.abs(fast.rho - plain.rho)) <= 1e-10
 
@@ -195,7 +202,7 @@ def test_auto_kernel_falls_back_to_numpy_without_numba(monkeypatch):
 
     monkeypatch.setattr(kernels, "numba_available", lambda: False)
     assert kernels.stage_kernel("auto")[0] == "numpy"
-    with pytest.raises(ValueError, match="kernel='numba'.*numba is not installed"):
+    with pytest.raises(ValueError, match=r"kernel='numba'.*numba is not installed"):
         kernels.stage_kernel("numba")
 
 
@@ -220,7 +227,9 @@ def test_compiled_newton_takes_the_same_iterations_as_the_python_newton(name, ga
     guess = compiled.readout(rhs)
     fast, slow, twin = (solve_stage(problem, rhs, kappa, 0.0, guess)
                         for problem in (compiled, looped, plain))
-    assert fast.converged and fast.residual <= 1e-12 and fast.rho.min() >= 0.0
+    assert fast.converged
+    assert fast.residual <= 1e-12
+    assert fast.rho.min() >= 0.0
     assert fast.iterations == slow.iterations == twin.iterations >= 2
     for other in (slow, twin):
         assert np.max(np.abs(fast.rho - other.rho)) <= 1e-12 * np.max(other.rho)
@@ -270,7 +279,8 @@ def test_fused_step_tail_and_combination_agree_with_their_numpy_twins(bdf2, clip
     used[0] = np.maximum(rho[0], 0.0) * mass[0] / (mass[0] - negative[0])
     assert np.allclose(plain[0], used, rtol=1e-15, atol=0)
     assert (plain[0] is rho) == (not clip)
-    assert np.allclose(used @ widths, mass, rtol=1e-14) and used.min() >= 0
+    assert np.allclose(used @ widths, mass, rtol=1e-14)
+    assert used.min() >= 0
     predicted = (rho_n * (1 - 1.7**2) + prev * 1.7**2 + f_n * 0.01 * 2.7 if bdf2
                  else rho_n + 0.01 * f_n)
     assert np.allclose(plain[1], (used - rhs) / 0.3, rtol=1e-14)
@@ -323,13 +333,17 @@ def test_fixed_dt_default_frames_do_not_shorten_the_steps():
     from solvers.solve import output_times
 
     times = output_times(None, 10.0, 100, dt=0.5)
-    assert times[0] == 0.0 and times[-1] == 10.0 and len(times) == 21
+    assert times[0] == 0.0
+    assert times[-1] == 10.0
+    assert len(times) == 21
     assert np.allclose(np.diff(times), 0.5)
     many = output_times(None, 1.0, 100, dt=1e-4)
-    assert len(many) <= 101 and many[-1] == 1.0
+    assert len(many) <= 101
+    assert many[-1] == 1.0
     assert np.allclose(np.round(many / 1e-4), many / 1e-4, atol=1e-6)
     sol = solvers.solve(models.chemical_single(), gamma=10.0, t_final=2.0, cells=160, dt=0.5)
-    assert sol.info["steps"] == 4 and sol.t.size == 5
+    assert sol.info["steps"] == 4
+    assert sol.t.size == 5
 
 
 def test_fipy_path_warns_about_an_unresolved_concentration_width(monkeypatch):
@@ -357,7 +371,7 @@ def test_initial_layer_is_warned_about_and_exact_after_it():
     from meanfield.errors import ResolutionWarning
 
     gamma = 1e4
-    model, initial, (k, w, vstar, x0, s0) = _layer_model(gamma)
+    model, initial, (k, w, _vstar, _x0, s0) = _layer_model(gamma)
     times = np.array([0.5, 1.0, 2.0, 20.0]) / k
     with pytest.warns(ResolutionWarning, match=r"Péclet.*t=0.*initial layer.*cells=\d+") as rec:
         sol = solvers.solve(model, gamma=gamma, t_final=times[-1], initial=initial,
@@ -368,7 +382,9 @@ def test_initial_layer_is_warned_about_and_exact_after_it():
     assert error[1:4].max() > 0.1  # the layer is really wrong on this grid (hence the warning)
     assert error[-1] < 1e-8  # and exact after it
     report = sol.resolution
-    assert not report.ok and report.time == 0.0 and report.cells_needed > 2000
+    assert not report.ok
+    assert report.time == 0.0
+    assert report.cells_needed > 2000
     assert sol.info["resolution"]["peclet"][0] == pytest.approx(report.peclet[0])
 
 
@@ -380,7 +396,8 @@ def test_gamma_beyond_the_range_of_solve_says_to_use_the_rescaled_solver():
     with pytest.warns(ResolutionWarning, match="concentration width"):  # the top of the range runs
         sol = solvers.solve(models.chemical_single(), gamma=1e11, t_final=0.1, cells=50,
                             save_at=[0.1])
-    assert np.all(np.isfinite(sol.var)) and abs(sol.mass[-1, 0] - 1) < 1e-12
+    assert np.all(np.isfinite(sol.var))
+    assert abs(sol.mass[-1, 0] - 1) < 1e-12
 
 
 def test_diffusion_underflow_is_rejected_naming_sigma():
@@ -400,7 +417,8 @@ def test_extreme_initial_values_are_normalised_to_unit_mass(scale):
         initial = np.full((1, 80), scale)
     sol = solvers.solve(model, gamma=1.0, t_final=0.01, cells=80, initial=initial,
                         save_at=[0.01])
-    assert np.all(np.isfinite(sol.rho)) and sol.rho.max() > 0
+    assert np.all(np.isfinite(sol.rho))
+    assert sol.rho.max() > 0
     assert np.abs(sol.mass - 1).max() < 1e-12
 
 
@@ -416,8 +434,10 @@ def test_cells_auto_resolves_the_final_state_and_records_its_choice():
         sol = solvers.solve(model, gamma=gamma, t_final=0.01, cells="auto", save_at=[0.01],
                             initial=lambda x: np.exp(-((x - centre) ** 2) / (2 * width**2)))
     chosen = sol.info["cells_auto"]["cells"]
-    assert chosen == sol.rho.shape[-1] and 1000 < chosen <= 20_000
-    assert sol.resolution.ok and not sol.info["cells_auto"]["capped"]
+    assert chosen == sol.rho.shape[-1]
+    assert 1000 < chosen <= 20_000
+    assert sol.resolution.ok
+    assert not sol.info["cells_auto"]["capped"]
     # 1000 cells would not resolve the width; the chosen grid reaches its exact stationary state
     assert 8 / 1000 > width / 0.67 > 8 / chosen
     state = solvers.stationary_states(model, gamma=gamma, cells=chosen, stability=False)[-1]

@@ -1,4 +1,7 @@
-"""Invariants of the native solver: mass, positivity, exact equilibria, relaxation (MATH.md §2–3)."""
+"""Invariants of the native solver (docs/mathematics.md §2–3).
+
+Mass, positivity, exact equilibria, relaxation.
+"""
 
 import warnings
 

@@ -66,7 +66,8 @@ def test_bistable_model_every_branch_found_with_stability():
     assert [s.stable for s in states] == [True, False, True]
     # the unstable state has one positive eigenvalue, the stable ones none
     assert states[1].eigenvalues.real.max() > 1e-3
-    assert states[0].eigenvalues.real.max() < 0 and states[2].eigenvalues.real.max() < 0
+    assert states[0].eigenvalues.real.max() < 0
+    assert states[2].eigenvalues.real.max() < 0
     # outside the bistable window a single state remains
     assert len(solvers.stationary_states(model, gamma=1.0, cells=400, stability=False)) == 1
     assert len(solvers.stationary_states(model, gamma=5.0, cells=400, stability=False)) == 1
@@ -90,10 +91,14 @@ def test_continuation_follows_every_branch_through_the_folds():
     branches = solvers.continuation(model, gammas, cells=300)
     assert len(branches) == 3
     low, middle, high = sorted(branches, key=lambda b: b.m[-1, 0] + (b.gammas[-1] > 4))
-    assert low.gammas[0] == 1.0 and 2.9 < low.gammas[-1] < 3.3
-    assert middle.gammas[0] > 1.5 and middle.gammas[-1] < 3.3
+    assert low.gammas[0] == 1.0
+    assert 2.9 < low.gammas[-1] < 3.3
+    assert middle.gammas[0] > 1.5
+    assert middle.gammas[-1] < 3.3
     assert high.gammas[-1] == pytest.approx(4.4)
-    assert low.stable.all() and high.stable.all() and not middle.stable.any()
+    assert low.stable.all()
+    assert high.stable.all()
+    assert not middle.stable.any()
     for branch in branches:
         assert all(s.residual <= 1e-12 for s in branch.states)
         assert np.all(np.diff(branch.gammas) > 0)
@@ -105,7 +110,7 @@ def test_continuation_follows_every_branch_through_the_folds():
 
 
 def balance_voltages(model: mf.Model) -> np.ndarray:
-    """v* = Σ g E S(v*) / Σ g S(v*) for the default chemical model (MATH.md §4)."""
+    """v* = Σ g E S(v*) / Σ g S(v*) for the default chemical model (docs/mathematics.md §4)."""
     g, E = np.array(model.g), np.array([2.0, -1.5])
 
     def S(v):
@@ -189,7 +194,8 @@ def test_current_balanced_states_balance_the_inputs_at_large_gamma():
     gammas = [1e2, 1e3, 1e4, 1e5, 1e6]
     for gamma in gammas:
         states = solvers.stationary_states(model, gamma=gamma, cells=200)
-        assert len(states) == 1 and states[0].stable
+        assert len(states) == 1
+        assert states[0].stable
         assert states[0].residual <= 1e-12 * max(1.0, gamma / 1e4)
         errors.append(np.max(np.abs(states[0].m - balanced)))
     slope = np.polyfit(np.log(gammas), np.log(errors), 1)[0]
@@ -212,12 +218,15 @@ def test_unresolved_states_carry_one_warning_and_auto_cells_gets_the_right_varia
     assert len(record) == 1
     assert "does not resolve the concentration width" in str(record[0].message)
     assert "cells=" in str(record[0].message)
-    assert not states[-1].resolution.ok and states[-1].resolution.cells_needed > 10_000
+    assert not states[-1].resolution.ok
+    assert states[-1].resolution.cells_needed > 10_000
     assert states[-1].to_xarray().attrs["resolved"] == "False"
     # cells="auto" resolves it: the state is the exact Gaussian N(2γm/(1+γm), D/(1+γm))
     auto, record = _records(lambda: solvers.stationary_states(model, gamma=1e6, cells="auto",
                                                               stability=False))
-    assert not record and len(auto) == 1 and auto[0].resolution.ok
+    assert not record
+    assert len(auto) == 1
+    assert auto[0].resolution.ok
     state = auto[0]
     rate = 1 + 1e6 * state.m[0]
     assert state.grid.cells > 1000
@@ -226,7 +235,8 @@ def test_unresolved_states_carry_one_warning_and_auto_cells_gets_the_right_varia
     assert state.var[0] == pytest.approx(0.125 / rate, rel=1e-2)
     assert abs(state.var[0] - 0.125 / rate) <= state.error_var[0]
     mean_error = abs(state.mean[0] - 2 * (rate - 1) / rate)
-    assert mean_error <= state.error_mean[0] and mean_error <= 1e-2 * np.sqrt(state.var[0])
+    assert mean_error <= state.error_mean[0]
+    assert mean_error <= 1e-2 * np.sqrt(state.var[0])
 
 
 @pytest.mark.parametrize("kwargs", [
@@ -236,7 +246,8 @@ def test_unresolved_states_carry_one_warning_and_auto_cells_gets_the_right_varia
 def test_grids_far_too_coarse_for_the_states_are_warned_about(kwargs):
     model = mf.models.chemical_single(**kwargs.pop("model"))
     states, record = _records(lambda: solvers.stationary_states(model, stability=False, **kwargs))
-    assert len(record) == 1 and "cells=" in str(record[0].message)
+    assert len(record) == 1
+    assert "cells=" in str(record[0].message)
     assert all(not s.resolution.ok for s in states if s.var[0] < 1e-6)
 
 
@@ -246,7 +257,8 @@ def test_continuation_warns_once_and_flags_unresolved_states():
                                                              stability=False))
     assert len(record) == 1
     flags = np.concatenate([b.resolved for b in branches])
-    assert flags.any() and not flags.all()
+    assert flags.any()
+    assert not flags.all()
     assert not branches[-1].resolution.ok
 
 
@@ -278,12 +290,14 @@ def test_all_three_states_are_found_next_to_a_pitchfork(eps):
     critical = 1 / gmap.jacobian(np.array([0.0]))[0, 0]  # the pitchfork of this grid
     below = solvers.stationary_states(model, gamma=critical * (1 - eps), cells=400,
                                       stability=False)
-    assert len(below) == 1 and abs(below[0].m[0]) < 1e-6
+    assert len(below) == 1
+    assert abs(below[0].m[0]) < 1e-6
     above = solvers.stationary_states(model, gamma=critical * (1 + eps), cells=400,
                                       stability=False)
     assert len(above) == 3
     m = [s.m[0] for s in above]
-    assert abs(m[1]) < 1e-3 * abs(m[2]) and m[0] == pytest.approx(-m[2], rel=1e-3)
+    assert abs(m[1]) < 1e-3 * abs(m[2])
+    assert m[0] == pytest.approx(-m[2], rel=1e-3)
     # normal form: m*² ∝ ε, so m*/√ε is the same at every distance
     assert m[2] / np.sqrt(eps) == pytest.approx(1.8042, rel=2e-2)
     for s in above:
@@ -342,5 +356,6 @@ def test_the_command_line_stationary_task_carries_the_warning():
     (ds, record) = _records(lambda: run_task({"name": "chemical_single"},
                                              {"method": "stationary", "gamma": 1e6, "cells": 200,
                                               "stability": False}))
-    assert len(record) == 1 and "cells=" in str(record[0].message)
+    assert len(record) == 1
+    assert "cells=" in str(record[0].message)
     assert ds["var"].values.max() > 100 * 0.125 / 1e6  # the wrong answer the warning is about

@@ -1,0 +1,13 @@
+"""Shared fixtures: a seeded random generator, so that every random test is reproducible."""
+
+import numpy as np
+import pytest
+
+SEED = 20_260_401
+"""The seed of the :func:`rng` fixture (fixed: a failing test fails again the same way)."""
+
+
+@pytest.fixture
+def rng() -> np.random.Generator:
+    """A fresh ``numpy`` generator seeded with :data:`SEED` (one per test)."""
+    return np.random.default_rng(SEED)
