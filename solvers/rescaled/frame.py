@@ -11,13 +11,14 @@ the same M cells in ``z``. With ``q_p = β_p ρ_p`` (the density in ``z``, unit 
 
 a Fokker–Planck equation in ``z`` whose potential is shifted by the frame velocity
 ``c' + β' z``. The window is placed on the density itself: centred on its mean and
-``window`` standard deviations wide on each side (kept inside the domain), moved for the new time
-level with the velocity of the profile's mean and spread (:func:`follow`). It therefore
-follows the profile through the initial layer, where the
-profile travels many concentration widths in a time O(1/γ), and the contraction of a wide
-profile: the flow relative to the frame is the small relaxation of the shape, so the cell
-Péclet number stays O(1) on the default grid. The frame moves on a continuously differentiable
-trajectory whose exact velocity enters the stage, so the scheme keeps its order; mass is
+``window`` standard deviations wide on each side (kept inside the domain), placed for the new
+time level on the profile's mean and spread extrapolated from the solution (:func:`follow`). It
+therefore follows the profile through the initial layer, where the profile travels many
+concentration widths in a time O(1/γ), and the contraction of a wide profile: the flow relative
+to the frame is the small relaxation of the shape, so the cell Péclet number stays O(1) on the
+default grid. The frame velocity entering the stage is the time scheme's own difference of the
+frame points (the derivative of the curve the scheme implies through them), so the moving-frame
+potential is consistent with how the levels are placed in time and BDF2 keeps order 2; mass is
 conserved to round-off because the cells in ``z`` never change.
 """
 
