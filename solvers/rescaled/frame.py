@@ -11,13 +11,14 @@ the same M cells in ``z``. With ``q_p = β_p ρ_p`` (the density in ``z``, unit 
 
 a Fokker–Planck equation in ``z`` whose potential is shifted by the frame velocity
 ``c' + β' z``. The window is placed on the density itself: centred on its mean and
-``window`` standard deviations wide on each side (kept inside the domain), moved for the new time
-level with the velocity of the profile's mean and spread (:func:`follow`). It therefore
-follows the profile through the initial layer, where the
-profile travels many concentration widths in a time O(1/γ), and the contraction of a wide
-profile: the flow relative to the frame is the small relaxation of the shape, so the cell
-Péclet number stays O(1) on the default grid. The frame moves on a continuously differentiable
-trajectory whose exact velocity enters the stage, so the scheme keeps its order; mass is
+``window`` standard deviations wide on each side (kept inside the domain), placed for the new
+time level on the profile's mean and spread extrapolated from the solution (:func:`follow`). It
+therefore follows the profile through the initial layer, where the profile travels many
+concentration widths in a time O(1/γ), and the contraction of a wide profile: the flow relative
+to the frame is the small relaxation of the shape, so the cell Péclet number stays O(1) on the
+default grid. The frame velocity entering the stage is the time scheme's own difference of the
+frame points (the derivative of the curve the scheme implies through them), so the moving-frame
+potential is consistent with how the levels are placed in time and BDF2 keeps order 2; mass is
 conserved to round-off because the cells in ``z`` never change.
 """
 
@@ -59,8 +60,10 @@ class ZoomGrid:
 
 @dataclass(frozen=True, eq=False)
 class Frame:
-    """The windows ``x = centre_p + half_p z`` at time ``t``, their exact velocities
-    ``centre'``, ``half'`` (used in the stage) and the time of the level before (``t_prev``)."""
+    """The windows ``x = centre_p + half_p z`` at time ``t`` and the velocities ``centre'``,
+    ``half'`` used in the stage; ``t_prev``, ``centre_prev``, ``half_prev`` are the frame of the
+    level before and ``mean_prev``, ``log_std_prev`` the statistics of the profile there (the
+    history of :func:`follow`; ``None`` at the start)."""
 
     t: float
     centre: np.ndarray
@@ -68,6 +71,10 @@ class Frame:
     velocity: np.ndarray
     rate: np.ndarray
     t_prev: float | None = None
+    centre_prev: np.ndarray | None = None
+    half_prev: np.ndarray | None = None
+    mean_prev: np.ndarray | None = None
+    log_std_prev: np.ndarray | None = None
 
     @classmethod
     def at_rest(cls, t: float, mean: np.ndarray, std: np.ndarray, window: float,
@@ -100,62 +107,111 @@ def placement(mean: np.ndarray, std: np.ndarray, window: float, domain: tuple[fl
     return (lo + hi) / 2, (hi - lo) / 2
 
 
-def target_rates(frame: Frame, grid: ZoomGrid, q: np.ndarray, f: np.ndarray, window: float,
-                 domain: tuple[float, float]
-                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """The placement ``(C, H)`` of the profile ``q`` and its rates ``(C', (log H)')`` from
-    ``f = ∂_t q`` (in ``frame``), and the time ``τ`` in which the profile moves or deforms by one
-    standard deviation (``mean' = c' + β'z̄ + β Σ z h f``, ``std' = β' s_z + β Σ(z − z̄)² h f/(2s_z)``)."""
+def statistics(frame: Frame, grid: ZoomGrid, q: np.ndarray, f: np.ndarray
+               ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Mean, standard deviation and their rates ``(μ, σ, μ', σ')`` of the profiles ``q`` (in
+    ``frame``) from ``f = ∂_t q``: ``μ' = c' + β'z̄ + β Σ z h f``,
+    ``σ' = β' s_z + β Σ(z − z̄)² h f/(2s_z)`` (``z̄``, ``s_z`` the mean and spread in ``z``)."""
     z, w = grid.centres, grid.widths
     mass = q @ w
     zbar = (q @ (z * w)) / mass
-    std_z = np.sqrt(np.maximum(np.einsum("pi,pi,i->p", q, (z[None] - zbar[:, None]) ** 2, w)
-                               / mass, 1e-300))
+    centred = (z[None] - zbar[:, None]) ** 2
+    std_z = np.sqrt(np.maximum(np.einsum("pi,pi,i->p", q, centred, w) / mass, 1e-300))
     mean, std = frame.centre + frame.half * zbar, frame.half * std_z
     mean_rate = frame.velocity + frame.rate * zbar + frame.half * (f @ (z * w)) / mass
-    var_rate = np.einsum("pi,pi,i->p", f, (z[None] - zbar[:, None]) ** 2, w) / mass
+    var_rate = np.einsum("pi,pi,i->p", f, centred, w) / mass
     std_rate = frame.rate * std_z + frame.half * var_rate / (2 * std_z)
+    return mean, std, mean_rate, std_rate
+
+
+def placed(mean: np.ndarray, std: np.ndarray, mean_rate: np.ndarray, std_rate: np.ndarray,
+           window: float, domain: tuple[float, float]
+           ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The :func:`placement` ``C ± H`` of ``mean ± window·std`` and its rates ``(C', H')`` along
+    ``(mean', std')`` (a centred difference over ``10⁻⁶`` of the time to move one ``std``)."""
     speed = np.maximum(np.abs(mean_rate), window * np.abs(std_rate))
     tau = 1e-6 * std / np.maximum(speed, 1e-300)
     centre, half = placement(mean, std, window, domain)
     ahead, wider = placement(mean + tau * mean_rate, std + tau * std_rate, window, domain)
-    return centre, half, (ahead - centre) / tau, np.log(wider / half) / tau, 1e6 * tau
+    behind, narrower = placement(mean - tau * mean_rate, std - tau * std_rate, window, domain)
+    return centre, half, (ahead - behind) / (2 * tau), (wider - narrower) / (2 * tau)
+
+
+def placement_rates(frame: Frame, grid: ZoomGrid, q: np.ndarray, f: np.ndarray, window: float,
+                    domain: tuple[float, float]) -> tuple[np.ndarray, np.ndarray]:
+    """The rates ``(C', H')`` of the placement ``C ± H`` of the profile ``q`` (:func:`placed`
+    at its :func:`statistics`)."""
+    return placed(*statistics(frame, grid, q, f), window, domain)[2:]
 
 
 def follow(frame: Frame, grid: ZoomGrid, q: np.ndarray, f: np.ndarray, t_new: float, *,
-           window: float, domain: tuple[float, float]) -> Frame:
-    r"""The frame at ``t_new = t_n + h`` for the step from ``frame`` (densities ``q``, their rate
-    ``f = ∂_t q`` at ``t_n``; ``h₁ = t_n − t_{n−1}``, or ``h`` at the start).
+           window: float, domain: tuple[float, float], scheme: str = "bdf2") -> Frame:
+    r"""The frame at ``t_new = t_n + h`` for the step from ``frame`` (profiles ``q``, their rate
+    ``f = ∂_t q`` at ``t_n``; ``h₁ = t_n − t_{n−1}``).
 
-    The window aims at the velocity of the placement ``C, H`` of the profile
-    (:func:`target_rates`) plus a catch-up of the lag over the time ``τ`` the profile needs to
-    move by one standard deviation: ``w = C' + (C − c_n)/τ`` (and ``(log H)' +
-    (log H − log β_n)/τ`` for ``log β``). The frame moves on a parabola that leaves ``t_n`` with
-    its velocity ``v_n`` and turns towards ``w`` (linear velocity ramp, gain
-    ``g = h/(h + h₁)``): ``v(t_n + h) = v_n + g(w − v_n)``, ``c(t_n + h) = c_n + h(v_n + v)/2``.
-    Its trajectory is continuously differentiable (a rejected step retried shorter sees no jump
-    of the frame velocity) and the stage uses its exact velocity. The window never leaves the
-    domain (an end held at a wall does not move).
+    Target: the :func:`placement` ``C ± H`` of the profile's statistics predicted for
+    ``t_new``, the mean ``μ`` and ``log σ`` on the quadratic through their values at
+    ``t_{n−1}`` and ``t_n`` with the slope at ``t_n`` (``u + hu' + (u_{n−1} − u + h₁u')(h/h₁)²``,
+    the tangent on the first step; a change beyond ``window·σ/2`` or a factor ``e`` is
+    saturated), plus the offset ``c_n − C_n`` of the frame from the placement of the profile at
+    ``t_n`` carried with the factor ``h₁/(h + h₁)`` (so it decays over a few steps and the
+    target tends to ``c_n`` as ``h → 0``). The new frame point is the frame's own extrapolation
+    ``Q`` (the quadratic through ``c_{n−1}``, ``c_n`` with the slope ``c'_n``) moved the
+    fraction ``ω = min(1, (h/h₁)²)`` towards the target (``log β`` likewise): on equal or
+    growing steps the frame is the target; a retried shorter step moves it off its own path
+    only by ``O(h³)``, which the error estimate of the densities at fixed ``z`` would
+    otherwise see as an error of the step.
+
+    The velocity is the derivative at ``t_new`` of the curve through the frame points that the
+    scheme implies, the same difference the scheme applies to the densities:
+    ``(c_{n+1} − c_n)/h`` for backward Euler and, for BDF2,
+    ``c' = c_{n+1}/κ − (h + h₁)/(h h₁) c_n + h/(h₁(h + h₁)) c_{n−1}``,
+    ``κ = h(h + h₁)/(2h + h₁)`` (likewise ``β'``): the moving-frame potential then matches how
+    the levels are placed in time, and the scheme keeps its order.
     """
     h = t_new - frame.t
-    h1 = frame.t - frame.t_prev if frame.t_prev is not None else h
-    target, spread, move, grow, tau = target_rates(frame, grid, q, f, window, domain)
-    gain = h / (h + h1)
-    aim = move + (target - frame.centre) / tau
-    velocity = frame.velocity + gain * (aim - frame.velocity)
-    centre = frame.centre + h * (frame.velocity + velocity) / 2
-    growth = frame.rate / frame.half
-    new_growth = growth + gain * (grow + np.log(spread / frame.half) / tau - growth)
-    half = frame.half * np.exp(h * (growth + new_growth) / 2)
-    rate = half * new_growth
+    mean, std, mean_rate, std_rate = statistics(frame, grid, q, f)
+    log_std, log_rate = np.log(std), std_rate / std
+    mean_new, log_new = mean + h * mean_rate, log_std + h * log_rate
+    log_half, log_half_rate = np.log(frame.half), frame.rate / frame.half
+    own_centre, own_log = frame.centre + h * frame.velocity, log_half + h * log_half_rate
+    history = frame.t_prev is not None and frame.mean_prev is not None
+    h1 = frame.t - frame.t_prev if history else h
+    if history:
+        bend = (h / h1) ** 2
+        mean_new = mean_new + bend * (frame.mean_prev - mean + h1 * mean_rate)
+        log_new = log_new + bend * (frame.log_std_prev - log_std + h1 * log_rate)
+        own_centre = own_centre + bend * (frame.centre_prev - frame.centre
+                                          + h1 * frame.velocity)
+        own_log = own_log + bend * (np.log(frame.half_prev) - log_half + h1 * log_half_rate)
+    mean_new = mean + _saturate(mean_new - mean, window * std / 2)
+    log_new = log_std + _saturate(log_new - log_std, 1.0)
+    here, spread = placement(mean, std, window, domain)
+    target, wide = placement(mean_new, np.exp(log_new), window, domain)
+    keep = h1 / (h + h1) if history else 1.0
+    target = target + keep * (frame.centre - here)
+    wide = wide * np.exp(keep * np.log(frame.half / spread))
+    weight = min(1.0, (h / h1) ** 2)
+    centre = own_centre + weight * (target - own_centre)
+    half = np.exp(own_log + weight * (np.log(wide) - own_log))
     a, b = domain
-    lo, hi = centre - half, centre + half
-    lo_speed = np.where(lo < a, 0.0, velocity - rate)
-    hi_speed = np.where(hi > b, 0.0, velocity + rate)
-    lo, hi = np.maximum(lo, a), np.minimum(hi, b)
-    return Frame(t=float(t_new), centre=(lo + hi) / 2, half=(hi - lo) / 2,
-                 velocity=(lo_speed + hi_speed) / 2, rate=(hi_speed - lo_speed) / 2,
-                 t_prev=frame.t)
+    lo, hi = np.maximum(centre - half, a), np.minimum(centre + half, b)
+    centre, half = (lo + hi) / 2, (hi - lo) / 2
+    if history and scheme == "bdf2" and frame.centre_prev is not None:
+        a0, a1, a2 = (2 * h + h1) / (h * (h + h1)), (h + h1) / (h * h1), h / (h1 * (h + h1))
+        velocity = a0 * centre - a1 * frame.centre + a2 * frame.centre_prev
+        rate = a0 * half - a1 * frame.half + a2 * frame.half_prev
+    else:
+        velocity, rate = (centre - frame.centre) / h, (half - frame.half) / h
+    return Frame(t=float(t_new), centre=centre, half=half, velocity=velocity, rate=rate,
+                 t_prev=frame.t, centre_prev=frame.centre, half_prev=frame.half,
+                 mean_prev=mean, log_std_prev=log_std)
+
+
+def _saturate(change: np.ndarray, limit: float | np.ndarray) -> np.ndarray:
+    """``d/(1 + |d/L|³)^{1/3}``: ``d − O(d⁴/L³)`` for small changes, at most ``L`` in size (a
+    prediction far beyond the step's reach, e.g. from a discontinuous start, is not trusted)."""
+    return change / np.cbrt(1.0 + np.abs(change / limit) ** 3)
 
 
 def remap(edges: np.ndarray, q: np.ndarray, new_edges: np.ndarray) -> np.ndarray:

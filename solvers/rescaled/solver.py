@@ -24,7 +24,7 @@ from solvers.grid import check_cells
 from solvers.implicit import StageProblem
 from solvers.kernels import stage_kernel
 from solvers.rescaled.fields import Fields, zero_candidates
-from solvers.rescaled.frame import Frame, ZoomGrid, follow, target_rates
+from solvers.rescaled.frame import Frame, ZoomGrid, follow, placement_rates
 from solvers.rescaled.initial import initial_states, moments_of
 from solvers.rescaled.result import RescaledSolution
 from solvers.rescaled.stage import Balance, Velocity, callable_problem, exact_problem
@@ -202,7 +202,7 @@ def _run(model: Model, nm: NumericModel, gamma: float, t_final: float,
 
     def stage_for(now: StepState, h: float) -> StageProblem:
         return build(follow(now.frame, grid, now.rho, now.f, now.t + h, window=window,
-                            domain=domain), grid)
+                            domain=domain, scheme=scheme), grid)
 
     started = clock.perf_counter()
     states, counters = march(stage_for, state, times, scheme=scheme, dt=dt, rtol=rtol,
@@ -224,8 +224,8 @@ def _run(model: Model, nm: NumericModel, gamma: float, t_final: float,
 def _moving_with(frame: Frame, grid: ZoomGrid, q: np.ndarray, f: np.ndarray, window: float,
                  domain: tuple[float, float]) -> Frame:
     """``frame`` (at rest) given the velocities of the window placed on the profile."""
-    _, half, move, grow, _ = target_rates(frame, grid, q, f, window, domain)
-    return replace(frame, velocity=move, rate=grow * half)
+    move, grow = placement_rates(frame, grid, q, f, window, domain)
+    return replace(frame, velocity=move, rate=grow)
 
 
 def _peclet(problem: StageProblem, state: StepState) -> float:
