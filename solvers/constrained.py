@@ -12,7 +12,6 @@ Re-exported by :mod:`solvers.limits`.
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,7 +20,7 @@ import numpy as np
 import scipy.optimize as so
 from scipy.integrate import solve_ivp
 
-from meanfield.errors import bad_type, bad_value, check_finite_number, check_int
+from meanfield.errors import bad_type, bad_value, check_finite_number
 from meanfield.expressions import x as x_symbol
 from meanfield.model import Model
 from meanfield.numeric import NumericModel, numeric
@@ -29,7 +28,7 @@ from solvers.grid import check_cells
 from solvers.implicit import StageProblem
 from solvers.kernels import stage_kernel
 from solvers.rescaled import Fields, initial_profiles
-from solvers.stepping import StepState, march
+from solvers.stepping import StepState, check_step_options, march
 
 _GL_NODES, _GL_WEIGHTS = np.polynomial.legendre.leggauss(4)
 
@@ -196,18 +195,9 @@ def constrained_fokker_planck(model: Model, *, t_final: float, cells: int = 400,
                   "for a concentrating model use balance_trajectory or solve_rescaled")
     t_final = check_finite_number("t_final", t_final, positive=True)
     cells = check_cells(cells, minimum=8)
-    name = "scheme"
-    if method is not None:
-        warnings.warn("constrained_fokker_planck(method=...) is deprecated; use scheme=...",
-                      DeprecationWarning, stacklevel=2)
-        scheme, name = method, "method"
-    if scheme not in ("bdf2", "be"):
-        bad_value(name, scheme, "'bdf2' or 'be'")
-    rtol = check_finite_number("rtol", rtol, positive=True)
-    atol = check_finite_number("atol", atol, positive=True)
-    if dt is not None:
-        dt = check_finite_number("dt", dt, positive=True)
-    max_steps = check_int("max_steps", max_steps, minimum=1)
+    scheme, rtol, atol, dt, max_steps = check_step_options(
+        "constrained_fokker_planck", scheme=scheme, method=method, rtol=rtol, atol=atol, dt=dt,
+        max_steps=max_steps, stacklevel=2)
     nm = numeric(model)
     fields = Fields.of(nm)
     P = nm.P

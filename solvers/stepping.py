@@ -53,7 +53,7 @@ from typing import Any
 
 import numpy as np
 
-from meanfield.errors import bad_value
+from meanfield.errors import bad_value, check_finite_number, check_int
 from solvers.implicit import StageProblem, StageResult, solve_stage
 from solvers.kernels import combine_numpy, finish_step_numpy
 
@@ -348,6 +348,30 @@ def _check_budget(tally: Tally, max_steps: int) -> None:
     if tally.steps > max_steps:
         raise RuntimeError(f"more than max_steps={max_steps} steps; raise max_steps or loosen "
                            f"rtol/atol")
+
+
+def check_step_options(caller: str, *, scheme: Any, method: Any, rtol: Any, atol: Any, dt: Any,
+                       max_steps: Any, stacklevel: int = 3
+                       ) -> tuple[str, float, float, float | None, int]:
+    """Validated ``(scheme, rtol, atol, dt, max_steps)`` of a front door built on :func:`march`.
+
+    ``method`` is the deprecated name of ``scheme`` (a ``DeprecationWarning`` names ``caller``;
+    ``stacklevel`` counts from the caller's frame, as in :func:`warnings.warn`).
+    """
+    import warnings
+
+    name = "scheme"
+    if method is not None:
+        warnings.warn(f"{caller}(method=...) is deprecated; use scheme=...", DeprecationWarning,
+                      stacklevel=stacklevel + 1)
+        scheme, name = method, "method"
+    if scheme not in ("bdf2", "be"):
+        bad_value(name, scheme, "'bdf2' or 'be'")
+    rtol = check_finite_number("rtol", rtol, positive=True)
+    atol = check_finite_number("atol", atol, positive=True)
+    if dt is not None:
+        dt = check_finite_number("dt", dt, positive=True)
+    return scheme, rtol, atol, dt, check_int("max_steps", max_steps, minimum=1)
 
 
 BAR_FORMAT = "{desc}: {percentage:3.0f}%|{bar}| t={n:.2f}/{total:.2f} [{elapsed}<{remaining}]"

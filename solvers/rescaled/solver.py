@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from meanfield.errors import ResolutionWarning, bad_type, bad_value, check_finite_number, check_int
+from meanfield.errors import ResolutionWarning, bad_type, bad_value, check_finite_number
 from meanfield.model import Model
 from meanfield.numeric import NumericModel, numeric
 from solvers.grid import check_cells
@@ -28,7 +28,7 @@ from solvers.rescaled.frame import Frame, ZoomGrid, follow, placement_rates
 from solvers.rescaled.initial import initial_states, moments_of
 from solvers.rescaled.result import RescaledSolution
 from solvers.rescaled.stage import Balance, Velocity, callable_problem, exact_problem
-from solvers.stepping import StepState, march
+from solvers.stepping import StepState, check_step_options, march
 
 GAMMA_MAX = 1e14
 """Largest coupling of the zoomed solvers: beyond it the moments, known to round-off, no longer
@@ -50,21 +50,12 @@ def _check_options(model: Any, gamma: Any, t_final: Any, cells: Any, scheme: Any
                   "its width; for the limit itself use solvers.limits.balance_points)")
     t_final = check_finite_number("t_final", t_final, positive=True)
     cells = check_cells(cells, minimum=8)
-    name = "scheme"
-    if method is not None:
-        warnings.warn("solve_rescaled(method=...) is deprecated; use scheme=...",
-                      DeprecationWarning, stacklevel=3)
-        scheme, name = method, "method"
-    if scheme not in ("bdf2", "be"):
-        bad_value(name, scheme, "'bdf2' or 'be'")
-    rtol = check_finite_number("rtol", rtol, positive=True)
-    atol = check_finite_number("atol", atol, positive=True)
+    scheme, rtol, atol, dt, max_steps = check_step_options(
+        "solve_rescaled", scheme=scheme, method=method, rtol=rtol, atol=atol, dt=dt,
+        max_steps=max_steps, stacklevel=3)
     window = check_finite_number("window", window, positive=True)
     if window < 4:
         bad_value("window", window, "a half-width of at least 4 standard deviations")
-    if dt is not None:
-        dt = check_finite_number("dt", dt, positive=True)
-    max_steps = check_int("max_steps", max_steps, minimum=1)
     return gamma, t_final, cells, scheme, rtol, atol, window, dt, max_steps
 
 
