@@ -47,6 +47,7 @@ from solvers.network_kernels import (
     numpy_relax,
     population_expressions,
 )
+from solvers.network_statistics import readout_sum, snapshot
 
 SCHEMES = ("em", "ou")
 BOUNDARIES = ("reflect", "none")
@@ -242,62 +243,6 @@ def _initial_states(model: Model, nm: NumericModel, initial: Any, counts: tuple[
     return out
 
 
-# -------------------------------------------------------------------------- statistics
-def _chunked_moments(values: np.ndarray) -> tuple[float, float]:
-    """Mean and (population) variance, combining per-chunk moments (Chan et al.)."""
-    count, mean, m2 = 0, 0.0, 0.0
-    for start in range(0, values.size, CHUNK):
-        block = values[start:start + CHUNK]
-        k = block.size
-        mu = float(block.mean())
-        s2 = float(np.sum((block - mu) ** 2))
-        delta = mu - mean
-        total = count + k
-        mean += delta * k / total
-        m2 += s2 + delta * delta * count * k / total
-        count = total
-    return mean, m2 / count
-
-
-def _readout_sum(pop: NumpyPopulation, values: np.ndarray) -> float:
-    return float(sum(np.sum(pop.readout(values[s:s + CHUNK]))
-                     for s in range(0, values.size, CHUNK)))
-
-
-def _histogram(values: np.ndarray, edges: np.ndarray, uniform: bool) -> np.ndarray:
-    """Counts of ``values`` in the cells ``edges`` (O(n) binning when the cells are uniform)."""
-    if not uniform:
-        return np.histogram(values, bins=edges)[0]
-    cells = edges.size - 1
-    position = (values - edges[0]) * (cells / (edges[-1] - edges[0]))
-    index = np.floor(position).astype(np.int64)
-    index[values == edges[-1]] = cells - 1  # the last cell is closed, as in np.histogram
-    inside = (index >= 0) & (index < cells)
-    return np.bincount(index[inside], minlength=cells)
-
-
-def _snapshot(pops: Sequence[NumpyPopulation], states: Sequence[np.ndarray], g: np.ndarray,
-              external: np.ndarray, edges: np.ndarray) -> tuple[np.ndarray, ...]:
-    P = len(pops)
-    m = np.array([_readout_sum(pops[p], states[p]) / states[p].size for p in range(P)])
-    mj = np.concatenate([m, external])
-    mean, var, residual = np.empty(P), np.empty(P), np.empty(P)
-    hist = np.zeros((P, edges.size - 1))
-    widths = np.diff(edges)
-    uniform = bool(np.allclose(widths, widths[0], rtol=1e-12, atol=0))
-    for p in range(P):
-        mean[p], var[p] = _chunked_moments(states[p])
-        c = g[p] * mj
-        total = 0.0
-        for s in range(0, states[p].size, CHUNK):
-            block = states[p][s:s + CHUNK]
-            total += float(np.sum(np.abs(pops[p].coupling(block, c))))
-            hist[p] += _histogram(block, edges, uniform)
-        residual[p] = total / states[p].size
-        hist[p] /= states[p].size * widths
-    return m, mean, var, residual, hist
-
-
 def _em_stiffness(pop: NumpyPopulation, values: np.ndarray, c: np.ndarray) -> float:
     """``max(0, max_i κ(x_i))``, ``κ = Σ_j c_j Φ_pj'``, the coupling's rate (``c`` with ``γ``)."""
     if pop.expressions.affine:
@@ -419,8 +364,8 @@ def simulate_network(model: Model, *, gamma: float, n: int | Sequence[int], t_fi
     records: list[tuple[np.ndarray, ...]] = []
     save_set = {int(s) for s in saves}
     P = model.P
-    m = np.array([_readout_sum(pops[p], states[p]) / counts[p] for p in range(P)])
-    stepping = 0.0
+    m = np.array([readout_sum(pops[p], states[p]) / counts[p] for p in range(P)])
+    stepping = cpu = 0.0
 
     def drift_all(cs: list[np.ndarray], part: str) -> np.ndarray:
         """The ``"ou"`` drift pass of every population (``part``: see ``drift_fraction``)."""
@@ -443,7 +388,7 @@ def simulate_network(model: Model, *, gamma: float, n: int | Sequence[int], t_fi
                 now = k * step
                 external = nm.external_m(now)
                 if k in save_set:
-                    records.append(_snapshot(pops, states, nm.g, external, edges))
+                    records.append(snapshot(pops, states, nm.g, external, edges))
                     _check_finite(records[-1][1], dt, now)
                 if scheme == "em" and (k == 0 or k in save_set):
                     c_now = gamma * nm.g * np.concatenate([m, external])[None, :]
@@ -451,7 +396,7 @@ def simulate_network(model: Model, *, gamma: float, n: int | Sequence[int], t_fi
                                              for p in range(P)]), step, now)
                 if k == steps:
                     break
-                tick = _time.perf_counter()
+                tick, tock = _time.perf_counter(), _time.process_time()
                 if scheme == "ou":
                     if readable:  # x → y: the part 1 − θ of the drift left at the read-out
                         sums = drift_all(cs, "lead")
@@ -482,6 +427,7 @@ def simulate_network(model: Model, *, gamma: float, n: int | Sequence[int], t_fi
                                                     streams[p])
                 m = sums / np.array(counts)
                 stepping += _time.perf_counter() - tick
+                cpu += _time.process_time() - tock
                 _check_finite(m, dt, now + step)
     finally:
         if previous_threads is not None:
@@ -492,6 +438,7 @@ def simulate_network(model: Model, *, gamma: float, n: int | Sequence[int], t_fi
     fields = [np.array(v) for v in zip(*records, strict=True)]
     info = {"steps": steps, "fast": bool(use_numba), "threads": used_threads, "boundary": boundary,
             "wall_time": _time.perf_counter() - started, "stepping_time": stepping,
+            "stepping_cpu_time": cpu,
             "agent_steps": int(steps * sum(counts))}
     return NetworkResult(model=model, gamma=gamma, n=counts, dt=step, scheme=scheme, seed=seed,
                          t=saves * step, m=fields[0], mean=fields[1], var=fields[2],

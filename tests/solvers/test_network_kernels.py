@@ -8,8 +8,15 @@ from scipy import stats
 
 import meanfield as mf
 import solvers
-from solvers.network import _histogram, simulate_network
-from solvers.network_kernels import CHUNK, noise_streams, numba_math, step_coefficients
+from solvers.network import simulate_network
+from solvers.network_kernels import (
+    CHUNK,
+    noise_streams,
+    numba_math,
+    population_expressions,
+    step_coefficients,
+)
+from solvers.network_statistics import histogram
 
 
 def noise_model(sigma=0.7):
@@ -17,19 +24,38 @@ def noise_model(sigma=0.7):
     return mf.Model([mf.Population("A", 0, sigma)], [[0.0]], [[1]], [1.0], (-50, 50))
 
 
-@pytest.mark.parametrize("fast", [False, True])
-def test_noise_streams_are_numpys_generators_per_chunk(fast):
-    # the increments of chunk k are the normals of PCG64DXSM stream k spawned from the seed
+def test_noise_streams_are_numpys_generators_per_chunk_bit_for_bit_in_both_paths():
+    # the increments of chunk k are the normals of PCG64DXSM stream k spawned from the seed: one
+    # step from x = 0 without drift or coupling gives x = sd·ξ exactly (sd = σ√Δt), in the numpy
+    # path and in the numba kernel (which draws through numba's np.random.Generator support)
     sigma, dt, n, seed = 0.7, 0.01, 2 * CHUNK + 1000, 12
-    net = simulate_network(noise_model(sigma), gamma=0.0, n=n, t_final=dt, dt=dt, seed=seed,
-                           initial=[np.zeros(n)], boundary="none", fast=fast, save_at=[dt])
-    xi = net.states[0] / (sigma * np.sqrt(dt))
+    model = noise_model(sigma)
+    runs = [simulate_network(model, gamma=0.0, n=n, t_final=dt, dt=dt, seed=seed,
+                             initial=[np.zeros(n)], boundary="none", fast=fast, save_at=[dt])
+            for fast in (False, True)]
+    assert [r.info["fast"] for r in runs] == [False, True]
     population_seed = np.random.SeedSequence(seed).spawn(2)[1]
     expected = np.concatenate([np.random.Generator(np.random.PCG64DXSM(child)).standard_normal(
         min(CHUNK, n - k * CHUNK)) for k, child in enumerate(population_seed.spawn(3))])
-    np.testing.assert_allclose(xi, expected, rtol=1e-14, atol=1e-14)
+    sd = float(population_expressions(model)[0].sigma * np.sqrt(dt))
+    assert sd == pytest.approx(sigma * np.sqrt(dt), rel=1e-15)
+    for run in runs:
+        assert np.array_equal(run.states[0], sd * expected)
     assert [len(s) for s in [noise_streams(np.random.SeedSequence(1), m)
                              for m in (1, CHUNK, CHUNK + 1)]] == [1, 1, 2]
+
+
+@pytest.mark.parametrize("scheme", ["em", "ou"])
+def test_seeded_runs_reproduce_bit_for_bit_across_paths_of_the_same_kind(scheme):
+    # same seed → identical arrays (each path, repeated); the chunk streams restart from the seed
+    model = mf.models.linear_ou()
+    options = dict(gamma=3.0, n=[CHUNK + 50, 40], t_final=0.03, dt=0.01, seed=31, scheme=scheme)
+    for fast in (False, True):
+        one, two = (simulate_network(model, fast=fast, **options) for _ in range(2))
+        for p in range(2):
+            assert np.array_equal(one.states[p], two.states[p])
+        assert np.array_equal(one.m, two.m)
+        assert np.array_equal(one.rho, two.rho)
 
 
 def test_noise_increments_have_the_normal_law_and_independent_chunks():
@@ -103,23 +129,27 @@ def test_per_agent_stiffness_path_agrees_with_numpy_and_pde():
 @pytest.mark.parametrize("scheme", ["em", "ou"])
 def test_results_are_bit_identical_for_any_thread_count(scheme):
     # fixed chunks, one stream per chunk, chunk sums added in chunk order: 1 and 2 threads agree
+    # (n = 2e5 ≥ PARALLEL_MIN: the threaded kernel; 4 chunks), set globally or by threads=
     import numba
 
     model = mf.models.chemical_single()
     options = dict(gamma=5.0, n=200_000, t_final=0.02, dt=0.01, seed=3, fast=True, scheme=scheme)
+    two = min(2, numba.config.NUMBA_NUM_THREADS)
     previous = numba.get_num_threads()
     try:
         numba.set_num_threads(1)
         serial = simulate_network(model, **options)
-        numba.set_num_threads(min(2, numba.config.NUMBA_NUM_THREADS))
+        numba.set_num_threads(two)
         threaded = simulate_network(model, **options)
     finally:
         numba.set_num_threads(previous)
-    assert serial.info["threads"] == 1
-    assert threaded.info["threads"] == min(2, numba.config.NUMBA_NUM_THREADS)
-    assert np.array_equal(threaded.states[0], serial.states[0])
-    for name in ("m", "mean", "var", "balance_residual", "rho"):
-        assert np.array_equal(getattr(threaded, name), getattr(serial, name)), name
+    by_option = [simulate_network(model, threads=k, **options) for k in (1, 2)]
+    assert numba.get_num_threads() == previous  # threads= restores numba's setting
+    assert [r.info["threads"] for r in (serial, threaded, *by_option)] == [1, two, 1, two]
+    for run in (threaded, *by_option):
+        assert np.array_equal(run.states[0], serial.states[0])
+        for name in ("m", "mean", "var", "balance_residual", "rho"):
+            assert np.array_equal(getattr(run, name), getattr(serial, name)), name
 
 
 @pytest.mark.parametrize("scheme", ["em", "ou"])
@@ -157,4 +187,4 @@ def test_uniform_histogram_matches_numpy():
     rng = np.random.default_rng(1)
     values = np.concatenate([rng.normal(0, 2, 10_000), [-5.0, 5.0, 7.0, -7.0]])
     edges = np.linspace(-5, 5, 41)
-    np.testing.assert_array_equal(_histogram(values, edges, True), np.histogram(values, edges)[0])
+    np.testing.assert_array_equal(histogram(values, edges, True), np.histogram(values, edges)[0])
