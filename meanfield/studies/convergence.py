@@ -12,7 +12,10 @@ Every study returns an ``xarray.Dataset`` with
   grid resolves the state used (:mod:`solvers.resolution`). Unresolved points are left out of
   the slope fits; ``attrs["excluded_points"]`` (JSON) lists them, ``attrs["resolution"]`` says
   so in words, one ``ResolutionWarning`` is emitted, and ``attrs["slope_anchor"]`` is the
-  abscissa of the last resolved point fitted (where a predicted-slope line should be anchored).
+  abscissa of the last resolved point fitted (where a predicted-slope line should be anchored);
+- for ``time_convergence`` (one grid for every step): ``attrs["resolution"]`` says whether the
+  grid resolves the runs (one ``ResolutionWarning`` if not; the orders in time are then those of
+  the semi-discrete system).
 
 ``meanfield.studies.plot(ds)`` (or ``ds.study.plot()``) draws the errors on log–log axes.
 Points (one γ, one grid, one step) are independent: ``client=`` runs them on Dask, ``directory=``
@@ -44,12 +47,13 @@ non-concentrating model only ``balance_residual`` is reported, with slope −1).
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
-from meanfield.errors import bad_value, check_finite_number, check_int
+from meanfield.errors import ResolutionWarning, bad_value, check_finite_number, check_int
 from meanfield.model import Model
 from meanfield.studies.fitting import exclude_unresolved, resolution_flags, slope_anchor
 from meanfield.studies.native import (
@@ -283,12 +287,35 @@ def _time_point(model_json: str, dt: float, gamma: float, cells: int, method: st
     import solvers
 
     model = Model.from_json(model_json)
-    sol = solvers.solve(model, gamma=gamma, t_final=t_final, cells=cells, method=method, dt=dt,
-                        save_at=[0.0, t_final], **options)
+    with warnings.catch_warnings():  # replaced by the study's single note on the grid
+        warnings.simplefilter("ignore", ResolutionWarning)
+        sol = solvers.solve(model, gamma=gamma, t_final=t_final, cells=cells, method=method,
+                            dt=dt, save_at=[0.0, t_final], **options)
     data = {k: (("population",), np.asarray(getattr(sol, k))[-1]) for k in ("mean", "var", "m")}
     data["rho"] = (("population", "cell"), sol.rho[-1])
     data["h"] = (("cell",), np.diff(sol.edges))
+    report = sol.resolution
+    data.update(resolved=((), report is None or report.ok),
+                cells_needed=((), 0 if report is None else report.cells_needed))
+    if report is not None:
+        data["expected_error"] = ((), float(np.max(report.expected_error)))
     return xr.Dataset(data, coords={"population": list(model.names)})
+
+
+def _grid_note(result: Any, cells: int) -> dict[str, Any]:
+    """``attrs["resolution"]`` of a time study (one grid for every step) and one warning if unresolved.
+
+    The steps share the grid, so the observed order in time is still that of the semi-discrete
+    system; the note says that its solution is not resolved in space.
+    """
+    flags, needed = resolution_flags(result)
+    if flags.all():
+        return {"resolution": f"the grid of {cells} cells resolves every run"}
+    note = (f"the grid of {cells} cells does not resolve the solution (solvers.resolution): the "
+            "observed orders in time are those of the semi-discrete system, not of the PDE"
+            + (f"; use about cells={int(needed.max())} or more" if needed.max() > 0 else ""))
+    warnings.warn(f"time_convergence: {note}", ResolutionWarning, stacklevel=3)
+    return {"resolution": note}
 
 
 def time_convergence(model: Model, gamma: float, *, dts: Sequence[float], t_final: float,
@@ -342,4 +369,5 @@ def time_convergence(model: Model, gamma: float, *, dts: Sequence[float], t_fina
     params = {"gamma": gamma, "dts": steps.tolist(), "reference_dt": ref_dt, "t_final": t_final,
               "cells": cells, "method": method, "options": opts}
     return study_dataset("time_convergence", "dt", steps, model, list(rows), err,
-                    [expected_order] * len(rows), slopes, observables, params)
+                         [expected_order] * len(rows), slopes, observables, params,
+                         _grid_note(result, cells))
