@@ -174,7 +174,8 @@ def gamma_convergence(model: Model, gammas: Sequence[float], *, cells: int = 400
         if have:
             rows = {"mean": np.abs(obs[prefix + "mean"] - predicted_mean),
                     "balance_point": np.abs(obs[prefix + "mean"] - pred["v"]),
-                    "var": np.abs(obs[prefix + "var"] / predicted_var - 1),
+                    "var": np.where(predicted_var > 0,
+                                    np.abs(obs[prefix + "var"] / predicted_var - 1), np.nan),
                     "m": np.abs(obs[prefix + "m"] - predicted_m)}
         rows["balance_residual"] = obs[prefix + "balance_residual"]
         for name, row in rows.items():
@@ -188,6 +189,10 @@ def gamma_convergence(model: Model, gammas: Sequence[float], *, cells: int = 400
     slopes = fit_all(gam, err, fit_mask)
     reason = (f"asymptotics.stationary_expansion(model, order={order})" if have else
               f"unavailable ({pred['reason']}); only balance_residual is reported")
+    if have and np.any(predicted_var <= 0):
+        invalid = gam[np.any(predicted_var <= 0, axis=1)].tolist()
+        reason += (f"; its variance is not positive at gamma={invalid} (the expansion is not "
+                   "valid there): no var error there, and none in the fits")
     params = {"gammas": gam.tolist(), "cells": cells, "method": method, "t_final": t_final,
               "order": order, "rescaled": rescaled, "fit_from": fit_from, "options": opts}
     extra = {"predictions": reason, **exclude_unresolved("gamma_convergence", "gamma", gam, resolved,

@@ -284,3 +284,19 @@ def test_study_modules_are_small_and_keep_their_public_names() -> None:
     assert convergence.truncation_study is truncation.truncation_study
     assert convergence.select_state is native.select_state
     assert convergence.truncation_slopes(1) == (-3.0, -2.0)
+
+
+def test_non_positive_predicted_variance_is_left_out_and_said() -> None:
+    """#13: the order-2 variance D/(γA) + c₂/γ² is negative below γ ≈ 0.97 (chemical_single)."""
+    with pytest.warns(UserWarning, match=r"order-2 expansion predicts a non-positive variance "
+                      r"\(E at gamma=0.5; order 2 needs gamma >> 0.967"):
+        ds = convergence.gamma_convergence(models.chemical_single(), [0.5, 10.0, 100.0],
+                                           cells=2000, order=2, fit_from=0.1)
+    assert float(ds["predicted_var"].sel(gamma=0.5, population="E")) < 0
+    var_errors = ds["errors"].sel(quantity="var", population="E").values
+    assert np.isnan(var_errors[0])
+    assert np.all(np.isfinite(var_errors[1:]))
+    assert "not positive at gamma=[0.5]" in ds.attrs["predictions"]
+    # the slope comes from γ = 10, 100 only: −2 (order 2), not spoiled by the invalid point
+    assert float(ds["fitted_slope"].sel(quantity="var", population="E")) == pytest.approx(-2.0,
+                                                                                        abs=0.2)
