@@ -16,6 +16,7 @@ import numpy as np
 
 from meanfield.errors import bad_type, bad_value, check_finite_number, check_int
 from meanfield.model import Model
+from meanfield.studies.fitting import exclude_unresolved, resolution_flags, slope_anchor
 from meanfield.studies.native import check_model, increasing, native_point
 from meanfield.studies.predictions import stationary_predictions, truncation_slopes
 from meanfield.studies.study_dataset import fit_all, point_values, study_dataset
@@ -38,7 +39,9 @@ def _truncation_point(model_json: str, gamma: float, orders: Sequence[int], cell
     data = {"truncated_mean": (per, np.array([s.mean for s in states])),
             "truncated_var": (per, np.array([s.var for s in states])),
             "truncated_m": (per, np.array([s.m for s in states])),
-            **{k: (("population",), native[k]) for k in ("mean", "var", "m")}}
+            **{k: (("population",), native[k]) for k in ("mean", "var", "m")},
+            "resolved": ((), bool(native["resolved"])),
+            "cells_needed": ((), int(native["cells_needed"]))}
     return xr.Dataset(data, coords={"order": list(orders), "population": list(model.names)})
 
 
@@ -54,6 +57,8 @@ def truncation_study(model: Model, gammas: Sequence[float], orders: Sequence[int
     and compared with the exact stationary state of the finite-volume scheme (``cells`` cells,
     the state nearest the balance voltages). Quantities ``mean_K<K>`` (``|mean − mean_exact|``)
     and ``var_K<K>`` (``|var/var_exact − 1|``); predicted slopes from :func:`truncation_slopes`.
+    A γ whose exact state the grid does not resolve is flagged (``resolved``), left out of the
+    fits and named in ``attrs["excluded_points"]`` with one ``ResolutionWarning``.
     """
     check_model(model)
     gam = increasing("gammas", gammas)
@@ -88,14 +93,21 @@ def truncation_study(model: Model, gammas: Sequence[float], orders: Sequence[int
                    np.abs(trunc["var"][:, i] / native["var"] - 1)]
         predicted += [slope_mean, slope_var]
     err = np.array(errors)
-    slopes = fit_all(gam, err, gam >= fit_from)
+    resolved, needed = resolution_flags(result)
+    fit_mask = (gam >= fit_from) & resolved
+    slopes = fit_all(gam, err, fit_mask)
     observables = {k: (("gamma", "population"), v) for k, v in native.items()}
+    observables["resolved"] = (("gamma",), resolved)
     observables.update({f"truncated_{k}": (("gamma", "order", "population"), v)
                         for k, v in trunc.items()})
     params = {"gammas": gam.tolist(), "orders": ks, "cells": cells, "points": points,
               "window": window, "fit_from": fit_from}
+    extra = exclude_unresolved("truncation_study", "gamma", gam, resolved, needed)
+    anchor = slope_anchor(gam, fit_mask)
+    if anchor is not None:
+        extra["slope_anchor"] = anchor
     ds = study_dataset("truncation_study", "gamma", gam, model, quantities, err, predicted, slopes,
-                  observables, params)
+                       observables, params, extra)
     labels = {f"mean_K{k}": f"|mean − exact|, drift to ε^{k}" for k in ks}
     labels.update({f"var_K{k}": f"|var/exact − 1|, drift to ε^{k}" for k in ks})
     ds.attrs["quantity_labels"] = json.dumps(labels)

@@ -300,3 +300,20 @@ def test_non_positive_predicted_variance_is_left_out_and_said() -> None:
     # the slope comes from γ = 10, 100 only: −2 (order 2), not spoiled by the invalid point
     assert float(ds["fitted_slope"].sel(quantity="var", population="E")) == pytest.approx(-2.0,
                                                                                         abs=0.2)
+
+
+def test_truncation_study_flags_an_unresolved_reference_state() -> None:
+    """The exact state at γ = 1e6 on 1500 cells is unresolved: flagged, not fitted, said once."""
+    from meanfield.errors import ResolutionWarning
+
+    with pytest.warns(ResolutionWarning, match=r"truncation_study: 1 unresolved point\(s\) "
+                      r"excluded from the slope fits: gamma=\[1000000.0\].*cells=\d+") as record:
+        ds = convergence.truncation_study(models.chemical_single(), [10.0, 100.0, 1000.0, 1e6],
+                                          orders=(-2,), cells=1500)
+    assert len([r for r in record if r.category is ResolutionWarning]) == 1
+    np.testing.assert_array_equal(ds["resolved"].values, [True, True, True, False])
+    assert json.loads(ds.attrs["excluded_points"]) == [1e6]
+    assert ds.attrs["slope_anchor"] == 1000.0
+    # with the bad point the OU truncation would not show its slope −1
+    assert float(ds["errors"].sel(quantity="var_K-2", gamma=1e6).max()) > 0.1
+    np.testing.assert_allclose(ds["fitted_slope"].sel(quantity="mean_K-2"), [-1.0], atol=0.1)
