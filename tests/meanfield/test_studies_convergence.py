@@ -317,3 +317,13 @@ def test_truncation_study_flags_an_unresolved_reference_state() -> None:
     # with the bad point the OU truncation would not show its slope −1
     assert float(ds["errors"].sel(quantity="var_K-2", gamma=1e6).max()) > 0.1
     np.testing.assert_allclose(ds["fitted_slope"].sel(quantity="mean_K-2"), [-1.0], atol=0.1)
+
+
+def test_study_warnings_point_at_the_caller() -> None:
+    from meanfield.errors import ResolutionWarning
+
+    with pytest.warns(ResolutionWarning) as record:
+        convergence.grid_convergence(models.chemical_single(), 100.0, cells=[8, 400, 800],
+                                     reference_cells=1600)
+    (warning,) = [r for r in record if r.category is ResolutionWarning]
+    assert warning.filename == __file__
