@@ -150,3 +150,22 @@ def test_cells_auto_resolves_the_initial_layer_and_records_its_choice():
     assert error.max() < 1e-2
     assert error[-1] < 1e-8  # exact after the layer
 
+
+
+def test_cells_auto_follows_the_requested_accuracy():
+    """A tenfold smaller tolerance asks for a finer grid, and that grid meets it at the start."""
+    from meanfield.numeric import numeric
+    from solvers.grid import make_grid
+    from solvers.resolution import assess_frames
+    from solvers.solve import auto_cells, initial_densities
+
+    gamma = 1e4
+    model, initial, _times, _exact = _layer(gamma)
+    nm = numeric(model)
+    coarse, fine = (auto_cells(nm, gamma, initial, tol) for tol in (1e-2, 1e-3))
+    assert fine["cells"] > 1.5 * coarse["cells"]  # Pe ≤ Pe*(tol): Pe* falls like √tol
+    for chosen in (coarse, fine):
+        grid = make_grid(model.domain, chosen["cells"])
+        report = assess_frames(nm, grid, gamma, initial_densities(nm, grid, initial)[None], [0.0],
+                               tolerance=chosen["tolerance"])
+        assert report.ok, report.message()
