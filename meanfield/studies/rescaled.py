@@ -9,7 +9,7 @@ and windows as the exact solver :func:`solvers.solve_rescaled` — so the two di
 truncation. :func:`truncation_study` measures that difference against γ on a transient
 (from a profile a few widths off the balance point, compared at the fast time ``τ = γt``) and
 fits its slope for each order. The stationary version lives in
-:func:`meanfield.studies.truncation_study` (``meanfield.studies.truncation``).
+:func:`meanfield.studies.truncation_study` (``meanfield.studies.convergence``).
 """
 
 from __future__ import annotations

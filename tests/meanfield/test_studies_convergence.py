@@ -278,8 +278,8 @@ def test_study_modules_are_small_and_keep_their_public_names() -> None:
 
     for module in (convergence, native, predictions, study_dataset, truncation):
         assert len(Path(module.__file__).read_text(encoding="utf-8").splitlines()) < 500
-    for name in ("gamma_convergence", "grid_convergence", "time_convergence", "truncation_study",
-                 "gamma_slopes", "stationary_predictions"):
+    for name in ("gamma_convergence", "grid_convergence", "time_convergence", "gamma_slopes",
+                 "stationary_predictions"):
         assert getattr(studies, name) is getattr(convergence, name)
     assert convergence.truncation_study is truncation.truncation_study
     assert convergence.select_state is native.select_state
