@@ -22,7 +22,7 @@ A configuration has up to five tables::
     [solve]                      # what to compute for one coupling strength
     gamma = 100.0
     method = "stationary"        # exact stationary states, or "sg" / "fipy": solvers.solve
-    cells = 1000
+    cells = 1000                 # or "auto": the grid resolving the states (solvers.resolution)
     stability = true             # stationary only: linear stability of each state (also starts)
     t_final = 5.0                # time-dependent methods only (also dt, rtol, atol, save_at)
 
@@ -181,10 +181,13 @@ def check_solve(table: Any, key: str = "solve", *, need_gamma: bool = True) -> d
         bad_value(key, sorted(table), "a coupling strength gamma = <number >= 0>")
     if "gamma" in out:
         out["gamma"] = _number(f"{key}.gamma", out["gamma"], nonnegative=True)
-    out["cells"] = _integer(f"{key}.cells", out["cells"], 3)
+    if out["cells"] != "auto":
+        if isinstance(out["cells"], str):
+            bad_value(f"{key}.cells", out["cells"], 'an integer >= 3 or "auto"')
+        out["cells"] = _integer(f"{key}.cells", out["cells"], 3)
     from solvers.grid import GRID_BYTES_PER_CELL, MAX_CELLS
 
-    if out["cells"] > MAX_CELLS:
+    if out["cells"] != "auto" and out["cells"] > MAX_CELLS:
         bad_value(f"{key}.cells", out["cells"], f"at most {MAX_CELLS} cells (memory: the grid "
                   f"alone would need {out['cells'] * GRID_BYTES_PER_CELL / 2**30:.3g} GiB)")
     if "starts" in out:

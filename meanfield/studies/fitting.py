@@ -82,7 +82,7 @@ def exclude_unresolved(study: str, name: str, values: np.ndarray, resolved: np.n
             f"{excluded}" + (f"; use about cells={int(needed.max())} or more"
                              if needed.max() > 0 else ""))
     if excluded:
-        warnings.warn(f"{study}: {note} (solvers.resolution)", ResolutionWarning, stacklevel=4)
+        warnings.warn(f"{study}: {note} (solvers.resolution)", ResolutionWarning, stacklevel=3)
     return {"excluded_points": json.dumps(excluded), "resolution": note}
 
 

@@ -166,7 +166,9 @@ def bifurcation_figure(branches: Sequence[Any], *, quantity: str = "mean",
     ``branches`` come from ``solvers.continuation`` (``gammas`` and ``states``; ``mean``, ``var``,
     ``m``, ``stable`` arrays). Stable parts are solid, unstable dashed, not computed dotted. A
     branch end inside the γ range of all branches is a fold: two ends meeting there (within two
-    γ samples) are joined by a thin line and the fold marked × between them.
+    γ samples) are joined by a thin line and the fold marked × between them. States the grid does
+    not resolve (``branch.resolved`` false, :mod:`solvers.resolution`) are hollow markers, listed
+    in the legend as "unresolved (ResolutionWarning)".
     """
     from matplotlib.lines import Line2D
 
@@ -184,6 +186,7 @@ def bifurcation_figure(branches: Sequence[Any], *, quantity: str = "mean",
     styles = {1: ("-", colour(0)), 0: ("--", colour(1)), -1: (":", "0.4")}
     codes_seen: set[int] = set()
     folds = False
+    unresolved_seen = False
     for p, (ax, pop) in enumerate(zip(axes, names, strict=True)):
         ends = []
         for branch in branches:
@@ -195,6 +198,12 @@ def bifurcation_figure(branches: Sequence[Any], *, quantity: str = "mean",
                 ls, col = styles[code]
                 ax.plot(g[start:stop], y[start:stop], color=col, ls=ls, lw=1.8,
                         marker="o" if g.size == 1 else None)
+            flagged = ~np.asarray(getattr(branch, "resolved", np.ones(g.size, dtype=bool)),
+                                  dtype=bool)
+            if flagged.any():
+                unresolved_seen = True
+                ax.plot(g[flagged], y[flagged], "o", ls="none", mfc="white", ms=5,
+                        color=styles[int(codes[flagged][0])][1])
             ends += [(g[e], y[e], 0.0) for e in (0, -1)
                      if (e == 0 and g[0] > low) or (e == -1 and g[-1] < high)]
         for pair in _fold_pairs(ends, spacing):
@@ -213,6 +222,9 @@ def bifurcation_figure(branches: Sequence[Any], *, quantity: str = "mean",
                    for c in (1, 0, -1) if c in codes_seen]
         if folds:
             handles.append(Line2D([], [], color="k", ls="none", marker="x", mew=2, label="fold"))
+        if unresolved_seen:
+            handles.append(Line2D([], [], color="0.3", ls="none", marker="o", mfc="white",
+                                  label="unresolved (ResolutionWarning)"))
         ax.legend(handles=handles, fontsize=7)
     import xarray as xr
 

@@ -13,23 +13,39 @@ from meanfield.config import build_model, check_solve
 
 
 def stationary_dataset(states: Any, model: Any) -> Any:
-    """Stationary states stacked along a ``state`` dimension (dims state, population, x)."""
+    """Stationary states stacked along a ``state`` dimension (dims state, population, x).
+
+    With each state's resolution (:mod:`solvers.resolution`): ``resolved`` (1 resolved, 0 not),
+    ``expected_error`` (the expected relative variance error per population), ``cells_needed``
+    (0 when resolved) and ``attrs["resolution"]``, the words of the report of the worst state.
+    """
     import numpy as np
     import xarray as xr
 
     pops = list(model.names)
     if not states:
         return xr.Dataset(attrs={"model": model.to_json(), "states": 0})
+    per_state = ("state", "population")
     stable = np.array([{None: -1, False: 0, True: 1}[s.stable] for s in states], dtype=np.int8)
-    return xr.Dataset(
-        {"rho": (("state", "population", "x"), np.array([s.rho for s in states])),
-         "mean": (("state", "population"), np.array([s.mean for s in states])),
-         "var": (("state", "population"), np.array([s.var for s in states])),
-         "m": (("state", "population"), np.array([s.m for s in states])),
-         "residual": (("state",), np.array([s.residual for s in states])),
-         "stable": (("state",), stable, {"meaning": "1 stable, 0 unstable, -1 not computed"})},
-        coords={"state": np.arange(len(states)), "population": pops, "x": states[0].x},
-        attrs={"model": model.to_json(), "gamma": states[0].gamma, "method": "stationary"})
+    data = {"rho": (("state", "population", "x"), np.array([s.rho for s in states])),
+            "mean": (per_state, np.array([s.mean for s in states])),
+            "var": (per_state, np.array([s.var for s in states])),
+            "m": (per_state, np.array([s.m for s in states])),
+            "residual": (("state",), np.array([s.residual for s in states])),
+            "stable": (("state",), stable, {"meaning": "1 stable, 0 unstable, -1 not computed"})}
+    attrs = {"model": model.to_json(), "gamma": states[0].gamma, "method": "stationary",
+             "cells": int(states[0].x.size)}
+    reports = [s.resolution for s in states]
+    if all(r is not None for r in reports):
+        data["resolved"] = (("state",), np.array([r.ok for r in reports], dtype=np.int8),
+                            {"meaning": "1 resolved to the tolerance, 0 not (solvers.resolution)"})
+        data["expected_error"] = (per_state, np.array([r.expected_error for r in reports]),
+                                  {"meaning": "expected relative variance error"})
+        data["cells_needed"] = (("state",), np.array([r.cells_needed for r in reports]))
+        worst = max(reports, key=lambda r: float(np.max(r.expected_error)))
+        attrs["resolution"] = worst.message()
+    return xr.Dataset(data, coords={"state": np.arange(len(states)), "population": pops,
+                                    "x": states[0].x}, attrs=attrs)
 
 
 def check_vary(model_table: Mapping[str, Any], options: Mapping[str, Any],
@@ -84,7 +100,8 @@ def run_task(model_table: Mapping[str, Any], options: Mapping[str, Any], *, prog
 
 def summary(ds: Any) -> Any:
     """The scalar observables of a task result: final time of a solve, every stationary state."""
-    keep = [v for v in ("mean", "var", "m", "balance_residual", "mass", "residual", "stable")
+    keep = [v for v in ("mean", "var", "m", "balance_residual", "mass", "residual", "stable",
+                        "resolved")
             if v in ds.data_vars]
     out = ds[keep]
     if "t" in out.dims:

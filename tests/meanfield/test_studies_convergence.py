@@ -121,9 +121,17 @@ def test_grid_convergence_time_dependent_second_order() -> None:
 
 @pytest.mark.parametrize(("scheme", "order"), [("be", 1.0), ("bdf2", 2.0)])
 def test_time_convergence_orders(scheme: str, order: float) -> None:
-    ds = convergence.time_convergence(models.chemical(), 1.0, dts=[0.0125, 0.025, 0.05, 0.1],
-                                      t_final=0.4, cells=60, expected_order=order,
-                                      options={"scheme": scheme})
+    from meanfield.errors import ResolutionWarning
+
+    # 60 cells leave the start (Péclet number 0.6 at t = 0) unresolved: one note for the study
+    with pytest.warns(ResolutionWarning, match=r"time_convergence: the grid of 60 cells does not "
+                      r"resolve .*semi-discrete system.*cells=\d+") as record:
+        ds = convergence.time_convergence(models.chemical(), 1.0, dts=[0.0125, 0.025, 0.05, 0.1],
+                                          t_final=0.4, cells=60, expected_order=order,
+                                          options={"scheme": scheme})
+    assert len([r for r in record if r.category is ResolutionWarning]) == 1
+    assert "does not resolve" in ds.attrs["resolution"]
+    assert not ds.attrs["resolution"].startswith("the grid of 60 cells resolves")
     np.testing.assert_allclose(ds["fitted_slope"].sel(quantity="L1").values, [order, order],
                                atol=0.15)
     assert json.loads(ds.attrs["parameters"])["reference_dt"] == pytest.approx(0.0125 / 8)
@@ -261,3 +269,61 @@ def test_grid_convergence_flags_unresolved_grids() -> None:
                                           reference_cells=1600)
     np.testing.assert_array_equal(ds["resolved"].values, [False, True, True])
     assert json.loads(ds.attrs["excluded_points"]) == [8.0]
+
+
+def test_study_modules_are_small_and_keep_their_public_names() -> None:
+    """convergence.py was split by job; every public name is importable where it was."""
+    import meanfield.studies as studies
+    from meanfield.studies import native, predictions, study_dataset, truncation
+
+    for module in (convergence, native, predictions, study_dataset, truncation):
+        assert len(Path(module.__file__).read_text(encoding="utf-8").splitlines()) < 500
+    for name in ("gamma_convergence", "grid_convergence", "time_convergence", "gamma_slopes",
+                 "stationary_predictions"):
+        assert getattr(studies, name) is getattr(convergence, name)
+    assert convergence.truncation_study is truncation.truncation_study
+    assert convergence.select_state is native.select_state
+    assert convergence.truncation_slopes(1) == (-3.0, -2.0)
+
+
+def test_non_positive_predicted_variance_is_left_out_and_said() -> None:
+    """#13: the order-2 variance D/(γA) + c₂/γ² is negative below γ ≈ 0.97 (chemical_single)."""
+    with pytest.warns(UserWarning, match=r"order-2 expansion predicts a non-positive variance "
+                      r"\(E at gamma=0.5; order 2 needs gamma >> 0.967"):
+        ds = convergence.gamma_convergence(models.chemical_single(), [0.5, 10.0, 100.0],
+                                           cells=2000, order=2, fit_from=0.1)
+    assert float(ds["predicted_var"].sel(gamma=0.5, population="E")) < 0
+    var_errors = ds["errors"].sel(quantity="var", population="E").values
+    assert np.isnan(var_errors[0])
+    assert np.all(np.isfinite(var_errors[1:]))
+    assert "not positive at gamma=[0.5]" in ds.attrs["predictions"]
+    # the slope comes from γ = 10, 100 only: −2 (order 2), not spoiled by the invalid point
+    assert float(ds["fitted_slope"].sel(quantity="var", population="E")) == pytest.approx(-2.0,
+                                                                                        abs=0.2)
+
+
+def test_truncation_study_flags_an_unresolved_reference_state() -> None:
+    """The exact state at γ = 1e6 on 1500 cells is unresolved: flagged, not fitted, said once."""
+    from meanfield.errors import ResolutionWarning
+
+    with pytest.warns(ResolutionWarning, match=r"truncation_study: 1 unresolved point\(s\) "
+                      r"excluded from the slope fits: gamma=\[1000000.0\].*cells=\d+") as record:
+        ds = convergence.truncation_study(models.chemical_single(), [10.0, 100.0, 1000.0, 1e6],
+                                          orders=(-2,), cells=1500)
+    assert len([r for r in record if r.category is ResolutionWarning]) == 1
+    np.testing.assert_array_equal(ds["resolved"].values, [True, True, True, False])
+    assert json.loads(ds.attrs["excluded_points"]) == [1e6]
+    assert ds.attrs["slope_anchor"] == 1000.0
+    # with the bad point the OU truncation would not show its slope −1
+    assert float(ds["errors"].sel(quantity="var_K-2", gamma=1e6).max()) > 0.1
+    np.testing.assert_allclose(ds["fitted_slope"].sel(quantity="mean_K-2"), [-1.0], atol=0.1)
+
+
+def test_study_warnings_point_at_the_caller() -> None:
+    from meanfield.errors import ResolutionWarning
+
+    with pytest.warns(ResolutionWarning) as record:
+        convergence.grid_convergence(models.chemical_single(), 100.0, cells=[8, 400, 800],
+                                     reference_cells=1600)
+    (warning,) = [r for r in record if r.category is ResolutionWarning]
+    assert warning.filename == __file__

@@ -312,3 +312,20 @@ def test_save_rejects_unknown_formats(tmp_path) -> None:
     with pytest.raises(ValueError, match=r"formats=\('svg',\) is not allowed: a non-empty "
                                          "sequence of png, pdf"):
         plotting.save(figure, tmp_path / "x", formats=("svg",))
+
+
+def test_bifurcation_figure_marks_unresolved_states_hollow() -> None:
+    """#13: continuation states a grid does not resolve are hollow and named in the legend."""
+    model = mf.models.linear_ou()
+    with pytest.warns(mf.ResolutionWarning, match=r"concentration width.*cells=\d+"):
+        branches = solvers.continuation(model, [1.0, 10.0, 1e3, 1e4], cells=120, stability=False)
+    (branch,) = branches
+    np.testing.assert_array_equal(branch.resolved, [True, True, False, False])
+    figure = plotting_states.bifurcation_figure(branches, xscale="log")
+    assert_clean_layout(figure)
+    for ax in figure.get_axes():
+        hollow = [line for line in ax.get_lines() if line.get_markerfacecolor() == "white"]
+        assert [line.get_xdata().tolist() for line in hollow] == [[1e3, 1e4]]
+        assert "unresolved (ResolutionWarning)" in [
+            t.get_text() for t in ax.get_legend().get_texts()]
+    plotting.close(figure)
