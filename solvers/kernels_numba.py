@@ -10,7 +10,8 @@ is one sweep per population:
    in a vectorised loop (:func:`exp_negative`, a branch-free ``exp`` accurate to one ulp, stands
    in for libm so that the loop vectorises);
 2. over the same block, the forward recurrences: the pivots (their two-term form renormalised
-   every :data:`~solvers.kernels_numba_sweep.RESCALE_EVERY` cells, so no division sits on the dependency chain), the forward
+   every :data:`~solvers.kernels_numba_sweep.RESCALE_EVERY` cells, so no division sits on the
+   dependency chain), the forward
    substitution and (for the Jacobian) the forward half of the transposed solve with the same
    pivots; what the backward sweep needs is stored already divided by the pivot;
 3. one backward sweep: back substitution, the readouts ``Σ w ρ`` and ``Σ |w| |ρ|``, the
@@ -45,7 +46,8 @@ __all__ = ["BLOCK", "STAGE_PIECES", "bernoulli_values", "coefficients", "combine
            "sweep"]
 
 
-def _workspace(workspace: dict[str, Any] | None, P: int, M: int) -> tuple[np.ndarray, ...]:
+def workspace_arrays(workspace: dict[str, Any] | None, P: int, M: int
+                     ) -> tuple[np.ndarray, ...]:
     """Scratch ``(a/π, b/π, B' then ∂(w·ρ)/∂δ, v, block)`` kept in the caller's dict."""
     work = workspace if workspace is not None else {}
     if work.get("numba_shape") != (P, M):
@@ -66,7 +68,7 @@ def solve_call(delta: np.ndarray, scale: np.ndarray, widths: np.ndarray,
     delta = np.ascontiguousarray(delta, dtype=float)
     rhs = np.ascontiguousarray(rhs, dtype=float)
     P, M = rhs.shape
-    work = _workspace(workspace, P, M)
+    work = workspace_arrays(workspace, P, M)
     rho = np.empty((P, M))
     readout, magnitude = np.empty(P), np.empty(P)
     scale = np.ascontiguousarray(scale, dtype=float)
@@ -102,7 +104,7 @@ def newton_call(base: np.ndarray, slopes: np.ndarray, scale: np.ndarray, widths:
     P, M = rhs.shape
     return newton(base, slopes, scale, widths, weights, float(kappa), rhs,
                   np.asarray(m_guess, dtype=float), int(max_iter), float(rtol),
-                  _workspace(workspace, P, M))
+                  workspace_arrays(workspace, P, M))
 
 
 STAGE_PIECES = {"solve": solve_call, "jacobian": jacobian_call, "newton": newton_call,
