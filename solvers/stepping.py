@@ -38,6 +38,9 @@ combines them over a list of output times (fixed ``dt`` or adaptive) and :func:`
 it for a fixed grid. A moving frame (:mod:`solvers.rescaled`) hands :func:`march` a callable
 ``stage_for(state, h)`` that builds the stage problem of the step from ``state`` to
 ``state.t + h`` (its frame in ``problem.frame``, which the new state carries on).
+On a fixed grid with a constant affine coupling, :func:`integrate` runs by default the compiled
+twin of :func:`march` (:mod:`solvers.march_numba`): the same steps, counters and results to
+round-off, with the constants of both loops in one :class:`StepRules` (:data:`RULES`).
 
 Cost: the BDF2 right-hand side is one fused pass (``kernel.combine``), the stage one compiled
 Newton call when the kernel has one (:mod:`solvers.implicit`), and the tail of the step (``f``,
