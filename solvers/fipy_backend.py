@@ -48,8 +48,9 @@ Where this path differs from the native Scharfetter–Gummel solver (``method="s
   like ``rtol^{1/2}``. **Defaults of this path** (``rtol``/``atol`` ``None``):
   ``rtol = FIPY_RTOL = 1e-3``, ``atol = FIPY_ATOL = 1e-6``, ``sweep_tol = rtol/1000``
   (the native ``5e-7`` needs millions of first-order steps). README example (``chemical``,
-  γ = 100, 1000 cells, t = 1): about 200 steps of 3 sweeps, final density within L1 2e-6 of a
-  tight ``sg`` run (``benchmarks/bench_fipy_vs_native.py``); initial-layer error O(1e-2).
+  γ = 100, 1000 cells, t = 1): about 200 steps of 3 sweeps, 34 s of CPU time (target ≤ 60 s),
+  final density within L1 2e-6 of the native ``sg`` run (``benchmarks/bench_fipy_vs_native.py``);
+  initial-layer error O(1e-2).
   No BDF2: its right-hand side ``4/3 ρ_n − 1/3 ρ_{n−1}`` is negative in moving tails and this
   path has no positivity limiter like the native one.
 * **Positivity** holds in exact arithmetic (the exponential scheme gives an M-matrix); FiPy's LU

@@ -28,6 +28,7 @@ width. Mass at the walls is not fixed by cells: the message asks for a wider dom
 
 from __future__ import annotations
 
+import functools
 import math
 import warnings
 from collections.abc import Sequence
@@ -79,11 +80,13 @@ def _invert(fn: Any, target: float, lo: float, hi: float) -> float:
     return math.sqrt(lo * hi)
 
 
+@functools.lru_cache(maxsize=64)
 def width_target(tolerance: float) -> float:
     """Cells per concentration width with an aliasing error of at most ``tolerance/2``."""
     return _invert(aliasing_error, tolerance / 2, 1e-3, 1e3)
 
 
+@functools.lru_cache(maxsize=64)
 def peclet_target(tolerance: float) -> float:
     """Largest transport Péclet number with an excess diffusion of at most ``tolerance/2``."""
     return _invert(excess_diffusion, tolerance / 2, 1e-8, 1e8)
@@ -261,16 +264,36 @@ def assess(*, names: Sequence[str], edges: np.ndarray, rho: np.ndarray,
 
 def field_slopes(nm: Any, rho: np.ndarray, grid: Any, time: float) -> tuple[np.ndarray, np.ndarray]:
     """Means of ``rho`` (P, M) and the slopes ``A_p = ∂_x h_p`` there (centred differences)."""
+    mean, slopes = frame_slopes(nm, np.asarray(rho, dtype=float)[None], grid, [time])
+    return mean[0], slopes[0]
+
+
+def frame_slopes(nm: Any, frames: np.ndarray, grid: Any, times: Sequence[float] | np.ndarray,
+                 psi: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`field_slopes` of every frame (F, P, M) at once: means and slopes, each (F, P).
+
+    ``h_p(x) = Σ_j g_pj Φ_pj(x) m_j`` with each frame's moments ``m = Σ ρ Ψ h`` (``psi`` the
+    readouts times the cell widths, computed here when ``None``), differenced at ``mean ± η``.
+    """
     from solvers.observables import readouts
 
-    mass = rho @ grid.h
-    mean = (rho @ (grid.x * grid.h)) / np.where(mass > 0, mass, 1.0)
-    m = rho * readouts(nm, grid.x) @ grid.h
+    frames = np.asarray(frames, dtype=float)
+    mass = frames @ grid.h
+    mean = (frames @ (grid.x * grid.h)) / np.where(mass > 0, mass, 1.0)
+    psi = readouts(nm, grid.x) * grid.h if psi is None else psi
+    m = np.einsum("fpi,pi->fp", frames, psi)
+    mj = np.array([nm.all_moments(row, float(t)) for row, t in zip(m, np.ravel(times),
+                                                                  strict=True)])
     a, b = grid.domain
     eta = 1e-6 * (b - a)
-    slopes = np.array([(nm.field(p, np.array([mean[p] + eta]), m, time)[0]
-                        - nm.field(p, np.array([mean[p] - eta]), m, time)[0]) / (2 * eta)
-                       for p in range(nm.P)])
+    slopes = np.empty_like(mean)
+    for p in range(nm.P):
+        up, down = np.zeros(mean.shape[0]), np.zeros(mean.shape[0])
+        for j in range(nm.J):
+            scale = nm.g[p, j] * mj[:, j]
+            up += scale * np.broadcast_to(nm.phi[p][j](mean[:, p] + eta), up.shape)
+            down += scale * np.broadcast_to(nm.phi[p][j](mean[:, p] - eta), up.shape)
+        slopes[:, p] = (up - down) / (2 * eta)
     return mean, slopes
 
 
@@ -293,16 +316,14 @@ def assess_frames(nm: Any, grid: Any, gamma: float, frames: np.ndarray,
         differences = potential_differences(nm, grid)
     psi = readouts(nm, grid.x) * grid.h
     jumps = np.empty((frames.shape[0], nm.P, grid.cells - 1))
-    widths = np.empty((frames.shape[0], nm.P))
-    for k, (rho, time) in enumerate(zip(frames, stamps, strict=True)):
-        mass = rho @ grid.h
-        m = np.einsum("pi,pi->p", rho, psi) / np.where(mass > 0, mass, 1.0)
-        mj = nm.all_moments(m, float(time))
-        if not equilibrium:
-            dF, dG = differences
-            jumps[k] = -dF + gamma * np.einsum("pj,j,pji->pi", nm.g, mj, dG)
-        _, slopes = field_slopes(nm, rho, grid, float(time))
-        widths[k] = concentration_width(nm.D, gamma, slopes)
+    if not equilibrium:
+        mass = frames @ grid.h
+        m = np.einsum("fpi,pi->fp", frames, psi) / np.where(mass > 0, mass, 1.0)
+        mj = np.array([nm.all_moments(row, float(t)) for row, t in zip(m, stamps, strict=True)])
+        dF, dG = differences
+        jumps = -dF + gamma * np.einsum("pj,fj,pji->fpi", nm.g, mj, dG)
+    _, slopes = frame_slopes(nm, frames, grid, stamps, psi)
+    widths = concentration_width(nm.D, gamma, slopes)
     return assess(names=nm.model.names, edges=grid.edges, rho=frames,
                   potential_jumps=None if equilibrium else jumps,
                   D=nm.D, width=widths, tolerance=tolerance, times=stamps)

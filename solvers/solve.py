@@ -30,12 +30,13 @@ from solvers.kernels import KERNELS, stage_kernel
 from solvers.observables import readouts
 from solvers.resolution import DEFAULT_TOLERANCE, assess_frames
 from solvers.solution import Solution
-from solvers.stepping import ORDERS, integrate
+from solvers.stepping import ENGINES, ORDERS, integrate
 
 METHODS = ("sg", "fipy")
-SG_OPTIONS = {"scheme": "bdf2", "kernel": "auto", "max_steps": 1_000_000}
+SG_OPTIONS = {"scheme": "bdf2", "kernel": "auto", "max_steps": 1_000_000, "engine": "auto"}
 """Options of ``method="sg"`` and their defaults: ``scheme`` ("bdf2" | "be"), ``kernel``
-("auto" | "numba" | "numpy") and ``max_steps`` (a safety limit on accepted steps)."""
+("auto" | "numba" | "numpy"), ``max_steps`` (a safety limit on accepted steps) and ``engine``
+("auto" | "python" | "compiled": the time loop, :func:`solvers.stepping.integrate`)."""
 DEFAULT_RTOL = 5e-7
 DEFAULT_ATOL = 5e-10
 FRAME_BUDGET_BYTES = 200e6
@@ -83,7 +84,9 @@ def solve(model: Model, *, gamma: float, t_final: float, cells: int | str | None
     progress : show a tqdm progress bar.
     tolerance : the relative variance error the resolution check accepts.
     options : for ``method="sg"``: ``scheme`` ("bdf2" default, or "be"), ``kernel`` ("auto",
-        "numba", "numpy") and ``max_steps``; for ``method="fipy"`` see
+        "numba", "numpy"), ``max_steps`` and ``engine`` ("auto": the compiled time loop when
+        the model has no time-dependent inputs and numba is installed, "python", "compiled";
+        both loops take the same steps, see :mod:`solvers.march_numba`); for ``method="fipy"`` see
         ``solvers.fipy_backend.solve_fipy``.
 
     Notes
@@ -149,7 +152,7 @@ def solve(model: Model, *, gamma: float, t_final: float, cells: int | str | None
     try:
         frames, counters = integrate(problem, rho0, times, scheme=settings["scheme"], dt=dt,
                                      rtol=rtol, atol=atol, max_steps=settings["max_steps"],
-                                     progress=progress)
+                                     progress=progress, engine=settings["engine"])
     except RuntimeError as err:
         if "step size underflow" not in str(err):
             raise
@@ -227,6 +230,8 @@ def sg_options(options: dict[str, Any]) -> dict[str, Any]:
         bad_value("scheme", settings["scheme"], f"one of {tuple(ORDERS)}")
     if settings["kernel"] not in KERNELS:
         bad_value("kernel", settings["kernel"], f"one of {KERNELS}")
+    if settings["engine"] not in ENGINES:
+        bad_value("engine", settings["engine"], f"one of {ENGINES}")
     settings["max_steps"] = check_int("max_steps", settings["max_steps"], minimum=1)
     return settings
 

@@ -38,6 +38,9 @@ combines them over a list of output times (fixed ``dt`` or adaptive) and :func:`
 it for a fixed grid. A moving frame (:mod:`solvers.rescaled`) hands :func:`march` a callable
 ``stage_for(state, h)`` that builds the stage problem of the step from ``state`` to
 ``state.t + h`` (its frame in ``problem.frame``, which the new state carries on).
+On a fixed grid with a constant affine coupling, :func:`integrate` runs by default the compiled
+twin of :func:`march` (:mod:`solvers.march_numba`): the same steps, counters and results to
+round-off, with the constants of both loops in one :class:`StepRules` (:data:`RULES`).
 
 Cost: the BDF2 right-hand side is one fused pass (``kernel.combine``), the stage one compiled
 Newton call when the kernel has one (:mod:`solvers.implicit`), and the tail of the step (``f``,
@@ -47,6 +50,7 @@ its readout ``dm/dt`` kept for the next predictor, the error sums, the limiting)
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -59,6 +63,48 @@ from solvers.kernels import combine_numpy, finish_step_numpy
 
 ORDERS = {"be": 1, "bdf2": 2}
 """Declared order of each scheme."""
+ENGINES = ("auto", "python", "compiled")
+"""Time loops of :func:`integrate`: this module's :func:`march`, or its compiled twin
+(:mod:`solvers.march_compiled`, for a fixed grid with a constant affine coupling and the numba
+kernel); ``"auto"`` takes the compiled one when it applies."""
+
+
+@dataclass(frozen=True)
+class StepRules:
+    """The constants of the step-size and limiting rules, one definition for both time loops
+    (:func:`march` and its compiled twin :mod:`solvers.march_numba`).
+
+    ``safety``, ``shrink`` and the growth limits make the proposal
+    ``h·min(growth, max(shrink, safety·err^{−1/(k+1)}))`` (growth 1 after a reject);
+    ``ladder_steps``: proposals are rounded down to ``2^{j/ladder_steps}`` (:func:`ladder`);
+    ``step_floor``: a rejected step below ``step_floor·|t|`` (or 1e-300) stops the run;
+    ``clip_slack``: the mass a limited BDF2 stage may lose beyond its error estimate, in units
+    of ``atol + rtol‖ρ_p‖₁`` (:func:`clip_allowed`); ``predictor_trust``: the extrapolated moments
+    start Newton only if they move every moment by at most this fraction of its size.
+    """
+
+    safety: float = 0.9
+    shrink: float = 0.2
+    growth_bdf2: float = 2.0
+    growth_be: float = 5.0
+    ladder_steps: int = 8
+    step_floor: float = 1e-14
+    clip_slack: float = 1e-3
+    predictor_trust: float = 0.1
+
+    def growth(self, scheme: str) -> float:
+        """The largest step ratio of ``scheme`` (BDF2 is zero-stable for ratios < 1 + √2)."""
+        return self.growth_bdf2 if scheme == "bdf2" else self.growth_be
+
+    def as_array(self, scheme: str) -> np.ndarray:
+        """``[safety, shrink, growth, ladder_steps, step_floor, clip_slack, predictor_trust]``
+        (the ``rules`` of :mod:`solvers.march_numba`)."""
+        return np.array([self.safety, self.shrink, self.growth(scheme), self.ladder_steps,
+                         self.step_floor, self.clip_slack, self.predictor_trust], dtype=float)
+
+
+RULES = StepRules()
+"""The rules every time loop of the package uses."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -110,7 +156,8 @@ def _stage(problem: StageProblem, state: StepState, rhs: np.ndarray, kappa: floa
     if state.m_prev is not None:  # quadratic through m_{n-1}, m_n with slope dm/dt at t_n
         h1 = state.t - state.t_prev
         change = change + (state.m_prev - state.m + slope * h1) * (h / h1) ** 2
-    small = bool(np.all(np.abs(change) <= 0.1 * (np.abs(state.m) + 1e-12))) and getattr(
+    trust = RULES.predictor_trust
+    small = bool(np.all(np.abs(change) <= trust * (np.abs(state.m) + 1e-12))) and getattr(
         problem.coupling, "target", None) is None  # (unknowns that are not moments: no slope)
     guess = state.m + change if small else state.m
     result = solve_stage(problem, rhs, kappa, t_new, guess)
@@ -139,10 +186,11 @@ def clip_allowed(sums: np.ndarray, rtol: float, atol: float, factor: float) -> b
     ``sums`` are those of :func:`solvers.kernels.finish_step_numpy` and ``factor`` is
     ``(h + h₁)/(3h + 2h₁)``: the negative mass ``N_p`` (row 4) must be at most the local error
     estimate of the unlimited stage, ``factor·‖ρ_{n+1} − p(t_{n+1})‖₁`` (row 6), plus
-    ``10⁻³(atol + rtol ‖ρ_p‖₁)``, and every limited population must keep a positive mass (row 3).
+    ``10⁻³(atol + rtol ‖ρ_p‖₁)`` (``RULES.clip_slack``), and every limited population must
+    keep a positive mass (row 3).
     (Since ``p ≥ 0`` makes ``‖ρ_{n+1} − p‖₁ ≥ |N_p|``, a dip is kept only inside a larger change.)
     """
-    limit = factor * sums[6] + 1e-3 * (atol + rtol * sums[7])
+    limit = factor * sums[6] + RULES.clip_slack * (atol + rtol * sums[7])
     return not (np.any(-sums[4] > limit) or np.any(sums[3] <= 0))
 
 
@@ -188,35 +236,44 @@ def take_step(problem: StageProblem, state: StepState, h: float, scheme: str, *,
     return StepResult(new, norm, 2 if use_bdf2 else 1, newton, fallback, clipped)
 
 
-def ladder(h: float) -> float:
+def ladder(h: float, steps: int = RULES.ladder_steps) -> float:
     """``h`` rounded down to the ladder ``2^{k/8}``: step sizes then do not follow round-off
     noise in the error estimates, so runs that differ only by round-off (two codings of one
-    equation, another kernel) take the same steps and agree to round-off."""
-    if not (h > 0 and np.isfinite(h)):
+    equation, another kernel, the compiled loop) take the same steps and agree to round-off.
+    ``k`` from ``log2``, then corrected so that ``2^{k/8} ≤ h < 2^{(k+1)/8}`` holds for the
+    computed powers (the result depends only on ``pow``, not on the ``log2`` round-off)."""
+    if not (h > 0 and h < math.inf):
         return h
-    return float(2.0 ** (np.floor(8 * np.log2(h)) / 8))
+    k = math.floor(steps * math.log2(h))
+    if 2.0 ** ((k + 1) / steps) <= h:
+        k += 1
+    elif 2.0 ** (k / steps) > h:
+        k -= 1
+    return 2.0 ** (k / steps)
 
 
 @dataclass
 class Controller:
     """Step-size proposals ``h·min(f_max, max(0.2, 0.9·err^{−1/(k+1)}))`` (f_max = 1 after a
-    reject), rounded down to :func:`ladder`."""
+    reject), rounded down to :func:`ladder` (constants from ``rules``)."""
 
     scheme: str
     growth: float = field(init=False)
     rejected_last: bool = False
+    rules: StepRules = RULES
 
     def __post_init__(self) -> None:
-        self.growth = 2.0 if self.scheme == "bdf2" else 5.0
+        self.growth = self.rules.growth(self.scheme)
 
     def next_step(self, h: float, error: float, order: int, accepted: bool) -> float:
         limit = 1.0 if (self.rejected_last or not accepted) else self.growth
         if error == 0:
             factor = limit
         else:
-            factor = min(limit, max(0.2, 0.9 * error ** (-1.0 / (order + 1))))
+            factor = min(limit, max(self.rules.shrink,
+                                    self.rules.safety * error ** (-1.0 / (order + 1))))
         self.rejected_last = not accepted
-        return ladder(h * factor)
+        return ladder(h * factor, self.rules.ladder_steps)
 
 
 def first_step(problem: StageProblem, state: StepState, span: float) -> float:
@@ -257,18 +314,45 @@ class Tally:
 def integrate(problem: StageProblem, rho0: np.ndarray, save_at: Sequence[float], *,
               scheme: str = "bdf2", dt: float | None = None, rtol: float = 5e-7,
               atol: float = 5e-10, max_steps: int = 1_000_000,
-              progress: bool = False) -> tuple[np.ndarray, dict[str, Any]]:
+              progress: bool = False, engine: str = "auto") -> tuple[np.ndarray, dict[str, Any]]:
     """Densities at every time of ``save_at`` (sorted, first = start), starting from ``rho0``.
 
     ``dt=None``: adaptive steps (error control above); a float: steps of at most ``dt``, equal
     within each interval between output times so that every output time is hit exactly.
-    Returns the frames (nt, P, M) and a dictionary of counters.
+    ``engine`` (:data:`ENGINES`): ``"python"`` runs :func:`march`, ``"compiled"`` its compiled
+    twin (:func:`solvers.march_compiled.integrate_compiled`: the same steps, counters and
+    results to round-off, without the Python cost per step), ``"auto"`` the compiled one when
+    it applies (:func:`solvers.march_compiled.compiled_applies`).
+    Returns the frames (nt, P, M) and a dictionary of counters, with ``engine`` and
+    ``stepping_time`` (seconds in the time loop).
     """
+    import time
+
+    from solvers.march_compiled import compiled_applies, integrate_compiled
+
+    if engine not in ENGINES:
+        bad_value("engine", engine, f"one of {ENGINES}")
+    if scheme not in ORDERS:
+        bad_value("scheme", scheme, f"one of {tuple(ORDERS)}")
+    applies = compiled_applies(problem)
+    if engine == "compiled" and not applies:
+        bad_value("engine", engine, "'python' or 'auto' for this problem (the compiled loop needs "
+                  "the numba kernel and a constant affine coupling without time-dependent "
+                  "inputs)")
     save_at = np.asarray(save_at, dtype=float)
-    state = initial_state(problem, np.array(rho0, dtype=float), float(save_at[0]))
-    states, counters = march(lambda _state, _h: problem, state, save_at, scheme=scheme, dt=dt,
-                             rtol=rtol, atol=atol, max_steps=max_steps, progress=progress)
-    return np.array([s.rho for s in states]), counters
+    started = time.perf_counter()
+    if engine == "compiled" or (engine == "auto" and applies):
+        frames, counters = integrate_compiled(problem, rho0, save_at, scheme=scheme, dt=dt,
+                                              rtol=rtol, atol=atol, max_steps=max_steps,
+                                              progress=progress)
+        name = "compiled"
+    else:
+        state = initial_state(problem, np.array(rho0, dtype=float), float(save_at[0]))
+        states, counters = march(lambda _state, _h: problem, state, save_at, scheme=scheme,
+                                 dt=dt, rtol=rtol, atol=atol, max_steps=max_steps,
+                                 progress=progress)
+        frames, name = np.array([s.rho for s in states]), "python"
+    return frames, {**counters, "engine": name, "stepping_time": time.perf_counter() - started}
 
 
 StageFor = Callable[[StepState, float], StageProblem]
@@ -306,9 +390,7 @@ def march(stage_for: StageFor, state: StepState, save_at: Sequence[float], *,
                                    atol=atol)
                 tally.newton_iterations += result.newton
                 if result.state is None:
-                    raise RuntimeError(f"the implicit moment solve did not converge at t="
-                                       f"{state.t:g} with dt={h_step:g}; use a smaller dt or "
-                                       f"adaptive steps (dt=None)")
+                    raise RuntimeError(stage_failure_message(state.t, h_step))
                 state = result.state
                 if t_next == target:
                     state = replace(state, t=target)
@@ -328,8 +410,8 @@ def march(stage_for: StageFor, state: StepState, save_at: Sequence[float], *,
                                          else 1e6, result.order, accepted)
                 if not accepted:
                     tally.rejected += 1
-                    if h < 1e-14 * abs(state.t) or h < 1e-300:  # below round-off of t
-                        raise RuntimeError(f"step size underflow at t={state.t:g} (h={h:g})")
+                    if h < RULES.step_floor * abs(state.t) or h < 1e-300:  # round-off of t
+                        raise RuntimeError(underflow_message(state.t, h))
                     continue
                 new = result.state
                 if h_step == remaining:
@@ -346,8 +428,21 @@ def march(stage_for: StageFor, state: StepState, save_at: Sequence[float], *,
 
 def _check_budget(tally: Tally, max_steps: int) -> None:
     if tally.steps > max_steps:
-        raise RuntimeError(f"more than max_steps={max_steps} steps; raise max_steps or loosen "
-                           f"rtol/atol")
+        raise RuntimeError(budget_message(max_steps))
+
+
+def stage_failure_message(t: float, h: float) -> str:
+    """A fixed step whose moment solve failed (both time loops raise ``RuntimeError`` with it)."""
+    return (f"the implicit moment solve did not converge at t={t:g} with dt={h:g}; use a "
+            "smaller dt or adaptive steps (dt=None)")
+
+
+def underflow_message(t: float, h: float) -> str:
+    return f"step size underflow at t={t:g} (h={h:g})"
+
+
+def budget_message(max_steps: int) -> str:
+    return f"more than max_steps={max_steps} steps; raise max_steps or loosen rtol/atol"
 
 
 def check_step_options(caller: str, *, scheme: Any, method: Any, rtol: Any, atol: Any, dt: Any,

@@ -1,0 +1,141 @@
+r"""The compiled Newton iteration of one stage (the twin of :func:`solvers.implicit.newton_stage`).
+
+Newton with a trust region on ``R(m) = w·ρ(m) − m``; each evaluation is one
+:func:`solvers.kernels_numba_sweep.evaluate` (the Jacobian fused with it when likely needed).
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+from solvers.kernels_numba_bernoulli import JIT
+from solvers.kernels_numba_sweep import evaluate
+
+
+@numba.njit(**JIT)
+def _newton_direction(jac, residual, out):
+    """Solve ``(jac − I) out = −residual`` by LU with partial pivoting; False if singular."""
+    P = residual.size
+    A = jac.copy()
+    for i in range(P):
+        A[i, i] -= 1.0
+        out[i] = -residual[i]
+    for k in range(P):
+        pivot = k
+        for i in range(k + 1, P):
+            if abs(A[i, k]) > abs(A[pivot, k]):
+                pivot = i
+        if A[pivot, k] == 0.0:
+            return False
+        if pivot != k:
+            for j in range(P):
+                A[k, j], A[pivot, j] = A[pivot, j], A[k, j]
+            out[k], out[pivot] = out[pivot], out[k]
+        for i in range(k + 1, P):
+            factor = A[i, k] / A[k, k]
+            for j in range(k + 1, P):
+                A[i, j] -= factor * A[k, j]
+            out[i] -= factor * out[k]
+    for k in range(P - 1, -1, -1):
+        total = out[k]
+        for j in range(k + 1, P):
+            total -= A[k, j] * out[j]
+        out[k] = total / A[k, k]
+    return True
+
+
+@numba.njit(**JIT)
+def _scaled_norm(residual, magnitude):
+    worst = 0.0
+    for p in range(residual.size):
+        value = abs(residual[p]) / magnitude[p]
+        if value > worst or value != value:
+            worst = value
+    return worst
+
+
+FUSE_JACOBIAN_ABOVE = 1e-5
+"""A trial point is evaluated with its Jacobian fused in when the current scaled residual is above
+this (Newton will then probably need it); otherwise the Jacobian is computed only if needed."""
+
+
+@numba.njit(**JIT)
+def newton(base, slopes, scale, widths, weights, kappa, rhs, m_guess, max_iter, rtol,
+           work):
+    """Newton with trust region on ``R(m) = w·ρ(m) − m`` (see :func:`solvers.implicit.newton_stage`).
+
+    Returns ``(rho, m, iterations, converged, residual)``.
+    """
+    P, M = rhs.shape
+    m = m_guess.copy()
+    rho = np.empty((P, M))
+    spare = np.empty((P, M))
+    readout = np.empty(P)
+    size = np.empty(P)
+    jac = np.zeros((P, P))
+    trial = np.empty(P)
+    step = np.empty(P)
+    direction = np.empty(P)
+    evaluate(base, slopes, m, slopes, scale, widths, weights, kappa, rhs, rho, work, True, True,
+             readout, size, jac)
+    residual = readout - m
+    magnitude = np.maximum(size, 1e-300)
+    norm = _scaled_norm(residual, magnitude)
+    jac_ready = True
+    radius = np.inf
+    iterations = 1
+    have_direction = False
+    while True:
+        done = True
+        for p in range(P):
+            if not abs(residual[p]) <= rtol * magnitude[p]:
+                done = False
+        if done:
+            return rho, m + residual, iterations, True, norm
+        if iterations >= max_iter or not np.isfinite(norm):
+            return rho, m + residual, iterations, False, np.inf
+        if not have_direction:
+            if not jac_ready:
+                evaluate(base, slopes, m, slopes, scale, widths, weights, kappa, rhs, rho, work,
+                         False, True, readout, size, jac)
+            if not _newton_direction(jac, residual, direction):
+                return rho, m + residual, iterations, False, np.inf
+            have_direction = True
+        length = 0.0
+        for p in range(P):
+            step[p] = direction[p]
+            length = max(length, abs(step[p]))
+        if not np.isfinite(length):
+            return rho, m + residual, iterations, False, np.inf
+        if length > radius:
+            for p in range(P):
+                step[p] *= radius / length
+            length = radius
+        for p in range(P):
+            trial[p] = m[p] + step[p]
+        fuse = norm > FUSE_JACOBIAN_ABOVE
+        evaluate(base, slopes, trial, slopes, scale, widths, weights, kappa, rhs, spare, work,
+                 True, fuse, readout, size, jac)
+        iterations += 1
+        new_residual = readout - trial
+        new_magnitude = np.maximum(size, 1e-300)
+        new_norm = _scaled_norm(new_residual, new_magnitude)
+        if new_norm < norm:
+            m = trial.copy()
+            norm = new_norm
+            rho, spare = spare, rho
+            residual = new_residual
+            magnitude = new_magnitude
+            jac_ready = fuse
+            have_direction = False
+            if np.isfinite(radius):
+                radius = 2 * length
+        else:
+            radius = length / 4
+            biggest = 1.0
+            for p in range(P):
+                biggest = max(biggest, abs(m[p]))
+            if radius <= 1e-15 * biggest:
+                return rho, m + residual, iterations, False, np.inf
+            jac_ready = False

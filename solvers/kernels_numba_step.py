@@ -1,0 +1,90 @@
+r"""The compiled tail of a time step and its BDF2 right-hand side (twins of
+:func:`solvers.kernels.finish_step_numpy` and :func:`solvers.kernels.combine_numpy`).
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+from solvers.kernels_numba_bernoulli import JIT
+
+
+@numba.njit(**JIT)
+def finish_step(rho, rhs, kappa, rho_n, f_n, rho_prev, ratio, h, weights, widths):
+    """Fused tail of a step (see :func:`solvers.kernels.finish_step_numpy`): one pass over
+    ``ρ`` for its signs and masses, one for the rest."""
+    P, M = rho.shape
+    factor = np.ones(P)
+    sums = np.empty((8, P))
+    clip = False
+    for p in range(P):
+        rp = rho[p]
+        mass = 0.0
+        negative = 0.0
+        lowest = np.inf
+        for i in range(M):
+            value = rp[i]
+            mass += value * widths[i]
+            negative += min(value, 0.0) * widths[i]
+            lowest = min(lowest, value)
+        sums[2, p] = lowest
+        sums[3, p] = mass
+        sums[4, p] = negative
+        if lowest < 0.0:
+            clip = True
+            factor[p] = mass / (mass - negative)
+    out = np.empty((P, M)) if clip else rho
+    f = np.empty((P, M))
+    slope = np.empty(P)
+    bdf2 = rho_prev.shape[0] == P
+    c0 = 1.0 - ratio * ratio
+    c1 = ratio * ratio
+    c2 = h * (1.0 + ratio)
+    inv_kappa = 1.0 / kappa
+    for p in range(P):
+        rp, rhsp, np_, fnp, wp, fp, op = rho[p], rhs[p], rho_n[p], f_n[p], weights[p], f[p], out[p]
+        pp = rho_prev[p] if bdf2 else rho_n[p]
+        scale = factor[p]
+        deviation = 0.0
+        raw_deviation = 0.0
+        size = 0.0
+        raw_size = 0.0
+        readout = 0.0
+        moment = 0.0
+        for i in range(M):
+            raw = rp[i]
+            value = raw
+            if clip:
+                value = max(raw, 0.0) * scale
+                op[i] = value
+            fi = (value - rhsp[i]) * inv_kappa
+            fp[i] = fi
+            readout += wp[i] * fi
+            moment += wp[i] * value
+            if bdf2:
+                predicted = np_[i] * c0 + pp[i] * c1 + fnp[i] * c2
+            else:
+                predicted = np_[i] + fnp[i] * h
+            deviation += abs(value - predicted) * widths[i]
+            raw_deviation += abs(raw - predicted) * widths[i]
+            size += abs(value) * widths[i]
+            raw_size += abs(raw) * widths[i]
+        slope[p] = readout
+        sums[0, p] = deviation
+        sums[1, p] = size
+        sums[5, p] = moment
+        sums[6, p] = raw_deviation
+        sums[7, p] = raw_size
+    return out, f, slope, sums
+
+
+@numba.njit(**JIT)
+def combine(x, cx, y, cy):
+    """``cx·x + cy·y`` in one pass."""
+    out = np.empty_like(x)
+    P, M = x.shape
+    for p in range(P):
+        for i in range(M):
+            out[p, i] = x[p, i] * cx + y[p, i] * cy
+    return out

@@ -1,0 +1,276 @@
+r"""The compiled time loop on a fixed grid: the twin of :func:`solvers.stepping.march`.
+
+For a stage problem with a constant affine coupling ``δ = base + Σ_q m_q slopes_q`` (the native
+:func:`solvers.solve` without time-dependent inputs) every step is the one of
+:func:`solvers.stepping.take_step` — BDF2 right-hand side (:func:`~solvers.kernels_numba_step.
+combine`), moment predictor, compiled Newton with continuation in ``κ``
+(:func:`solvers.implicit.solve_stage`), fused tail (:func:`~solvers.kernels_numba_step.
+finish_step`), positivity limiting or backward-Euler fallback — and the step sizes follow
+:class:`solvers.stepping.Controller` and its :func:`~solvers.stepping.ladder`, all with the
+constants of :class:`solvers.stepping.StepRules` handed in as ``rules``. Every floating-point
+operation is the one the Python loop performs, in the same order (compiled without fast-math
+contraction), so both engines take the same steps, count the same and agree to round-off
+(``tests/solvers/test_march_engines.py``). The Python front is :mod:`solvers.march_compiled`.
+
+``rules`` (float64 array): ``[safety, shrink, growth, ladder_steps, step_floor, clip_slack,
+predictor_trust]``. ``counters`` (int64): ``[steps, rejected, newton, fallbacks, clips]``.
+``clock`` (float64): ``[t, t_prev, h, rejected_last, dt_min, dt_max, has_prev]``.
+Status codes returned by :func:`run`: :data:`OK`, :data:`STAGE_FAILED` (fixed ``dt``),
+:data:`UNDERFLOW`, :data:`BUDGET`.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numba
+import numpy as np
+
+from solvers.kernels_numba_newton import newton
+from solvers.kernels_numba_step import combine, finish_step
+
+OK, STAGE_FAILED, UNDERFLOW, BUDGET = 0, 1, 2, 3
+
+_EXACT = dict(cache=True, error_model="numpy")
+"""No fast-math: each operation rounded as numpy rounds it (the twin takes the same steps)."""
+
+MAX_DEPTH = 40
+"""Levels of ``κ`` halving of :func:`solvers.implicit.solve_stage`."""
+
+
+@numba.njit(**_EXACT)
+def ladder(h, steps):
+    """``h`` rounded down to ``2^{k/steps}`` (:func:`solvers.stepping.ladder`)."""
+    if not (h > 0 and h < np.inf):
+        return h
+    k = math.floor(steps * math.log2(h))
+    if 2.0 ** ((k + 1) / steps) <= h:
+        k += 1
+    elif 2.0 ** (k / steps) > h:
+        k -= 1
+    return 2.0 ** (k / steps)
+
+
+@numba.njit(**_EXACT)
+def next_step(h, error, order, accepted, rejected_last, rules):
+    """:meth:`solvers.stepping.Controller.next_step` (Python's two-argument min/max rules)."""
+    limit = 1.0 if (rejected_last or not accepted) else rules[2]
+    if error == 0:
+        factor = limit
+    else:
+        x = rules[0] * error ** (-1.0 / (order + 1))
+        y = x if x > rules[1] else rules[1]
+        factor = y if y < limit else limit
+    return ladder(h * factor, rules[3])
+
+
+@numba.njit(**_EXACT)
+def solve_stage(base, slopes, scale, widths, weights, kappa, rhs, guess, max_iter, rtol, work):
+    """Newton from ``guess``; on failure first solve with ``κ/2^k`` (smallest ``k`` that
+    converges, ``k ≤ MAX_DEPTH``) and climb back (:func:`solvers.implicit.solve_stage`).
+    Returns ``(converged, rho, m, iterations)``."""
+    rho, m, its, ok, _ = newton(base, slopes, scale, widths, weights, kappa, rhs, guess,
+                                max_iter, rtol, work)
+    total = its
+    if ok:
+        return True, rho, m, total
+    level = 0
+    while not ok and level < MAX_DEPTH:
+        level += 1
+        rho, m, its, ok, _ = newton(base, slopes, scale, widths, weights,
+                                    kappa / 2.0 ** level, rhs, guess, max_iter, rtol, work)
+        total += its
+    if not ok:
+        return False, rho, m, total
+    for j in range(level - 1, -1, -1):
+        rho, m, its, ok, _ = newton(base, slopes, scale, widths, weights, kappa / 2.0 ** j,
+                                    rhs, m, max_iter, rtol, work)
+        total += its
+        if not ok:
+            return False, rho, m, total
+    return True, rho, m, total
+
+
+@numba.njit(**_EXACT)
+def stage(base, slopes, scale, widths, weights, kappa, rhs, t, m, slope, has_prev, t_prev,
+          m_prev, h, max_iter, rtol, trust, work):
+    """The stage with the moment predictor as its first guess (``_stage`` of
+    :mod:`solvers.stepping`). Returns ``(converged, rho, m, iterations)``."""
+    P = m.size
+    change = np.empty(P)
+    small = True
+    for p in range(P):
+        c = h * slope[p]
+        if has_prev:
+            h1 = t - t_prev
+            q = h / h1
+            c = c + (m_prev[p] - m[p] + slope[p] * h1) * (q * q)
+        change[p] = c
+        if not (abs(c) <= trust * (abs(m[p]) + 1e-12)):
+            small = False
+    guess = m + change if small else m.copy()
+    ok, rho, mm, its = solve_stage(base, slopes, scale, widths, weights, kappa, rhs, guess,
+                                   max_iter, rtol, work)
+    if not ok and small:
+        ok, rho, mm, extra = solve_stage(base, slopes, scale, widths, weights, kappa, rhs,
+                                         m.copy(), max_iter, rtol, work)
+        its += extra
+    return ok, rho, mm, its
+
+
+_NO_HISTORY = np.empty((0, 0))
+
+
+@numba.njit(**_EXACT)
+def take_step(base, slopes, scale, widths, weights, t, rho, m, f, slope, has_prev, t_prev,
+              rho_prev, m_prev, h, bdf2, rtol, atol, max_iter, moment_rtol, rules, work):
+    """One step (:func:`solvers.stepping.take_step`). Returns ``(ok, rho, m, f, slope, norm,
+    order, newton, fallback, clipped)``; ``ok`` False when a Newton solve failed."""
+    use_bdf2 = bdf2 and has_prev
+    its = 0
+    fallback = False
+    clipped = False
+    P = m.size
+    error = np.empty(P)
+    sums = np.empty((8, P))
+    new_rho, new_f, new_slope, new_m = rho, f, slope, m
+    if use_bdf2:
+        h1 = t - t_prev
+        ratio = h / h1
+        kappa = h * (h + h1) / (2 * h + h1)
+        rhs = combine(rho, kappa * (h + h1) / (h * h1), rho_prev, -(kappa * h / (h1 * (h + h1))))
+        ok, srho, sm, its = stage(base, slopes, scale, widths, weights, kappa, rhs, t, m, slope,
+                                  has_prev, t_prev, m_prev, h, max_iter, moment_rtol, rules[6],
+                                  work)
+        if not ok:
+            return False, rho, m, f, slope, np.inf, 2, its, False, False
+        new_rho, new_f, new_slope, sums = finish_step(srho, rhs, kappa, rho, f, rho_prev, ratio,
+                                                      h, weights, widths)
+        new_m = sm
+        negative = False
+        for p in range(P):
+            if sums[2, p] < 0:
+                negative = True
+        if negative:
+            factor = (h + h1) / (3 * h + 2 * h1)
+            allowed = True
+            for p in range(P):
+                limit = factor * sums[6, p] + rules[5] * (atol + rtol * sums[7, p])
+                if -sums[4, p] > limit or sums[3, p] <= 0:
+                    allowed = False
+            if not allowed:
+                use_bdf2 = False
+                fallback = True
+            else:
+                clipped = True
+                new_m = sums[5].copy()
+        if use_bdf2:
+            for p in range(P):
+                error[p] = sums[0, p] * ((h + h1) / (3 * h + 2 * h1))
+    if not use_bdf2:
+        ok, srho, sm, extra = stage(base, slopes, scale, widths, weights, h, rho, t, m, slope,
+                                    has_prev, t_prev, m_prev, h, max_iter, moment_rtol,
+                                    rules[6], work)
+        its += extra
+        if not ok:
+            return False, rho, m, f, slope, np.inf, 1, its, fallback, False
+        new_rho, new_f, new_slope, sums = finish_step(srho, rho, h, rho, f, _NO_HISTORY, 0.0, h,
+                                                      weights, widths)
+        new_m = sm
+        for p in range(P):
+            error[p] = sums[0, p] * 0.5
+    norm = -np.inf
+    for p in range(P):
+        value = error[p] / (atol + rtol * sums[1, p])
+        if value > norm or value != value:
+            norm = value
+    return (True, new_rho, new_m, new_f, new_slope, norm, 2 if use_bdf2 else 1, its, fallback,
+            clipped)
+
+
+@numba.njit(**_EXACT)
+def run(base, slopes, scale, widths, weights, save_at, k_start, k_stop, bdf2, dt, rtol, atol,
+        max_steps, max_iter, moment_rtol, rules, work, rho, m, f, slope, rho_prev, m_prev,
+        clock, counters, frames):
+    """March from ``save_at[k_start − 1]`` through ``save_at[k_stop − 1]`` (:func:`solvers.
+    stepping.march`; ``dt ≤ 0``: adaptive), writing ``frames[k]``; the state arrays and
+    ``clock``/``counters`` are updated in place. Returns a status code."""
+    t, t_prev, h = clock[0], clock[1], clock[2]
+    rejected_last = clock[3] != 0.0
+    has_prev = clock[6] != 0.0
+    status = OK
+    for k in range(k_start, k_stop):
+        target = save_at[k]
+        if dt > 0:
+            count = max(1, math.ceil((target - t) / dt * (1 - 1e-12)))
+            start = t
+            for j in range(1, count + 1):
+                t_next = start + (target - start) * j / count
+                if j == count:
+                    t_next = target
+                h_step = t_next - t
+                ok, nr, nm_, nf, ns, norm, order, its, fb, cl = take_step(
+                    base, slopes, scale, widths, weights, t, rho, m, f, slope, has_prev, t_prev,
+                    rho_prev, m_prev, h_step, bdf2, rtol, atol, max_iter, moment_rtol, rules,
+                    work)
+                counters[2] += its
+                if not ok:
+                    clock[2] = h_step
+                    status = STAGE_FAILED
+                    break
+                t_prev, rho_prev, m_prev = t, rho, m
+                t = t + h_step
+                if t_next == target:
+                    t = target
+                rho, m, f, slope, has_prev = nr, nm_, nf, ns, True
+                counters[0] += 1
+                counters[3] += fb
+                counters[4] += cl
+                clock[4] = min(clock[4], h_step)
+                clock[5] = max(clock[5], h_step)
+                if counters[0] > max_steps:
+                    status = BUDGET
+                    break
+        else:
+            while t < target:
+                remaining = target - t
+                if h >= remaining * (1 - 1e-12):
+                    h_step = remaining
+                elif h > remaining / 2:
+                    h_step = remaining / 2
+                else:
+                    h_step = h
+                ok, nr, nm_, nf, ns, norm, order, its, fb, cl = take_step(
+                    base, slopes, scale, widths, weights, t, rho, m, f, slope, has_prev, t_prev,
+                    rho_prev, m_prev, h_step, bdf2, rtol, atol, max_iter, moment_rtol, rules,
+                    work)
+                counters[2] += its
+                accepted = ok and norm <= 1.0
+                h = next_step(h_step, norm if ok else 1e6, order, accepted, rejected_last, rules)
+                rejected_last = not accepted
+                if not accepted:
+                    counters[1] += 1
+                    if h < rules[4] * abs(t) or h < 1e-300:
+                        status = UNDERFLOW
+                        break
+                    continue
+                t_prev, rho_prev, m_prev = t, rho, m
+                t = target if h_step == remaining else t + h_step
+                rho, m, f, slope, has_prev = nr, nm_, nf, ns, True
+                counters[0] += 1
+                counters[3] += fb
+                counters[4] += cl
+                clock[4] = min(clock[4], h_step)
+                clock[5] = max(clock[5], h_step)
+                if counters[0] > max_steps:
+                    status = BUDGET
+                    break
+        if status != OK:
+            break
+        frames[k] = rho
+    clock[0], clock[1] = t, t_prev
+    if status != STAGE_FAILED:
+        clock[2] = h
+    clock[3] = 1.0 if rejected_last else 0.0
+    clock[6] = 1.0 if has_prev else 0.0
+    return status, rho, m, f, slope, rho_prev, m_prev
