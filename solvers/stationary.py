@@ -56,8 +56,13 @@ __all__ = [
 STABILITY_CELLS = 10_000
 """Finer grids take the spectrum of the state polished on a coarsening of this many cells."""
 AUTO_PROBE_CELLS = 1000
-AUTO_MAX_CELLS = 4_000_000
-"""Largest grid ``cells="auto"`` chooses (beyond it the states carry a ResolutionWarning)."""
+AUTO_MAX_CELLS = 1_000_000
+"""Most cells ``cells="auto"`` uses (beyond it the states carry a ResolutionWarning)."""
+AUTO_SPLIT = 64
+"""Most pieces ``cells="auto"`` splits a cell into per level."""
+AUTO_LEVELS = 12
+AUTO_MASS = 1e-13
+"""Cells holding less (distance-weighted) mass of every state are left as they are."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -192,7 +197,8 @@ def _richardson(gmap: GibbsMap, m: np.ndarray, mean: np.ndarray, var: np.ndarray
     convergence is faster than second order.
     """
     P = gmap.nm.P
-    halve = halve and gmap.grid.cells >= 6
+    h = gmap.grid.h  # merging pairs of unequal cells is first order: split adapted grids
+    halve = halve and gmap.grid.cells >= 6 and float(h.max() - h.min()) <= 1e-9 * h.max()
     other = coarsened(gmap.grid, 2) if halve else refined(gmap.grid)
     omap = GibbsMap(gmap.nm, other, gmap.gamma, gmap.time, kernel)
     root = newton(omap, m)
@@ -294,21 +300,72 @@ def search(nm: NumericModel, grid: Grid, gamma: float, time: float, starts: int,
     return fine, polished
 
 
+def split_cells(grid: Grid, pieces: np.ndarray) -> Grid:
+    """The grid splitting cell ``i`` of ``grid`` into ``pieces[i]`` equal cells."""
+    pieces = np.asarray(pieces, dtype=np.int64)
+    starts = np.repeat(grid.edges[:-1], pieces)
+    widths = np.repeat(grid.h / pieces, pieces)
+    offsets = np.arange(starts.size) - np.repeat(np.cumsum(pieces) - pieces, pieces)
+    return Grid(np.append(starts + offsets * widths, grid.edges[-1]))
+
+
+def _needed_pieces(gmap: GibbsMap, roots: list[np.ndarray], tolerance: float) -> np.ndarray:
+    """How many cells each cell of ``gmap.grid`` must become to resolve the states ``roots``.
+
+    A cell matters to a state when its share of the state's mass, weighted by its squared
+    distance to the mean in widths, exceeds ``AUTO_MASS`` (and so do its two neighbours, which
+    hold the true mode when the discrete one sits next to them); there the cells must be no wider
+    than ``w/c``, ``w`` the concentration width (the standard deviation where nothing
+    concentrates) and ``c = 1.25·width_target(tolerance)``.
+    """
+    from solvers.fv import concentration_width
+    from solvers.resolution import field_slopes
+
+    grid, nm = gmap.grid, gmap.nm
+    x, h = grid.x, grid.h
+    target = 1.25 * width_target(tolerance)
+    pieces = np.ones(grid.cells, dtype=np.int64)
+    for root in roots:
+        rho = gmap.densities(root)
+        mean, slopes = field_slopes(nm, rho, grid, gmap.time)
+        width = concentration_width(nm.D, gmap.gamma, slopes)
+        share = rho * h
+        std = np.sqrt(np.einsum("pi,pi->p", share, (x[None, :] - mean[:, None]) ** 2))
+        for p in range(nm.P):
+            local = h[min(max(int(np.searchsorted(grid.edges, mean[p])) - 1, 0), grid.cells - 1)]
+            w = width[p] if np.isfinite(width[p]) else std[p]
+            if not w > 0:
+                w = local / AUTO_SPLIT
+            weight = share[p] * (1.0 + (x - mean[p]) ** 2 / w**2)
+            mask = weight >= AUTO_MASS
+            mask[1:] |= mask[:-1].copy()
+            mask[:-1] |= mask[1:].copy()
+            need = np.minimum(np.ceil(h / (w / target)), AUTO_SPLIT).astype(np.int64)
+            pieces = np.where(mask, np.maximum(pieces, need), pieces)
+    return pieces
+
+
 def _auto_grid(nm: NumericModel, gamma: float, time: float, starts: int, tolerance: float,
-               kernel: str) -> Grid:
-    """The ``cells="auto"`` grid: refined from ``AUTO_PROBE_CELLS`` until every state resolves."""
-    cells = AUTO_PROBE_CELLS
-    for _ in range(4):
-        grid = make_grid(nm.model.domain, cells)
-        gmap, roots = search(nm, grid, gamma, time, starts, tolerance, kernel)
+               kernel: str) -> tuple[GibbsMap, list[np.ndarray]]:
+    """The ``cells="auto"`` grid and its roots (docs/mathematics.md §10).
+
+    From ``AUTO_PROBE_CELLS`` uniform cells, every cell that matters to a state found on the
+    current grid is split (:func:`_needed_pieces`, at most ``AUTO_SPLIT`` pieces per level) and
+    the search repeated, until no cell needs splitting, ``AUTO_MAX_CELLS`` would be exceeded or
+    after ``AUTO_LEVELS`` levels. Cells far from every state stay wide.
+    """
+    grid = make_grid(nm.model.domain, AUTO_PROBE_CELLS)
+    for _ in range(AUTO_LEVELS):
+        gmap = GibbsMap(nm, grid, gamma, time, kernel)
+        roots = find_roots(gmap, starts)
         if not roots:
             break
-        report = assess_frames(nm, grid, gamma, np.array([gmap.densities(r) for r in roots]),
-                               [time] * len(roots), tolerance=tolerance, equilibrium=True)
-        if report.ok or report.cells_needed <= cells or cells >= AUTO_MAX_CELLS:
+        pieces = _needed_pieces(gmap, roots, tolerance)
+        total = int(pieces.sum())
+        if total == grid.cells or total > AUTO_MAX_CELLS:
             break
-        cells = min(AUTO_MAX_CELLS, math.ceil(1.1 * report.cells_needed))
-    return grid
+        grid = split_cells(grid, pieces)
+    return gmap, roots
 
 
 def stationary_states(model: Model, *, gamma: float, cells: int | str | None = None,
@@ -317,10 +374,12 @@ def stationary_states(model: Model, *, gamma: float, cells: int | str | None = N
                       kernel: str = "auto") -> tuple[StationaryState, ...]:
     """Every stationary state found at coupling ``gamma`` (sorted by the first population's mean).
 
-    ``cells`` (default 1000) or ``grid`` sets the discretisation; ``cells="auto"`` refines a
-    uniform grid from 1000 cells until every state is resolved to ``tolerance`` (cells per
-    concentration width ≥ :func:`solvers.resolution.width_target`, no mass at the walls; at most
-    ``AUTO_MAX_CELLS``): the chosen grid is ``state.grid``. ``starts`` sets the Newton starts for
+    ``cells`` (default 1000) or ``grid`` sets the discretisation. ``cells="auto"`` adapts a grid
+    to the states: from 1000 uniform cells it splits every cell that matters to a state found
+    until cells are at most ``w/(1.25·c)`` wide there (``w`` the concentration width, ``c``
+    :func:`solvers.resolution.width_target` of ``tolerance``), far cells staying wide; at most
+    ``AUTO_MAX_CELLS`` cells (docs/mathematics.md §10). The chosen grid is ``state.grid``.
+    ``starts`` sets the Newton starts for
     P ≥ 2; ``stability`` computes the linearised spectrum (on a coarsening of
     ``STABILITY_CELLS`` cells for finer grids); ``time`` the instant at which time-dependent
     external inputs are frozen; ``kernel`` the Gibbs-moment kernel ("auto", "numba", "numpy").
@@ -337,10 +396,10 @@ def stationary_states(model: Model, *, gamma: float, cells: int | str | None = N
             bad_value("cells", cells, "an integer >= 3, 'auto' or None")
         if grid is not None:
             bad_value("cells", cells, "either cells= or grid=, not both")
-        grid_ = _auto_grid(nm, gamma, time, starts, tolerance, kernel)
+        gmap, roots = _auto_grid(nm, gamma, time, starts, tolerance, kernel)
     else:
-        grid_ = make_grid(model.domain, cells, grid)
-    gmap, roots = search(nm, grid_, gamma, time, starts, tolerance, kernel)
+        gmap, roots = search(nm, make_grid(model.domain, cells, grid), gamma, time, starts,
+                             tolerance, kernel)
     states = [make_state(model, gmap, r, bool(stability), tolerance=tolerance, kernel=kernel)
               for r in roots]
     warn_states(states)

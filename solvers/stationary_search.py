@@ -33,6 +33,24 @@ SUBSCAN = 65
 """Points of each local refinement of the P = 1 scan."""
 
 
+def anchor_node(grid: Grid) -> int:
+    """The node the potentials are accumulated from: among the narrowest cells (where an adapted
+    grid holds the states) the one nearest the middle."""
+    h = grid.h
+    narrow = np.flatnonzero(h <= h.min() * (1 + 1e-9))
+    return int(narrow[np.argmin(np.abs(narrow - (h.size - 1) / 2))])
+
+
+def node_values(differences: np.ndarray, anchor: int) -> np.ndarray:
+    """Node values (..., M) from the differences (..., M−1), zero at ``anchor`` and summed outwards
+    from it, so that the values near the anchor keep their digits on wide domains."""
+    shape = (*differences.shape[:-1], differences.shape[-1] + 1)
+    out = np.zeros(shape)
+    out[..., anchor + 1:] = np.cumsum(differences[..., anchor:], axis=-1)
+    out[..., :anchor] = -np.cumsum(differences[..., :anchor][..., ::-1], axis=-1)[..., ::-1]
+    return out
+
+
 class GibbsMap:
     """The self-consistency map ``m ↦ T(m)`` at fixed γ on a grid, with its exact Jacobian."""
 
@@ -41,11 +59,9 @@ class GibbsMap:
                  differences: tuple[np.ndarray, np.ndarray] | None = None) -> None:
         self.nm, self.grid, self.gamma, self.time = nm, grid, float(gamma), float(time)
         self.dF, self.dG = potential_differences(nm, grid) if differences is None else differences
-        zero = np.zeros((nm.P, 1))
-        self.F_nodes = np.ascontiguousarray(np.concatenate([zero, np.cumsum(self.dF, axis=1)],
-                                                           axis=1))
-        self.G_nodes = np.ascontiguousarray(np.concatenate(
-            [np.zeros((nm.P, nm.J, 1)), np.cumsum(self.dG, axis=2)], axis=2))
+        anchor = anchor_node(grid)
+        self.F_nodes = np.ascontiguousarray(node_values(self.dF, anchor))
+        self.G_nodes = np.ascontiguousarray(node_values(self.dG, anchor))
         self.psi = np.ascontiguousarray(readouts(nm, grid.x))
         self.h = np.ascontiguousarray(grid.h)
         self.lower = self.psi.min(axis=1)
