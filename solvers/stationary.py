@@ -315,8 +315,8 @@ def _needed_pieces(gmap: GibbsMap, roots: list[np.ndarray], tolerance: float) ->
     A cell matters to a state when its share of the state's mass, weighted by its squared
     distance to the mean in widths, exceeds ``AUTO_MASS`` (and so do its two neighbours, which
     hold the true mode when the discrete one sits next to them); there the cells must be no wider
-    than ``w/c``, ``w`` the concentration width (the standard deviation where nothing
-    concentrates) and ``c = 1.25·width_target(tolerance)``.
+    than ``w/c``, ``w`` the smaller of the concentration width and the standard deviation of the
+    state, and ``c = 1.25·width_target(tolerance)``.
     """
     from solvers.fv import concentration_width
     from solvers.resolution import field_slopes
@@ -333,8 +333,10 @@ def _needed_pieces(gmap: GibbsMap, roots: list[np.ndarray], tolerance: float) ->
         std = np.sqrt(np.einsum("pi,pi->p", share, (x[None, :] - mean[:, None]) ** 2))
         for p in range(nm.P):
             local = h[min(max(int(np.searchsorted(grid.edges, mean[p])) - 1, 0), grid.cells - 1)]
-            w = width[p] if np.isfinite(width[p]) else std[p]
-            if not w > 0:
+            # the smaller of the width and the standard deviation, which an unresolved grid
+            # underestimates (aliasing) and which also counts the intrinsic drift's confinement
+            w = min(float(width[p]), float(std[p]) if std[p] > 0 else np.inf)
+            if not 0 < w < np.inf:
                 w = local / AUTO_SPLIT
             weight = share[p] * (1.0 + (x - mean[p]) ** 2 / w**2)
             mask = weight >= AUTO_MASS

@@ -24,7 +24,7 @@ from meanfield.numeric import NumericModel
 from solvers.fv import gibbs, potential_differences
 from solvers.grid import Grid
 from solvers.observables import readouts
-from solvers.stationary_kernels import gibbs_kernel
+from solvers.stationary_kernels import gibbs_kernel, outward_sums
 
 RESIDUAL_TOL = 1e-12
 SEARCH_CELLS = 1000
@@ -41,16 +41,6 @@ def anchor_node(grid: Grid) -> int:
     return int(narrow[np.argmin(np.abs(narrow - (h.size - 1) / 2))])
 
 
-def node_values(differences: np.ndarray, anchor: int) -> np.ndarray:
-    """Node values (..., M) from the differences (..., M−1), zero at ``anchor`` and summed outwards
-    from it, so that the values near the anchor keep their digits on wide domains."""
-    shape = (*differences.shape[:-1], differences.shape[-1] + 1)
-    out = np.zeros(shape)
-    out[..., anchor + 1:] = np.cumsum(differences[..., anchor:], axis=-1)
-    out[..., :anchor] = -np.cumsum(differences[..., :anchor][..., ::-1], axis=-1)[..., ::-1]
-    return out
-
-
 class GibbsMap:
     """The self-consistency map ``m ↦ T(m)`` at fixed γ on a grid, with its exact Jacobian."""
 
@@ -60,8 +50,10 @@ class GibbsMap:
         self.nm, self.grid, self.gamma, self.time = nm, grid, float(gamma), float(time)
         self.dF, self.dG = potential_differences(nm, grid) if differences is None else differences
         anchor = anchor_node(grid)
-        self.F_nodes = np.ascontiguousarray(node_values(self.dF, anchor))
-        self.G_nodes = np.ascontiguousarray(node_values(self.dG, anchor))
+        self.F_nodes = np.ascontiguousarray(outward_sums(self.dF, anchor))
+        self.G_nodes = np.ascontiguousarray(outward_sums(self.dG, anchor))
+        self.dF = np.ascontiguousarray(self.dF)
+        self.dG = np.ascontiguousarray(self.dG)
         self.psi = np.ascontiguousarray(readouts(nm, grid.x))
         self.h = np.ascontiguousarray(grid.h)
         self.lower = self.psi.min(axis=1)
@@ -75,7 +67,11 @@ class GibbsMap:
     def densities(self, m: np.ndarray) -> np.ndarray:
         """Unit-mass Gibbs densities (P, M) at the moments ``m``."""
         mj = self.all_moments(np.asarray(m, float))
-        U = -self.F_nodes + self.gamma * np.einsum("pj,j,pji->pi", self.nm.g, mj, self.G_nodes)
+        c = self.gamma * self.nm.g * mj[None, :]
+        U = -self.F_nodes + np.einsum("pj,pji->pi", c, self.G_nodes)
+        jumps = -self.dF + np.einsum("pj,pji->pi", c, self.dG)
+        # the node values locate the mode; U − U_mode is summed over the edges from it
+        U = np.array([outward_sums(jumps[p], int(np.argmin(U[p]))) for p in range(self.nm.P)])
         return gibbs(U, self.nm.D, self.grid.h)
 
     def evaluate(self, m: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -86,8 +82,8 @@ class GibbsMap:
         jac = np.zeros((P, P))
         for q in range(P):
             coeff = self.gamma * nm.g[q] * mj
-            T[q], cov = self.kernel(self.F_nodes[q], self.G_nodes[q], coeff, float(nm.D[q]),
-                                    self.psi[q], self.h)
+            T[q], cov = self.kernel(self.F_nodes[q], self.G_nodes[q], self.dF[q], self.dG[q],
+                                    coeff, float(nm.D[q]), self.psi[q], self.h)
             jac[q] = -self.gamma * nm.g[q, :P] / nm.D[q] * cov[:P]
         return T, jac
 
