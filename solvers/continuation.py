@@ -83,7 +83,7 @@ class Branch:
         return bifurcation_figure([self, *others], quantity=quantity, **options)
 
 
-def continuation(model: Model, gammas: Sequence[float], *, cells: int | None = None,
+def continuation(model: Model, gammas: Sequence[float], *, cells: int | str | None = None,
                  grid: Grid | None = None, starts: int = 32, stability: bool = True,
                  tolerance: float = DEFAULT_TOLERANCE, kernel: str = "auto") -> tuple[Branch, ...]:
     """Follow every branch of stationary states along increasing ``gammas``.
@@ -93,20 +93,28 @@ def continuation(model: Model, gammas: Sequence[float], *, cells: int | None = N
     without one end at a fold, and roots left free start new branches. Every state found by
     :func:`~solvers.stationary.stationary_states` thus lies on a branch. Each state carries its
     resolution report; one ``ResolutionWarning`` covers the worst state of all branches.
+    ``cells="auto"`` adapts the grid to the states at every γ as
+    :func:`~solvers.stationary.stationary_states` does (each state's ``grid`` is its own).
     """
-    from solvers.stationary import check_options, make_state, search, warn_states
+    from solvers.stationary import auto_grid, check_options, make_state, search, warn_states
 
     check_options(model, starts=starts, stability=stability, tolerance=tolerance)
     values = np.asarray([check_finite_number("gammas", g) for g in gammas], dtype=float)
     if values.size < 1 or np.any(values < 0) or np.any(np.diff(values) <= 0):
         bad_value("gammas", list(gammas), "a non-empty, strictly increasing list of values >= 0")
-    grid_ = make_grid(model.domain, cells, grid)
+    auto = isinstance(cells, str)
+    if auto and (cells != "auto" or grid is not None):
+        bad_value("cells", cells, "an integer >= 3, 'auto' (without grid=) or None")
+    grid_ = None if auto else make_grid(model.domain, cells, grid)
     nm = numeric(model)
     open_branches: list[tuple[list[float], list[np.ndarray]]] = []
     closed: list[tuple[list[float], list[np.ndarray]]] = []
     maps: dict[float, GibbsMap] = {}
     for gamma in values:
-        gmap, found = search(nm, grid_, float(gamma), 0.0, starts, tolerance, kernel)
+        if grid_ is None:
+            gmap, found = auto_grid(nm, float(gamma), 0.0, starts, tolerance, kernel)
+        else:
+            gmap, found = search(nm, grid_, float(gamma), 0.0, starts, tolerance, kernel)
         maps[float(gamma)] = gmap
         span = max(1.0, float(np.max(gmap.upper - gmap.lower)))
         predictions = []

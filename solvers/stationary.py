@@ -13,7 +13,11 @@ estimates of its means and variances: the same state polished (one Newton solve 
 root, cheap for exact Gibbs states) on the grid splitting every cell gives
 ``error ≈ (4/3)|q_h − q_{h/2}|`` (second order; an upper bound when, as for Gaussian states,
 the convergence is faster); when the state keeps twice the cells per width it needs, the grid
-merging pairs of cells is used instead, ``error ≈ |q_h − q_{2h}|/3``.
+merging pairs of cells is used instead, ``error ≈ |q_h − q_{2h}|/3``; on adapted (non-uniform)
+grids ``error ≈ 2|q_h − q_{h/2}|`` (first order allowed).
+
+``cells="auto"`` adapts the grid to the states (:func:`auto_grid`): the cells that matter to a
+state are split until they resolve its width, the others stay wide.
 """
 
 from __future__ import annotations
@@ -194,18 +198,20 @@ def _richardson(gmap: GibbsMap, m: np.ndarray, mean: np.ndarray, var: np.ndarray
     With ``halve`` (the state keeps twice the cells per width it needs) from the grid merging
     pairs of cells, ``|q_h − q_{2h}|/3``; otherwise from the grid splitting every cell,
     ``(4/3)|q_h − q_{h/2}|``. Both are upper bounds when, as for Gaussian states, the
-    convergence is faster than second order.
+    convergence is faster than second order. On non-uniform (adapted) grids, where cells of
+    different widths share a state and the error may be first order, ``2|q_h − q_{h/2}|``.
     """
     P = gmap.nm.P
     h = gmap.grid.h  # merging pairs of unequal cells is first order: split adapted grids
-    halve = halve and gmap.grid.cells >= 6 and float(h.max() - h.min()) <= 1e-9 * h.max()
+    uniform = float(h.max() - h.min()) <= 1e-9 * h.max()
+    halve = halve and gmap.grid.cells >= 6 and uniform
     other = coarsened(gmap.grid, 2) if halve else refined(gmap.grid)
     omap = GibbsMap(gmap.nm, other, gmap.gamma, gmap.time, kernel)
     root = newton(omap, m)
     if root is None:
         return np.full(P, np.inf), np.full(P, np.inf)
     mean2, var2 = _moments(omap.densities(root), omap.grid)
-    factor = 1 / 3 if halve else 4 / 3
+    factor = 1 / 3 if halve else (4 / 3 if uniform else 2.0)
     eps = 4 * np.finfo(float).eps
     return (factor * np.abs(mean - mean2) + eps * np.abs(mean),
             factor * np.abs(var - var2) + eps * np.abs(var))
@@ -347,7 +353,7 @@ def _needed_pieces(gmap: GibbsMap, roots: list[np.ndarray], tolerance: float) ->
     return pieces
 
 
-def _auto_grid(nm: NumericModel, gamma: float, time: float, starts: int, tolerance: float,
+def auto_grid(nm: NumericModel, gamma: float, time: float, starts: int, tolerance: float,
                kernel: str) -> tuple[GibbsMap, list[np.ndarray]]:
     """The ``cells="auto"`` grid and its roots (docs/mathematics.md §10).
 
@@ -398,7 +404,7 @@ def stationary_states(model: Model, *, gamma: float, cells: int | str | None = N
             bad_value("cells", cells, "an integer >= 3, 'auto' or None")
         if grid is not None:
             bad_value("cells", cells, "either cells= or grid=, not both")
-        gmap, roots = _auto_grid(nm, gamma, time, starts, tolerance, kernel)
+        gmap, roots = auto_grid(nm, gamma, time, starts, tolerance, kernel)
     else:
         gmap, roots = search(nm, make_grid(model.domain, cells, grid), gamma, time, starts,
                              tolerance, kernel)
