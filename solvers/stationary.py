@@ -183,14 +183,6 @@ def _moments(rho: np.ndarray, grid: Grid) -> tuple[np.ndarray, np.ndarray]:
     return mean, ((x[None, :] - mean[:, None]) ** 2 * rho) @ h
 
 
-def refined(grid: Grid) -> Grid:
-    """The grid splitting every cell of ``grid`` in two."""
-    edges = np.empty(2 * grid.cells + 1)
-    edges[::2] = grid.edges
-    edges[1::2] = grid.x
-    return Grid(edges)
-
-
 def _richardson(gmap: GibbsMap, m: np.ndarray, mean: np.ndarray, var: np.ndarray,
                 kernel: str, halve: bool) -> tuple[np.ndarray, np.ndarray]:
     """Richardson error estimates of ``mean`` and ``var`` on ``gmap.grid``.
@@ -205,8 +197,7 @@ def _richardson(gmap: GibbsMap, m: np.ndarray, mean: np.ndarray, var: np.ndarray
     h = gmap.grid.h  # merging pairs of unequal cells is first order: split adapted grids
     uniform = float(h.max() - h.min()) <= 1e-9 * h.max()
     halve = halve and gmap.grid.cells >= 6 and uniform
-    other = coarsened(gmap.grid, 2) if halve else refined(gmap.grid)
-    omap = GibbsMap(gmap.nm, other, gmap.gamma, gmap.time, kernel)
+    omap = gmap.related("coarsened", 2) if halve else gmap.related("refined", 2)
     root = newton(omap, m)
     if root is None:
         return np.full(P, np.inf), np.full(P, np.inf)
@@ -220,7 +211,7 @@ def _richardson(gmap: GibbsMap, m: np.ndarray, mean: np.ndarray, var: np.ndarray
 def _stability(gmap: GibbsMap, m: np.ndarray, kernel: str) -> tuple[np.ndarray, bool]:
     if gmap.grid.cells > STABILITY_CELLS:
         factor = math.ceil(gmap.grid.cells / STABILITY_CELLS)
-        small = GibbsMap(gmap.nm, coarsened(gmap.grid, factor), gmap.gamma, gmap.time, kernel)
+        small = gmap.related("coarsened", factor)
         root = newton(small, m)
         if root is not None:
             gmap, m = small, root

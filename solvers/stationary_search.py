@@ -59,7 +59,19 @@ class GibbsMap:
         self.lower = self.psi.min(axis=1)
         self.upper = self.psi.max(axis=1)
         self.external = nm.external_m(time)
+        self.kernel_name = kernel
         self.kernel = gibbs_kernel(kernel)
+        self._related: dict[tuple[str, int], GibbsMap] = {}
+
+    def related(self, how: str, factor: int) -> GibbsMap:
+        """The same map on the grid ``refined`` (every cell split in two) or ``coarsened`` by
+        ``factor`` (built once and kept: every state on this map uses the same one)."""
+        key = (how, factor)
+        if key not in self._related:
+            grid = refined(self.grid) if how == "refined" else coarsened(self.grid, factor)
+            self._related[key] = GibbsMap(self.nm, grid, self.gamma, self.time,
+                                          self.kernel_name)
+        return self._related[key]
 
     def all_moments(self, m: np.ndarray) -> np.ndarray:
         return np.concatenate([m, self.external])
@@ -301,4 +313,12 @@ def coarsened(grid: Grid, factor: int) -> Grid:
     edges = grid.edges[::factor]
     if edges[-1] != grid.edges[-1]:
         edges = np.append(edges, grid.edges[-1])
+    return Grid(edges)
+
+
+def refined(grid: Grid) -> Grid:
+    """The grid splitting every cell of ``grid`` in two."""
+    edges = np.empty(2 * grid.cells + 1)
+    edges[::2] = grid.edges
+    edges[1::2] = grid.x
     return Grid(edges)
