@@ -9,7 +9,8 @@ For one population ``p`` with node potentials
          - \Big(\sum_i w_i(\Psi_i-\Psi_*)\Big)\Big(\sum_i w_i (G_{j,i}-G_{j,*})\Big),
 
 with the shifts ``Ψ_*, G_*`` taken at the mode (so the covariance of a concentrated density keeps
-its digits). The node values only locate the mode; ``U_i − U_*`` and ``G_{j,i} − G_{j,*}`` are
+its digits). The node values only locate the mode (a node found lower on the way rescales the
+sums: no overflow); ``U_i − U_*`` and ``G_{j,i} − G_{j,*}`` are
 summed outwards from it over the edge differences ``ΔU = −ΔF + c·ΔG`` (so they keep their digits
 when ``D`` is tiny or the domain wide: the error is relative to ``U_i − U_*``, not to ``|U_i|``).
 Weights below ``e^{-700}`` are dropped (no subnormal arithmetic).
@@ -44,6 +45,7 @@ def gibbs_moments_numpy(F: np.ndarray, G: np.ndarray, dF: np.ndarray, dG: np.nda
     their edge differences (M−1,), (J, M−1); c: (J,))."""
     mode = int(np.argmin(-F + c @ G))
     e = outward_sums(-dF + c @ dG, mode) / D
+    e -= min(e.min(), 0.0)  # nodes below the located mode (noisy node values)
     w = np.where(e < 700.0, np.exp(-np.minimum(e, 700.0)), 0.0) * h
     w /= w.sum()
     dpsi = psi - psi[mode]
@@ -76,6 +78,7 @@ def _numba_kernel() -> GibbsKernel | None:
         g = np.zeros(J)
         psi0 = psi[mode]
         z = h[mode]  # the mode itself: e = 0, dp = 0, dg = 0
+        low = 0.0  # the smallest exponent met: weights are exp(low − e)
         u = 0.0
         for i in range(mode + 1, M):  # rightwards: U_i − U_* summed over the edges
             du = -dF[i - 1]
@@ -84,9 +87,17 @@ def _numba_kernel() -> GibbsKernel | None:
                 g[j] += dG[j, i - 1]
             u += du
             e = u / D
-            if e > 700.0:  # below e^-700: no subnormal arithmetic, far below round-off
+            if e < low:  # below the located mode (noisy node values): rescale the sums
+                scale = np.exp(e - low)
+                z *= scale
+                s_psi *= scale
+                for j in range(J):
+                    s_g[j] *= scale
+                    s_pg[j] *= scale
+                low = e
+            if e - low > 700.0:  # below e^-700: no subnormal arithmetic, far below round-off
                 continue
-            w = np.exp(-e) * h[i]
+            w = np.exp(low - e) * h[i]
             z += w
             dp = psi[i] - psi0
             s_psi += w * dp
@@ -103,9 +114,17 @@ def _numba_kernel() -> GibbsKernel | None:
                 g[j] -= dG[j, i]
             u -= du
             e = u / D
-            if e > 700.0:
+            if e < low:
+                scale = np.exp(e - low)
+                z *= scale
+                s_psi *= scale
+                for j in range(J):
+                    s_g[j] *= scale
+                    s_pg[j] *= scale
+                low = e
+            if e - low > 700.0:
                 continue
-            w = np.exp(-e) * h[i]
+            w = np.exp(low - e) * h[i]
             z += w
             dp = psi[i] - psi0
             s_psi += w * dp

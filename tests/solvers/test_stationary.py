@@ -323,19 +323,26 @@ def test_numba_and_numpy_gibbs_kernels_agree():
 
 
 def test_gibbs_moments_keep_their_digits_far_from_the_origin_of_the_potentials():
-    """Potentials ~1e12 at the nodes, a state of width 1e-7: summed outwards from the mode, the
-    moments of the discrete Gaussian are exact to round-off of the width, not of |U|."""
+    """Potentials ~1e12 at the nodes, a state of width 2e-8: the node values only locate the mode
+    (here wrongly: their noise is ~1e6 D, so nodes ~1000 D below it are met on the way, which
+    must rescale the sums rather than overflow); summed outwards over the edges, the moments of
+    the discrete Gaussian are exact to round-off of the width, not of |U|."""
     from solvers.stationary_kernels import gibbs_kernel, gibbs_moments_numpy
 
     x = np.linspace(0.5, 0.5 + 2e-6, 20_001)  # ±14 standard deviations around the centre
-    D, center = 5e-15, 0.5 + 1e-6
+    D, center = 5e-16, 0.5 + 1e-6
     dF = -(x[1:] - x[:-1]) * ((x[1:] + x[:-1]) / 2 - center)  # F = −(x − centre)²/2
     F = np.concatenate([[1e12], 1e12 + np.cumsum(dF)])  # node values with |F| ~ 1e12: noise
     G = np.zeros((1, x.size))
     psi, h = x - center, np.full(x.size, x[1] - x[0])
+    e = (x - center) ** 2 / (2 * D)
+    var = np.exp(-e) @ (x - center) ** 2 / np.exp(-e).sum()
     for kernel in (gibbs_kernel("numba"), gibbs_moments_numpy):
-        T, _ = kernel(F, G, dF, np.zeros((1, x.size - 1)), np.zeros(1), D, psi, h)
+        T, C = kernel(F, G, dF, np.zeros((1, x.size - 1)), np.zeros(1), D, psi, h)
         assert abs(T) <= 1e-3 * np.sqrt(D)  # the mean of the symmetric Gaussian, not noise
+        # Cov(Ψ, G) with G = Ψ: the variance of the discrete Gaussian
+        _, C = kernel(F, psi[None], dF, np.diff(psi)[None], np.zeros(1), D, psi, h)
+        assert C[0] == pytest.approx(var, rel=1e-9, abs=0)
 
 
 def test_coarse_search_then_polish_finds_the_fine_grid_roots():
