@@ -313,7 +313,8 @@ def _needed_pieces(gmap: GibbsMap, roots: list[np.ndarray], tolerance: float) ->
     distance to the mean in widths, exceeds ``AUTO_MASS`` (and so do its two neighbours, which
     hold the true mode when the discrete one sits next to them); there the cells must be no wider
     than ``w/c``, ``w`` the smaller of the concentration width and the standard deviation of the
-    state, and ``c = 1.25·width_target(tolerance)``.
+    state, and ``c = 1.25·width_target(tolerance)`` (but no narrower than 1024 round-offs of
+    their position: beyond that the states stay unresolved and are warned about).
     """
     from solvers.fv import concentration_width
     from solvers.resolution import field_slopes
@@ -322,6 +323,10 @@ def _needed_pieces(gmap: GibbsMap, roots: list[np.ndarray], tolerance: float) ->
     x, h = grid.x, grid.h
     target = 1.25 * width_target(tolerance)
     pieces = np.ones(grid.cells, dtype=np.int64)
+    # narrowest cells worth making: 1024 round-offs of their position (else stay unresolved)
+    floor = 1024 * np.finfo(float).eps * np.maximum(np.abs(grid.edges[:-1]),
+                                                    np.abs(grid.edges[1:]))
+    floor = np.maximum(floor, np.finfo(float).tiny)
     for root in roots:
         rho = gmap.densities(root)
         mean, slopes = field_slopes(nm, rho, grid, gmap.time)
@@ -339,7 +344,8 @@ def _needed_pieces(gmap: GibbsMap, roots: list[np.ndarray], tolerance: float) ->
             mask = weight >= AUTO_MASS
             mask[1:] |= mask[:-1].copy()
             mask[:-1] |= mask[1:].copy()
-            need = np.minimum(np.ceil(h / (w / target)), AUTO_SPLIT).astype(np.int64)
+            need = np.minimum(np.ceil(h / (w / target)), AUTO_SPLIT)
+            need = np.minimum(need, np.maximum(1.0, np.floor(h / floor))).astype(np.int64)
             pieces = np.where(mask, np.maximum(pieces, need), pieces)
     return pieces
 

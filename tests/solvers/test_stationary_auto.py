@@ -128,3 +128,31 @@ def test_auto_cells_with_a_grid_is_rejected():
         solvers.stationary_states(mf.models.chemical_single(), gamma=1.0, cells="auto", grid=grid)
     with pytest.raises(ValueError, match=r"cells='fine'.*'auto'"):
         solvers.continuation(mf.models.chemical_single(), [1.0], cells="fine")
+
+
+def test_noise_beyond_any_grid_gives_the_right_states_with_a_warning_not_a_crash():
+    """σ = 1e-150: widths of 1e-150 cannot be resolved in floating point; the adapted grid stops
+    at round-off, finds the three states (the σ → 0 fixed points) and warns."""
+    model = mf.models.chemical_single(sigma=1e-150)
+    states, record = _records(lambda: solvers.stationary_states(model, gamma=10.0, cells="auto",
+                                                                stability=False))
+    assert len(record) == 1
+    assert "concentration width" in str(record[0].message)
+    reference = solvers.stationary_states(mf.models.chemical_single(sigma=1e-6), gamma=10.0,
+                                          cells="auto", stability=False)
+    assert len(states) == 3
+    for state, ref in zip(states, reference, strict=True):
+        assert np.all(np.isfinite(state.rho))
+        assert state.mass[0] == pytest.approx(1.0, abs=1e-13)
+        assert state.m[0] == pytest.approx(ref.m[0], abs=1e-9)
+        assert not state.resolution.ok
+
+
+@pytest.mark.parametrize(("args", "kwargs", "error", "match"), [
+    ({}, {"gammas": [1.0, float("nan")]}, ValueError, r"gammas=nan.*finite"),
+    ({}, {"gammas": [1.0], "stability": "no"}, TypeError, r"stability has type str"),
+    ({"sigma": 1e-200}, {"gammas": [1.0]}, ValueError, r"model=.*D = sigma\^2/2.*underflows"),
+])
+def test_continuation_rejects_nan_non_booleans_and_underflowing_noise(args, kwargs, error, match):
+    with pytest.raises(error, match=match):
+        solvers.continuation(mf.models.chemical_single(**args), **kwargs)
