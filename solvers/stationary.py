@@ -266,8 +266,9 @@ def check_options(model: Any, *, gamma: Any = 0.0, starts: Any = 32, stability: 
 def search(nm: NumericModel, grid: Grid, gamma: float, time: float, starts: int,
            tolerance: float, kernel: str = "auto") -> tuple[GibbsMap, list[np.ndarray]]:
     """Roots on ``grid``: on grids finer than ``2·SEARCH_CELLS`` searched on a coarsening that
-    resolves the states, then polished by Newton on ``grid`` (a full search if polishing fails
-    or merges two roots)."""
+    resolves the states (or on the coarsest one when not even ``grid`` resolves them: those
+    states are warned about anyway), then polished by Newton on ``grid`` (a full search if
+    polishing fails or merges two roots)."""
     fine = GibbsMap(nm, grid, gamma, time, kernel)
     M = grid.cells
     if M <= 2 * SEARCH_CELLS:
@@ -282,8 +283,8 @@ def search(nm: NumericModel, grid: Grid, gamma: float, time: float, starts: int,
             return fine, find_roots(fine, starts)
         report = assess_frames(nm, cmap.grid, gamma, np.array([cmap.densities(r) for r in roots]),
                                [time] * len(roots), tolerance=tolerance, equilibrium=True)
-        if report.ok or report.cells_needed <= cmap.grid.cells:
-            break
+        if report.ok or report.cells_needed <= cmap.grid.cells or report.cells_needed > M:
+            break  # resolved, or not even the requested grid resolves them: polish these
         factor = max(1, min(factor - 1, M // report.cells_needed))
     if factor == 1:
         return fine, roots
