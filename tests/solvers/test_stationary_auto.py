@@ -156,3 +156,19 @@ def test_noise_beyond_any_grid_gives_the_right_states_with_a_warning_not_a_crash
 def test_continuation_rejects_nan_non_booleans_and_underflowing_noise(args, kwargs, error, match):
     with pytest.raises(error, match=match):
         solvers.continuation(mf.models.chemical_single(**args), **kwargs)
+
+
+@pytest.mark.parametrize("gamma", [1.0, 1e4, 1e8])
+def test_auto_cells_over_gamma_match_the_exact_gaussians_to_their_error_without_warning(gamma):
+    from test_stationary import exact_linear_ou
+
+    model = mf.models.linear_ou()
+    states, record = _records(lambda: solvers.stationary_states(model, gamma=gamma, cells="auto",
+                                                                stability=False))
+    assert not record
+    assert len(states) == 1
+    state = states[0]
+    mean, var = exact_linear_ou(model, gamma)
+    assert np.all(np.abs(state.var - var) <= 1e-2 * var)  # the tolerance
+    assert np.all(np.abs(state.mean - mean) <= state.error_mean + 1e-12)
+    assert np.all(np.abs(state.var - var) <= state.error_var + 1e-11 * var)
