@@ -93,28 +93,37 @@ def continuation(model: Model, gammas: Sequence[float], *, cells: int | str | No
     without one end at a fold, and roots left free start new branches. Every state found by
     :func:`~solvers.stationary.stationary_states` thus lies on a branch. Each state carries its
     resolution report; one ``ResolutionWarning`` covers the worst state of all branches.
-    ``cells="auto"`` adapts the grid to the states at every γ as
-    :func:`~solvers.stationary.stationary_states` does (each state's ``grid`` is its own).
+    ``cells="auto"`` adapts a grid to the states at every γ as
+    :func:`~solvers.stationary.stationary_states` does and follows the branches on the union of
+    these grids (one grid for all states, so branches stack into one dataset).
     """
-    from solvers.stationary import auto_grid, check_options, make_state, search, warn_states
+    from solvers.stationary import (
+        auto_grid,
+        check_options,
+        make_state,
+        merged_grid,
+        search,
+        warn_states,
+    )
 
     check_options(model, starts=starts, stability=stability, tolerance=tolerance)
     values = np.asarray([check_finite_number("gammas", g) for g in gammas], dtype=float)
     if values.size < 1 or np.any(values < 0) or np.any(np.diff(values) <= 0):
         bad_value("gammas", list(gammas), "a non-empty, strictly increasing list of values >= 0")
-    auto = isinstance(cells, str)
-    if auto and (cells != "auto" or grid is not None):
-        bad_value("cells", cells, "an integer >= 3, 'auto' (without grid=) or None")
-    grid_ = None if auto else make_grid(model.domain, cells, grid)
     nm = numeric(model)
+    if isinstance(cells, str):
+        if cells != "auto" or grid is not None:
+            bad_value("cells", cells, "an integer >= 3, 'auto' (without grid=) or None")
+        # one grid for the whole branch: the union of the grids adapted at every γ
+        grid_ = merged_grid([auto_grid(nm, float(g), 0.0, starts, tolerance, kernel)[0].grid
+                             for g in values])
+    else:
+        grid_ = make_grid(model.domain, cells, grid)
     open_branches: list[tuple[list[float], list[np.ndarray]]] = []
     closed: list[tuple[list[float], list[np.ndarray]]] = []
     maps: dict[float, GibbsMap] = {}
     for gamma in values:
-        if grid_ is None:
-            gmap, found = auto_grid(nm, float(gamma), 0.0, starts, tolerance, kernel)
-        else:
-            gmap, found = search(nm, grid_, float(gamma), 0.0, starts, tolerance, kernel)
+        gmap, found = search(nm, grid_, float(gamma), 0.0, starts, tolerance, kernel)
         maps[float(gamma)] = gmap
         span = max(1.0, float(np.max(gmap.upper - gmap.lower)))
         predictions = []

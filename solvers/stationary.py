@@ -65,6 +65,8 @@ AUTO_MAX_CELLS = 1_000_000
 AUTO_SPLIT = 64
 """Most pieces ``cells="auto"`` splits a cell into per level."""
 AUTO_LEVELS = 12
+ADAPTED_SEARCH_CELLS = 50_000
+"""Non-uniform grids up to this many cells are searched without coarsening."""
 AUTO_MASS = 1e-13
 """Cells holding less (distance-weighted) mass of every state are left as they are."""
 
@@ -271,7 +273,9 @@ def search(nm: NumericModel, grid: Grid, gamma: float, time: float, starts: int,
     polishing fails or merges two roots)."""
     fine = GibbsMap(nm, grid, gamma, time, kernel)
     M = grid.cells
-    if M <= 2 * SEARCH_CELLS:
+    h = grid.h  # adapted (non-uniform) grids are searched as they are: coarsening them
+    adapted = float(h.max() - h.min()) > 1e-9 * float(h.max())  # undoes the refinement
+    if M <= 2 * SEARCH_CELLS or (adapted and M <= ADAPTED_SEARCH_CELLS):
         return fine, find_roots(fine, starts)
     factor = M // SEARCH_CELLS
     while True:
@@ -349,6 +353,11 @@ def _needed_pieces(gmap: GibbsMap, roots: list[np.ndarray], tolerance: float) ->
             need = np.minimum(need, np.maximum(1.0, np.floor(h / floor))).astype(np.int64)
             pieces = np.where(mask, np.maximum(pieces, need), pieces)
     return pieces
+
+
+def merged_grid(grids: list[Grid]) -> Grid:
+    """The grid whose edges are those of all ``grids`` (same domain): as fine as each, everywhere."""
+    return Grid(np.unique(np.concatenate([g.edges for g in grids])))
 
 
 def auto_grid(nm: NumericModel, gamma: float, time: float, starts: int, tolerance: float,

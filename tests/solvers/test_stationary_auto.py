@@ -102,6 +102,9 @@ def test_continuation_with_auto_cells_follows_the_exact_states_without_warning()
                                                              stability=False))
     assert not record
     assert sum(b.gammas.size for b in branches) == 6  # three states at both couplings
+    cells = {s.grid.cells for b in branches for s in b.states}
+    assert len(cells) == 1  # one grid (the union of the adapted ones): branches stack
+    assert branches[0].to_xarray().sizes["x"] == cells.pop()
     for branch in branches:
         for gamma, state in zip(branch.gammas, branch.states, strict=True):
             mean, var = _gaussian(state.m[0], gamma, D)
