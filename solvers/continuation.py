@@ -83,7 +83,7 @@ class Branch:
         return bifurcation_figure([self, *others], quantity=quantity, **options)
 
 
-def continuation(model: Model, gammas: Sequence[float], *, cells: int | None = None,
+def continuation(model: Model, gammas: Sequence[float], *, cells: int | str | None = None,
                  grid: Grid | None = None, starts: int = 32, stability: bool = True,
                  tolerance: float = DEFAULT_TOLERANCE, kernel: str = "auto") -> tuple[Branch, ...]:
     """Follow every branch of stationary states along increasing ``gammas``.
@@ -93,15 +93,32 @@ def continuation(model: Model, gammas: Sequence[float], *, cells: int | None = N
     without one end at a fold, and roots left free start new branches. Every state found by
     :func:`~solvers.stationary.stationary_states` thus lies on a branch. Each state carries its
     resolution report; one ``ResolutionWarning`` covers the worst state of all branches.
+    ``cells="auto"`` adapts a grid to the states at every γ as
+    :func:`~solvers.stationary.stationary_states` does and follows the branches on the union of
+    these grids (one grid for all states, so branches stack into one dataset).
     """
-    from solvers.stationary import check_options, make_state, search, warn_states
+    from solvers.stationary import (
+        auto_grid,
+        check_options,
+        make_state,
+        merged_grid,
+        search,
+        warn_states,
+    )
 
     check_options(model, starts=starts, stability=stability, tolerance=tolerance)
     values = np.asarray([check_finite_number("gammas", g) for g in gammas], dtype=float)
     if values.size < 1 or np.any(values < 0) or np.any(np.diff(values) <= 0):
         bad_value("gammas", list(gammas), "a non-empty, strictly increasing list of values >= 0")
-    grid_ = make_grid(model.domain, cells, grid)
     nm = numeric(model)
+    if isinstance(cells, str):
+        if cells != "auto" or grid is not None:
+            bad_value("cells", cells, "an integer >= 3, 'auto' (without grid=) or None")
+        # one grid for the whole branch: the union of the grids adapted at every γ
+        grid_ = merged_grid([auto_grid(nm, float(g), 0.0, starts, tolerance, kernel)[0].grid
+                             for g in values])
+    else:
+        grid_ = make_grid(model.domain, cells, grid)
     open_branches: list[tuple[list[float], list[np.ndarray]]] = []
     closed: list[tuple[list[float], list[np.ndarray]]] = []
     maps: dict[float, GibbsMap] = {}

@@ -13,7 +13,11 @@ estimates of its means and variances: the same state polished (one Newton solve 
 root, cheap for exact Gibbs states) on the grid splitting every cell gives
 ``error ≈ (4/3)|q_h − q_{h/2}|`` (second order; an upper bound when, as for Gaussian states,
 the convergence is faster); when the state keeps twice the cells per width it needs, the grid
-merging pairs of cells is used instead, ``error ≈ |q_h − q_{2h}|/3``.
+merging pairs of cells is used instead, ``error ≈ |q_h − q_{2h}|/3``; on adapted (non-uniform)
+grids ``error ≈ 2|q_h − q_{h/2}|`` (first order allowed).
+
+``cells="auto"`` adapts the grid to the states (:func:`auto_grid`): the cells that matter to a
+state are split until they resolve its width, the others stay wide.
 """
 
 from __future__ import annotations
@@ -56,8 +60,15 @@ __all__ = [
 STABILITY_CELLS = 10_000
 """Finer grids take the spectrum of the state polished on a coarsening of this many cells."""
 AUTO_PROBE_CELLS = 1000
-AUTO_MAX_CELLS = 4_000_000
-"""Largest grid ``cells="auto"`` chooses (beyond it the states carry a ResolutionWarning)."""
+AUTO_MAX_CELLS = 1_000_000
+"""Most cells ``cells="auto"`` uses (beyond it the states carry a ResolutionWarning)."""
+AUTO_SPLIT = 64
+"""Most pieces ``cells="auto"`` splits a cell into per level."""
+AUTO_LEVELS = 12
+ADAPTED_SEARCH_CELLS = 50_000
+"""Non-uniform grids up to this many cells are searched without coarsening."""
+AUTO_MASS = 1e-13
+"""Cells holding less (distance-weighted) mass of every state are left as they are."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -174,14 +185,6 @@ def _moments(rho: np.ndarray, grid: Grid) -> tuple[np.ndarray, np.ndarray]:
     return mean, ((x[None, :] - mean[:, None]) ** 2 * rho) @ h
 
 
-def refined(grid: Grid) -> Grid:
-    """The grid splitting every cell of ``grid`` in two."""
-    edges = np.empty(2 * grid.cells + 1)
-    edges[::2] = grid.edges
-    edges[1::2] = grid.x
-    return Grid(edges)
-
-
 def _richardson(gmap: GibbsMap, m: np.ndarray, mean: np.ndarray, var: np.ndarray,
                 kernel: str, halve: bool) -> tuple[np.ndarray, np.ndarray]:
     """Richardson error estimates of ``mean`` and ``var`` on ``gmap.grid``.
@@ -189,17 +192,19 @@ def _richardson(gmap: GibbsMap, m: np.ndarray, mean: np.ndarray, var: np.ndarray
     With ``halve`` (the state keeps twice the cells per width it needs) from the grid merging
     pairs of cells, ``|q_h − q_{2h}|/3``; otherwise from the grid splitting every cell,
     ``(4/3)|q_h − q_{h/2}|``. Both are upper bounds when, as for Gaussian states, the
-    convergence is faster than second order.
+    convergence is faster than second order. On non-uniform (adapted) grids, where cells of
+    different widths share a state and the error may be first order, ``2|q_h − q_{h/2}|``.
     """
     P = gmap.nm.P
-    halve = halve and gmap.grid.cells >= 6
-    other = coarsened(gmap.grid, 2) if halve else refined(gmap.grid)
-    omap = GibbsMap(gmap.nm, other, gmap.gamma, gmap.time, kernel)
+    h = gmap.grid.h  # merging pairs of unequal cells is first order: split adapted grids
+    uniform = float(h.max() - h.min()) <= 1e-9 * h.max()
+    halve = halve and gmap.grid.cells >= 6 and uniform
+    omap = gmap.related("coarsened", 2) if halve else gmap.related("refined", 2)
     root = newton(omap, m)
     if root is None:
         return np.full(P, np.inf), np.full(P, np.inf)
     mean2, var2 = _moments(omap.densities(root), omap.grid)
-    factor = 1 / 3 if halve else 4 / 3
+    factor = 1 / 3 if halve else (4 / 3 if uniform else 2.0)
     eps = 4 * np.finfo(float).eps
     return (factor * np.abs(mean - mean2) + eps * np.abs(mean),
             factor * np.abs(var - var2) + eps * np.abs(var))
@@ -208,7 +213,7 @@ def _richardson(gmap: GibbsMap, m: np.ndarray, mean: np.ndarray, var: np.ndarray
 def _stability(gmap: GibbsMap, m: np.ndarray, kernel: str) -> tuple[np.ndarray, bool]:
     if gmap.grid.cells > STABILITY_CELLS:
         factor = math.ceil(gmap.grid.cells / STABILITY_CELLS)
-        small = GibbsMap(gmap.nm, coarsened(gmap.grid, factor), gmap.gamma, gmap.time, kernel)
+        small = gmap.related("coarsened", factor)
         root = newton(small, m)
         if root is not None:
             gmap, m = small, root
@@ -263,11 +268,14 @@ def check_options(model: Any, *, gamma: Any = 0.0, starts: Any = 32, stability: 
 def search(nm: NumericModel, grid: Grid, gamma: float, time: float, starts: int,
            tolerance: float, kernel: str = "auto") -> tuple[GibbsMap, list[np.ndarray]]:
     """Roots on ``grid``: on grids finer than ``2·SEARCH_CELLS`` searched on a coarsening that
-    resolves the states, then polished by Newton on ``grid`` (a full search if polishing fails
-    or merges two roots)."""
+    resolves the states (or on the coarsest one when not even ``grid`` resolves them: those
+    states are warned about anyway), then polished by Newton on ``grid`` (a full search if
+    polishing fails or merges two roots)."""
     fine = GibbsMap(nm, grid, gamma, time, kernel)
     M = grid.cells
-    if M <= 2 * SEARCH_CELLS:
+    h = grid.h  # adapted (non-uniform) grids are searched as they are: coarsening them
+    adapted = float(h.max() - h.min()) > 1e-9 * float(h.max())  # undoes the refinement
+    if M <= 2 * SEARCH_CELLS or (adapted and M <= ADAPTED_SEARCH_CELLS):
         return fine, find_roots(fine, starts)
     factor = M // SEARCH_CELLS
     while True:
@@ -279,8 +287,8 @@ def search(nm: NumericModel, grid: Grid, gamma: float, time: float, starts: int,
             return fine, find_roots(fine, starts)
         report = assess_frames(nm, cmap.grid, gamma, np.array([cmap.densities(r) for r in roots]),
                                [time] * len(roots), tolerance=tolerance, equilibrium=True)
-        if report.ok or report.cells_needed <= cmap.grid.cells:
-            break
+        if report.ok or report.cells_needed <= cmap.grid.cells or report.cells_needed > M:
+            break  # resolved, or not even the requested grid resolves them: polish these
         factor = max(1, min(factor - 1, M // report.cells_needed))
     if factor == 1:
         return fine, roots
@@ -294,21 +302,85 @@ def search(nm: NumericModel, grid: Grid, gamma: float, time: float, starts: int,
     return fine, polished
 
 
-def _auto_grid(nm: NumericModel, gamma: float, time: float, starts: int, tolerance: float,
-               kernel: str) -> Grid:
-    """The ``cells="auto"`` grid: refined from ``AUTO_PROBE_CELLS`` until every state resolves."""
-    cells = AUTO_PROBE_CELLS
-    for _ in range(4):
-        grid = make_grid(nm.model.domain, cells)
-        gmap, roots = search(nm, grid, gamma, time, starts, tolerance, kernel)
+def split_cells(grid: Grid, pieces: np.ndarray) -> Grid:
+    """The grid splitting cell ``i`` of ``grid`` into ``pieces[i]`` equal cells."""
+    pieces = np.asarray(pieces, dtype=np.int64)
+    starts = np.repeat(grid.edges[:-1], pieces)
+    widths = np.repeat(grid.h / pieces, pieces)
+    offsets = np.arange(starts.size) - np.repeat(np.cumsum(pieces) - pieces, pieces)
+    return Grid(np.append(starts + offsets * widths, grid.edges[-1]))
+
+
+def _needed_pieces(gmap: GibbsMap, roots: list[np.ndarray], tolerance: float) -> np.ndarray:
+    """How many cells each cell of ``gmap.grid`` must become to resolve the states ``roots``.
+
+    A cell matters to a state when its share of the state's mass, weighted by its squared
+    distance to the mean in widths, exceeds ``AUTO_MASS`` (and so do its two neighbours, which
+    hold the true mode when the discrete one sits next to them); there the cells must be no wider
+    than ``w/c``, ``w`` the smaller of the concentration width and the standard deviation of the
+    state, and ``c = 1.25·width_target(tolerance)`` (but no narrower than 1024 round-offs of
+    their position: beyond that the states stay unresolved and are warned about).
+    """
+    from solvers.fv import concentration_width
+    from solvers.resolution import field_slopes
+
+    grid, nm = gmap.grid, gmap.nm
+    x, h = grid.x, grid.h
+    target = 1.25 * width_target(tolerance)
+    pieces = np.ones(grid.cells, dtype=np.int64)
+    # narrowest cells worth making: 1024 round-offs of their position (else stay unresolved)
+    floor = 1024 * np.finfo(float).eps * np.maximum(np.abs(grid.edges[:-1]),
+                                                    np.abs(grid.edges[1:]))
+    floor = np.maximum(floor, np.finfo(float).tiny)
+    for root in roots:
+        rho = gmap.densities(root)
+        mean, slopes = field_slopes(nm, rho, grid, gmap.time)
+        width = concentration_width(nm.D, gmap.gamma, slopes)
+        share = rho * h
+        std = np.sqrt(np.einsum("pi,pi->p", share, (x[None, :] - mean[:, None]) ** 2))
+        for p in range(nm.P):
+            local = h[min(max(int(np.searchsorted(grid.edges, mean[p])) - 1, 0), grid.cells - 1)]
+            # the smaller of the width and the standard deviation, which an unresolved grid
+            # underestimates (aliasing) and which also counts the intrinsic drift's confinement
+            w = min(float(width[p]), float(std[p]) if std[p] > 0 else np.inf)
+            if not 0 < w < np.inf:
+                w = local / AUTO_SPLIT
+            weight = share[p] * (1.0 + (x - mean[p]) ** 2 / w**2)
+            mask = weight >= AUTO_MASS
+            mask[1:] |= mask[:-1].copy()
+            mask[:-1] |= mask[1:].copy()
+            need = np.minimum(np.ceil(h / (w / target)), AUTO_SPLIT)
+            need = np.minimum(need, np.maximum(1.0, np.floor(h / floor))).astype(np.int64)
+            pieces = np.where(mask, np.maximum(pieces, need), pieces)
+    return pieces
+
+
+def merged_grid(grids: list[Grid]) -> Grid:
+    """The grid whose edges are those of all ``grids`` (same domain): as fine as each, everywhere."""
+    return Grid(np.unique(np.concatenate([g.edges for g in grids])))
+
+
+def auto_grid(nm: NumericModel, gamma: float, time: float, starts: int, tolerance: float,
+               kernel: str) -> tuple[GibbsMap, list[np.ndarray]]:
+    """The ``cells="auto"`` grid and its roots (docs/mathematics.md §10).
+
+    From ``AUTO_PROBE_CELLS`` uniform cells, every cell that matters to a state found on the
+    current grid is split (:func:`_needed_pieces`, at most ``AUTO_SPLIT`` pieces per level) and
+    the search repeated, until no cell needs splitting, ``AUTO_MAX_CELLS`` would be exceeded or
+    after ``AUTO_LEVELS`` levels. Cells far from every state stay wide.
+    """
+    grid = make_grid(nm.model.domain, AUTO_PROBE_CELLS)
+    for _ in range(AUTO_LEVELS):
+        gmap = GibbsMap(nm, grid, gamma, time, kernel)
+        roots = find_roots(gmap, starts)
         if not roots:
             break
-        report = assess_frames(nm, grid, gamma, np.array([gmap.densities(r) for r in roots]),
-                               [time] * len(roots), tolerance=tolerance, equilibrium=True)
-        if report.ok or report.cells_needed <= cells or cells >= AUTO_MAX_CELLS:
+        pieces = _needed_pieces(gmap, roots, tolerance)
+        total = int(pieces.sum())
+        if total == grid.cells or total > AUTO_MAX_CELLS:
             break
-        cells = min(AUTO_MAX_CELLS, math.ceil(1.1 * report.cells_needed))
-    return grid
+        grid = split_cells(grid, pieces)
+    return gmap, roots
 
 
 def stationary_states(model: Model, *, gamma: float, cells: int | str | None = None,
@@ -317,10 +389,12 @@ def stationary_states(model: Model, *, gamma: float, cells: int | str | None = N
                       kernel: str = "auto") -> tuple[StationaryState, ...]:
     """Every stationary state found at coupling ``gamma`` (sorted by the first population's mean).
 
-    ``cells`` (default 1000) or ``grid`` sets the discretisation; ``cells="auto"`` refines a
-    uniform grid from 1000 cells until every state is resolved to ``tolerance`` (cells per
-    concentration width ≥ :func:`solvers.resolution.width_target`, no mass at the walls; at most
-    ``AUTO_MAX_CELLS``): the chosen grid is ``state.grid``. ``starts`` sets the Newton starts for
+    ``cells`` (default 1000) or ``grid`` sets the discretisation. ``cells="auto"`` adapts a grid
+    to the states: from 1000 uniform cells it splits every cell that matters to a state found
+    until cells are at most ``w/(1.25·c)`` wide there (``w`` the concentration width, ``c``
+    :func:`solvers.resolution.width_target` of ``tolerance``), far cells staying wide; at most
+    ``AUTO_MAX_CELLS`` cells (docs/mathematics.md §10). The chosen grid is ``state.grid``.
+    ``starts`` sets the Newton starts for
     P ≥ 2; ``stability`` computes the linearised spectrum (on a coarsening of
     ``STABILITY_CELLS`` cells for finer grids); ``time`` the instant at which time-dependent
     external inputs are frozen; ``kernel`` the Gibbs-moment kernel ("auto", "numba", "numpy").
@@ -337,10 +411,10 @@ def stationary_states(model: Model, *, gamma: float, cells: int | str | None = N
             bad_value("cells", cells, "an integer >= 3, 'auto' or None")
         if grid is not None:
             bad_value("cells", cells, "either cells= or grid=, not both")
-        grid_ = _auto_grid(nm, gamma, time, starts, tolerance, kernel)
+        gmap, roots = auto_grid(nm, gamma, time, starts, tolerance, kernel)
     else:
-        grid_ = make_grid(model.domain, cells, grid)
-    gmap, roots = search(nm, grid_, gamma, time, starts, tolerance, kernel)
+        gmap, roots = search(nm, make_grid(model.domain, cells, grid), gamma, time, starts,
+                             tolerance, kernel)
     states = [make_state(model, gmap, r, bool(stability), tolerance=tolerance, kernel=kernel)
               for r in roots]
     warn_states(states)

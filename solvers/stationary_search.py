@@ -24,13 +24,21 @@ from meanfield.numeric import NumericModel
 from solvers.fv import gibbs, potential_differences
 from solvers.grid import Grid
 from solvers.observables import readouts
-from solvers.stationary_kernels import gibbs_kernel
+from solvers.stationary_kernels import gibbs_kernel, outward_sums
 
 RESIDUAL_TOL = 1e-12
 SEARCH_CELLS = 1000
 """Grids finer than twice this are searched on a coarsening of about this many cells."""
 SUBSCAN = 65
 """Points of each local refinement of the P = 1 scan."""
+
+
+def anchor_node(grid: Grid) -> int:
+    """The node the potentials are accumulated from: among the narrowest cells (where an adapted
+    grid holds the states) the one nearest the middle."""
+    h = grid.h
+    narrow = np.flatnonzero(h <= h.min() * (1 + 1e-9))
+    return int(narrow[np.argmin(np.abs(narrow - (h.size - 1) / 2))])
 
 
 class GibbsMap:
@@ -41,17 +49,29 @@ class GibbsMap:
                  differences: tuple[np.ndarray, np.ndarray] | None = None) -> None:
         self.nm, self.grid, self.gamma, self.time = nm, grid, float(gamma), float(time)
         self.dF, self.dG = potential_differences(nm, grid) if differences is None else differences
-        zero = np.zeros((nm.P, 1))
-        self.F_nodes = np.ascontiguousarray(np.concatenate([zero, np.cumsum(self.dF, axis=1)],
-                                                           axis=1))
-        self.G_nodes = np.ascontiguousarray(np.concatenate(
-            [np.zeros((nm.P, nm.J, 1)), np.cumsum(self.dG, axis=2)], axis=2))
+        anchor = anchor_node(grid)
+        self.F_nodes = np.ascontiguousarray(outward_sums(self.dF, anchor))
+        self.G_nodes = np.ascontiguousarray(outward_sums(self.dG, anchor))
+        self.dF = np.ascontiguousarray(self.dF)
+        self.dG = np.ascontiguousarray(self.dG)
         self.psi = np.ascontiguousarray(readouts(nm, grid.x))
         self.h = np.ascontiguousarray(grid.h)
         self.lower = self.psi.min(axis=1)
         self.upper = self.psi.max(axis=1)
         self.external = nm.external_m(time)
+        self.kernel_name = kernel
         self.kernel = gibbs_kernel(kernel)
+        self._related: dict[tuple[str, int], GibbsMap] = {}
+
+    def related(self, how: str, factor: int) -> GibbsMap:
+        """The same map on the grid ``refined`` (every cell split in two) or ``coarsened`` by
+        ``factor`` (built once and kept: every state on this map uses the same one)."""
+        key = (how, factor)
+        if key not in self._related:
+            grid = refined(self.grid) if how == "refined" else coarsened(self.grid, factor)
+            self._related[key] = GibbsMap(self.nm, grid, self.gamma, self.time,
+                                          self.kernel_name)
+        return self._related[key]
 
     def all_moments(self, m: np.ndarray) -> np.ndarray:
         return np.concatenate([m, self.external])
@@ -59,7 +79,11 @@ class GibbsMap:
     def densities(self, m: np.ndarray) -> np.ndarray:
         """Unit-mass Gibbs densities (P, M) at the moments ``m``."""
         mj = self.all_moments(np.asarray(m, float))
-        U = -self.F_nodes + self.gamma * np.einsum("pj,j,pji->pi", self.nm.g, mj, self.G_nodes)
+        c = self.gamma * self.nm.g * mj[None, :]
+        U = -self.F_nodes + np.einsum("pj,pji->pi", c, self.G_nodes)
+        jumps = -self.dF + np.einsum("pj,pji->pi", c, self.dG)
+        # the node values locate the mode; U − U_mode is summed over the edges from it
+        U = np.array([outward_sums(jumps[p], int(np.argmin(U[p]))) for p in range(self.nm.P)])
         return gibbs(U, self.nm.D, self.grid.h)
 
     def evaluate(self, m: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -70,8 +94,8 @@ class GibbsMap:
         jac = np.zeros((P, P))
         for q in range(P):
             coeff = self.gamma * nm.g[q] * mj
-            T[q], cov = self.kernel(self.F_nodes[q], self.G_nodes[q], coeff, float(nm.D[q]),
-                                    self.psi[q], self.h)
+            T[q], cov = self.kernel(self.F_nodes[q], self.G_nodes[q], self.dF[q], self.dG[q],
+                                    coeff, float(nm.D[q]), self.psi[q], self.h)
             jac[q] = -self.gamma * nm.g[q, :P] / nm.D[q] * cov[:P]
         return T, jac
 
@@ -289,4 +313,12 @@ def coarsened(grid: Grid, factor: int) -> Grid:
     edges = grid.edges[::factor]
     if edges[-1] != grid.edges[-1]:
         edges = np.append(edges, grid.edges[-1])
+    return Grid(edges)
+
+
+def refined(grid: Grid) -> Grid:
+    """The grid splitting every cell of ``grid`` in two."""
+    edges = np.empty(2 * grid.cells + 1)
+    edges[::2] = grid.edges
+    edges[1::2] = grid.x
     return Grid(edges)

@@ -315,10 +315,34 @@ def test_numba_and_numpy_gibbs_kernels_agree():
         F = -concentration * (x - 0.3) ** 2 + rng.normal(0, 0.1, M)
         G = np.stack([x, x**2, np.sin(x)]) + rng.normal(0, 0.01, (J, M))
         c, psi, h = rng.normal(0, 1, J), np.tanh(x), np.full(M, 4 / M)
-        T1, C1 = compiled(F, G, c, 0.3, psi, h)
-        T2, C2 = gibbs_moments_numpy(F, G, c, 0.3, psi, h)
+        args = (F, G, np.diff(F), np.diff(G, axis=1), c, 0.3, psi, h)
+        T1, C1 = compiled(*args)
+        T2, C2 = gibbs_moments_numpy(*args)
         assert T1 == pytest.approx(T2, rel=1e-12, abs=1e-14)
         assert np.allclose(C1, C2, rtol=1e-9, atol=1e-14 * np.abs(C2).max())
+
+
+def test_gibbs_moments_keep_their_digits_far_from_the_origin_of_the_potentials():
+    """Potentials ~1e12 at the nodes, a state of width 2e-8: the node values only locate the mode
+    (here wrongly: their noise is ~1e6 D, so nodes ~1000 D below it are met on the way, which
+    must rescale the sums rather than overflow); summed outwards over the edges, the moments of
+    the discrete Gaussian are exact to round-off of the width, not of |U|."""
+    from solvers.stationary_kernels import gibbs_kernel, gibbs_moments_numpy
+
+    x = np.linspace(0.5, 0.5 + 2e-6, 20_001)  # ±14 standard deviations around the centre
+    D, center = 5e-16, 0.5 + 1e-6
+    dF = -(x[1:] - x[:-1]) * ((x[1:] + x[:-1]) / 2 - center)  # F = −(x − centre)²/2
+    F = np.concatenate([[1e12], 1e12 + np.cumsum(dF)])  # node values with |F| ~ 1e12: noise
+    G = np.zeros((1, x.size))
+    psi, h = x - center, np.full(x.size, x[1] - x[0])
+    e = (x - center) ** 2 / (2 * D)
+    var = np.exp(-e) @ (x - center) ** 2 / np.exp(-e).sum()
+    for kernel in (gibbs_kernel("numba"), gibbs_moments_numpy):
+        T, C = kernel(F, G, dF, np.zeros((1, x.size - 1)), np.zeros(1), D, psi, h)
+        assert abs(T) <= 1e-3 * np.sqrt(D)  # the mean of the symmetric Gaussian, not noise
+        # Cov(Ψ, G) with G = Ψ: the variance of the discrete Gaussian
+        _, C = kernel(F, psi[None], dF, np.diff(psi)[None], np.zeros(1), D, psi, h)
+        assert C[0] == pytest.approx(var, rel=1e-9, abs=0)
 
 
 def test_coarse_search_then_polish_finds_the_fine_grid_roots():
