@@ -22,7 +22,7 @@ neighbouring centres and the concentration widths, and returns a :class:`Resolut
 
 The report is ``ok`` when every expected error is at most ``tolerance``. The cells that would fix
 it: the width term and the Péclet term each get half the tolerance (:func:`width_target`: about
-0.62 cells per width at 1e-2; :func:`peclet_target`: ``Pe ≤ 0.24``), and both scale with the cell
+0.67 cells per width at 1e-2; :func:`peclet_target`: ``Pe ≤ 0.24``), and both scale with the cell
 width. Mass at the walls is not fixed by cells: the message asks for a wider domain.
 """
 
@@ -38,6 +38,7 @@ from typing import Any
 import numpy as np
 
 from meanfield.errors import ResolutionWarning, bad_value
+from solvers.grid import MAX_CELLS
 
 DEFAULT_TOLERANCE = 1e-2
 """Default bound on the expected relative error of the variance."""
@@ -156,7 +157,14 @@ class ResolutionReport:
         if self.ok:
             return (f"resolved on {self.cells} cells (expected relative variance error "
                     f"{float(np.max(self.expected_error)):.2g} <= {self.tolerance:g})")
-        fix = (f"; use about cells={self.cells_needed} or more" if self.cells_needed else "")
+        if self.cells_needed > MAX_CELLS:
+            fix = (f"; a uniform grid would need about {self.cells_needed:.3g} cells, beyond the "
+                   f"{MAX_CELLS} allowed: use cells='auto' (stationary states), a narrower "
+                   "domain around the concentration")
+        elif self.cells_needed:
+            fix = f"; use about cells={self.cells_needed} or more"
+        else:
+            fix = ""
         return ("; ".join(self.causes()) + f". Expected relative variance error "
                 f"{float(np.max(self.expected_error)):.2g} > {self.tolerance:g} on {self.cells} "
                 f"cells{fix} (or the rescaled solver for large gamma)")

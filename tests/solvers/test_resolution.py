@@ -112,3 +112,22 @@ def test_combine_keeps_the_worst_and_warn_emits_once():
     with pytest.raises(ValueError, match="populations"):
         good.combine(assess(names=("I",), edges=np.linspace(0, 1, 5), rho=np.ones((1, 4)),
                             potential_jumps=np.zeros((1, 3)), D=np.ones(1), width=np.ones(1)))
+
+
+def test_advice_beyond_the_grid_cap_says_no_uniform_grid_fits():
+    """σ so small that the width needs more cells than a grid may have: no absurd cells= advice."""
+    import warnings
+
+    import meanfield as mf
+    from meanfield.errors import ResolutionWarning
+    from solvers import solve
+    from solvers.grid import MAX_CELLS
+
+    model = mf.models.chemical_single(sigma=1e-9)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        solve(model, gamma=1e3, t_final=0.01, cells=50)
+    messages = [str(w.message) for w in caught if issubclass(w.category, ResolutionWarning)]
+    assert messages
+    assert f"beyond the {MAX_CELLS} allowed" in messages[0]
+    assert "use about cells=" not in messages[0]
