@@ -28,7 +28,7 @@ from __future__ import annotations
 import time as _time
 from dataclasses import dataclass, field
 from os import PathLike
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -61,6 +61,12 @@ class FhnPdeResult:
     min_density: np.ndarray
     info: dict[str, Any] = field(default_factory=dict)
 
+    RESULT_TYPE: ClassVar[str] = "FhnPdeResult"
+    SOLVER: ClassVar[str] = "solve_fhn_pde"
+    METHOD: ClassVar[str] = "fipy2d"
+    EXTRA: ClassVar[dict[str, tuple[str, str, str]]] = {}
+    """Further (t, population) variables of a subclass: name -> (long_name, units, description)."""
+
     @property
     def cell_area(self) -> float:
         return float((self.v[1] - self.v[0]) * (self.w[1] - self.w[0]))
@@ -77,16 +83,17 @@ class FhnPdeResult:
         """An ``xarray.Dataset`` with dims (t, population, w, v), CF metadata."""
         from solvers.datasets import FHN_VARIABLES, RECOVERY, VOLT, build_dataset
 
-        data = {name: (("t", "population"), getattr(self, name)) for name in OBSERVABLES}
+        data = {name: (("t", "population"), getattr(self, name))
+                for name in (*OBSERVABLES, *self.EXTRA)}
         data["rho"] = (("t", "population", "w", "v"), self.rho)
         coords = {"t": (("t",), self.t), "population": (("population",), list(self.model.names)),
                   "v": (("v",), self.v), "w": (("w",), self.w)}
-        extra = FHN_VARIABLES | {
+        extra = FHN_VARIABLES | self.EXTRA | {
             "v": ("voltage (cell centre)", VOLT, "centres of the uniform cells in v"),
             "w": ("recovery variable (cell centre)", RECOVERY, "centres of the uniform cells in w")}
-        return build_dataset("FhnPdeResult", data=data, coords=coords, model=self.model,
-                             gamma=self.gamma, solver="solve_fhn_pde", info=self.info,
-                             attrs={"method": "fipy2d", "kind": self.model.kind}, extra=extra)
+        return build_dataset(self.RESULT_TYPE, data=data, coords=coords, model=self.model,
+                             gamma=self.gamma, solver=self.SOLVER, info=self.info,
+                             attrs={"method": self.METHOD, "kind": self.model.kind}, extra=extra)
 
     def save(self, path: str | PathLike[str]) -> None:
         """Write :meth:`to_xarray` as NetCDF (read back with :func:`solvers.load`)."""
@@ -98,7 +105,7 @@ class FhnPdeResult:
         from solvers.datasets import Reader
         from solvers.io import read_density, read_times
 
-        r = Reader(ds, path, "FhnPdeResult")
+        r = Reader(ds, path, cls.RESULT_TYPE)
         model = r.model()
         r.size("population", model.P)
         v, w = (r.array(name, (name,)) for name in ("v", "w"))
@@ -106,7 +113,7 @@ class FhnPdeResult:
             if centres.size < 2 or not np.allclose(np.diff(centres), centres[1] - centres[0],
                                                    rtol=1e-9, atol=0) or centres[1] <= centres[0]:
                 r.fail(f"{name} are not increasing uniform cell centres")
-        obs = {name: r.array(name, ("t", "population")) for name in OBSERVABLES}
+        obs = {name: r.array(name, ("t", "population")) for name in (*OBSERVABLES, *cls.EXTRA)}
         return cls(model=model, gamma=r.number("gamma", minimum=0), t=read_times(r), v=v, w=w,
                    rho=read_density(r, "rho", ("t", "population", "w", "v")),
                    info=r.mapping("info"), **obs)
