@@ -1,4 +1,4 @@
-r"""Kernels of the native 2-D FitzHugh–Nagumo solver (docs/mathematics.md §8), plain numpy.
+r"""Kernels of the native 2-D FitzHugh–Nagumo solver (docs/mathematics.md §12), plain numpy.
 
 Densities are stored as ``ρ[p, j, i]`` (population, ``w`` cell, ``v`` cell), C order.
 

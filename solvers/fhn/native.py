@@ -1,4 +1,4 @@
-r"""Native 2-D finite-volume solver of the FitzHugh–Nagumo mean-field PDE (docs/mathematics.md §8).
+r"""Native 2-D finite-volume solver of the FitzHugh–Nagumo mean-field PDE (docs/mathematics.md §12).
 
 .. math::
     \partial_t \rho_p = -\partial_v\big[(v - v^3/3 - w + I_p - \gamma(K_p v - R_p))\rho_p\big]

@@ -1,4 +1,4 @@
-r"""Grid defaults and resolution verdict of the native 2-D FitzHugh–Nagumo solver (docs/mathematics.md §8).
+r"""Grid defaults and resolution verdict of the native 2-D FitzHugh–Nagumo solver (docs/mathematics.md §12).
 
 Default grid: along ``v`` the density concentrates to the width ``√(D_p/(γA_p))``
 (``A_p = Σ_q g_pq`` electrical, the balance slope :meth:`~meanfield.fhn.FhnModel.balance_slopes`

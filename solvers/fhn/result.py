@@ -11,7 +11,7 @@ from solvers.fipy2d import FhnPdeResult
 
 _ESTIMATE = ("estimated space error of {}", "same as {}", "two-grid Richardson estimate of the "
              "discretisation error of {} (signed: true ≈ computed − estimate; NaN when not "
-             "estimated), docs/mathematics.md §8")
+             "estimated), docs/mathematics.md §12")
 _UNITS = {"mean_v": "voltage units of the FitzHugh-Nagumo model (nondimensional)",
           "var_v": "square of the voltage units of the FitzHugh-Nagumo model (nondimensional)",
           "mean_w": "recovery-variable units of the FitzHugh-Nagumo model (nondimensional)",
