@@ -9,7 +9,7 @@ import pytest
 
 from meanfield.studies.fitzhugh_nagumo import fitzhugh_nagumo, plot
 
-NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "06-fitzhugh-nagumo.ipynb"
+NOTEBOOK = Path(__file__).resolve().parents[2] / "notebooks" / "06-fitzhugh-nagumo.ipynb"
 
 
 @pytest.fixture(scope="module")
