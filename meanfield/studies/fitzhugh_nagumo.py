@@ -67,6 +67,8 @@ def _beside(model: FhnModel, start: GaussianStart, *, gamma: float, n: int, seed
                                v_range=v_range, w_range=w_range, initial=start,
                                save_at=np.linspace(0.0, t_final, steps + 1))
     notes = [str(w.message) for w in caught]
+    for caught_warning in caught:  # recorded in the dataset and passed on to the caller
+        warnings.warn(str(caught_warning.message), caught_warning.category, stacklevel=3)
     nets = [simulate_fhn_network(model, gamma=gamma, n=n, t_final=t_final, dt=min(dt, 0.01),
                                  seed=seed + k, initial=start, save_at=pde.t)
             for k in range(seeds)]
