@@ -171,7 +171,7 @@ def _diffuse(plan: Plan, rho: np.ndarray, m: np.ndarray, h: float, tally: Counte
     if np.any(out < 0):
         mass = rho.sum(axis=(1, 2))
         negative = np.minimum(out, 0.0).sum(axis=(1, 2))
-        clipped = float(-negative.max() * plan.area) if P else 0.0
+        clipped = float(-negative.min() * plan.area)
         out = np.maximum(out, 0.0)
         out *= (mass / out.sum(axis=(1, 2)))[:, None, None]
         tally.clipped_mass += clipped

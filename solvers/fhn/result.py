@@ -44,16 +44,11 @@ class FhnNativeResult(FhnPdeResult):
     def relative_space_error(self) -> dict[str, float]:
         """Largest estimated error over the saved times, relative to ``max(|mean|, std)`` for
         means and to the variance for variances (NaN when not estimated)."""
-        out = {}
-        for name in ("mean_v", "var_v", "mean_w", "var_w"):
-            error = np.abs(getattr(self, f"error_{name}"))
-            value = getattr(self, name)
-            if name.startswith("var"):
-                scale = np.abs(value)
-            else:
-                scale = np.maximum(np.abs(value), np.sqrt(getattr(self, "var" + name[4:])))
-            out[name] = float(np.max(error / np.maximum(scale, 1e-300)))
-        return out
+        from solvers.fhn.resolution import relative
 
+        names = ("mean_v", "var_v", "mean_w", "var_w")
+        obs = {name: getattr(self, name) for name in names}
+        per_time = relative({name: getattr(self, f"error_{name}") for name in names}, obs)
+        return {name: float(np.max(values)) for name, values in per_time.items()}
 
 __all__ = ["FhnNativeResult"]

@@ -146,6 +146,8 @@ def test_coarse_grid_warns_with_the_cells_that_fix_it():
                              initial=ISSUE_START, save_at=[0.0, 1.0])
     report = r.info["resolution"]
     assert not report["ok"]
+    assert report["error"] > report["tolerance"]
+    assert max(r.relative_space_error().values()) > 0.2 * report["tolerance"]
     assert report["nv_needed"] > 16 or report["nw_needed"] > 16
 
 
