@@ -163,6 +163,8 @@ def solve_fhn_pde(model: FhnModel, *, gamma: float, t_final: float, nv: int = 40
     :class:`~meanfield.fhn.GaussianStart`) must have positive spreads. Densities are saved
     every ``save_every`` steps (and at ``t_final``). Raises ``RuntimeError`` if the mass drifts by
     more than ``mass_tol`` or a density goes below ``-mass_tol`` (positivity lost).
+    A :class:`~meanfield.errors.ResolutionWarning` names ``nv``, ``nw`` when the grid has fewer
+    cells per spread than the native solver's default grid.
     ``sweep_tol`` bounds ``|M(m) − m|`` at the end of every step; below about 1e-9 it meets the
     round-off of FiPy's exponential weights (piecewise in the Péclet number) and costs sweeps
     for nothing.
@@ -185,6 +187,7 @@ def solve_fhn_pde(model: FhnModel, *, gamma: float, t_final: float, nv: int = 40
     if not isinstance(initial, GaussianStart):
         bad_type("initial", initial, "a meanfield.fhn.GaussianStart")
 
+    _warn_unresolved(model, gamma, initial, t_final, nv, nw, (v_lo, v_hi), (w_lo, w_hi))
     import fipy
 
     dv, dw = (v_hi - v_lo) / nv, (w_hi - w_lo) / nw
@@ -297,6 +300,33 @@ def solve_fhn_pde(model: FhnModel, *, gamma: float, t_final: float, nv: int = 40
             "time_per_step": elapsed / steps}
     return FhnPdeResult(model=model, gamma=gamma, t=t, v=v_cells, w=w_cells, rho=rho,
                         info=info, **obs)
+
+
+def _warn_unresolved(model: FhnModel, gamma: float, initial: GaussianStart, t_final: float,
+                     nv: int, nw: int, v_range: tuple[float, float],
+                     w_range: tuple[float, float]) -> None:
+    """A ``ResolutionWarning`` when the grid has fewer cells per spread than the native default
+    (the concentration width ``√(D/(γA))`` along ``v``, the contracted ``w`` spread along ``w``)."""
+    import warnings
+
+    from meanfield.errors import ResolutionWarning
+    from solvers.fhn.resolution import CELLS_PER_WIDTH, default_grid, widths
+
+    need_v, need_w = default_grid(model, gamma, initial, t_final, v_range, w_range)
+    if nv >= need_v and nw >= need_w:
+        return
+    width_v, width_w = widths(model, gamma, initial, t_final)
+    causes = []
+    if nv < need_v:
+        causes.append(f"{width_v / ((v_range[1] - v_range[0]) / nv):.3g} cells per concentration "
+                      f"width sqrt(D/(gamma*A)) = {width_v:.3g} along v")
+    if nw < need_w:
+        causes.append(f"{width_w / ((w_range[1] - w_range[0]) / nw):.3g} cells per spread "
+                      f"{width_w:.3g} of w")
+    warnings.warn(f"the FiPy 2-D grid nv×nw = {nv}×{nw} does not resolve the density ("
+                  + "; ".join(causes) + f"; need {CELLS_PER_WIDTH:g}): use about nv={max(nv, need_v)}, "
+                  f"nw={max(nw, need_w)} or more (or solve_fhn_native, which estimates its own "
+                  "error)", ResolutionWarning, stacklevel=3)
 
 
 def _observe(model: FhnModel, rho: np.ndarray, v: np.ndarray, w: np.ndarray, area: float,

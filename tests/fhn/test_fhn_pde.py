@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 
+from meanfield.errors import ResolutionWarning
 from meanfield.fhn import GaussianStart, fhn_chemical, fhn_electrical
 from solvers import simulate_fhn_network, solve_fhn_pde
 
@@ -89,3 +90,10 @@ def test_bad_input_is_rejected_with_its_name(kwargs, error, match):
     base.update(kwargs)
     with pytest.raises(error, match=match):
         solve_fhn_pde(fhn_electrical(), **base)
+
+
+def test_issue_case_on_the_default_grid_warns_with_the_cells_that_fix_it():
+    model = fhn_electrical(current=0.3, a=0.75, b=0.7, epsilon=0.1, sigma=0.5, g=1.0)
+    start = GaussianStart(v=-0.3, w=-0.2, v_std=0.35, w_std=0.2)
+    with pytest.warns(ResolutionWarning, match=r"concentration width .* use about nv=\d+, nw=\d+"):
+        solve_fhn_pde(model, gamma=4.0, t_final=0.02, dt=0.02, initial=start)
