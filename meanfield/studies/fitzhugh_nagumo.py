@@ -22,8 +22,9 @@ The picture of docs/mathematics.md §8 (:mod:`meanfield.fhn`):
   ``mean_v, var_v, mean_w, var_w``; ``pde_<kind>_marginal_v`` (population, v) and
   ``net_<kind>_hist_v`` (population, v): the final ``v`` law of both on the PDE cells.
 
-Attributes: the study name, both models and the parameters (JSON), the package version and the
-fitted slopes (``el_error_slope``, ``el_var_slope``, ``ch_var_slope`` per population).
+Attributes: the study name, both models and the parameters (JSON), the package version, the
+fitted slopes (``el_error_slope``, ``el_var_slope``, ``ch_var_slope`` per population), the PDE
+grids (``pde_grids``) and the PDE's resolution warnings (``pde_warnings``, JSON list).
 """
 
 from __future__ import annotations
