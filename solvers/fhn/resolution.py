@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from meanfield.errors import bad_value
 from meanfield.fhn import ChemicalCoupling, FhnModel, GaussianStart
 
 CELLS_PER_WIDTH = 6.0
@@ -31,6 +32,9 @@ def widths(model: FhnModel, gamma: float, initial: GaussianStart, t_final: float
            ) -> tuple[float, float]:
     """The smallest spread along ``v`` and along ``w`` expected up to ``t_final``."""
     par = initial.per_population(model.P)
+    if np.any(par["v_std"] <= 0) or np.any(par["w_std"] <= 0):
+        bad_value("initial", initial, "standard deviations > 0 for the PDE (a Dirac mass cannot "
+                  "be put on a grid)")
     D = model.param("sigma") ** 2 / 2
     if isinstance(model.coupling, ChemicalCoupling):
         try:

@@ -127,6 +127,7 @@ def test_result_round_trips_through_load(tmp_path):
     (dict(kernel="fortran"), ValueError, "kernel='fortran'"),
     (dict(initial="gauss"), TypeError, "initial"),
     (dict(v_range=(1.0, 1.0)), ValueError, "v_range"),
+    (dict(initial=GaussianStart(w_std=0.0)), ValueError, "initial=GaussianStart"),
 ])
 def test_bad_input_is_rejected_with_its_name(kwargs, error, match):
     base = dict(gamma=1.0, t_final=0.1, nv=16, nw=16)
