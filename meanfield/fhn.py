@@ -45,9 +45,11 @@ relaxation limit cycle (period ≈ 37 for ``ε = 0.08``)."""
 REGIMES = {"excitable": EXCITABLE_CURRENT, "oscillatory": OSCILLATORY_CURRENT}
 
 
-def _regime_current(regime: str, current: Any) -> float:
+def _regime_current(regime: str, current: Any) -> Any:
+    """``current`` as given (one number or one per population, checked by :func:`_populations`),
+    else the current of ``regime``."""
     if current is not None:
-        return check_finite_number("current", current)
+        return current
     if regime not in REGIMES:
         bad_value("regime", regime, f"one of {sorted(REGIMES)} (or pass current=...)")
     return REGIMES[regime]
@@ -335,7 +337,8 @@ def fhn_electrical(*, names: Sequence[str] = ("V",), regime: str = "oscillatory"
     """Electrically coupled FitzHugh–Nagumo agents, ``h_p(v) = Σ_q g_pq (v − v̄_q)``.
 
     Defaults: one population in the oscillatory regime (``I = 0.5``), ``g = 1``, ``σ = 0.3``.
-    ``regime`` is ``"excitable"`` (``I = 0``) or ``"oscillatory"``; ``current`` overrides it.
+    ``regime`` is ``"excitable"`` (``I = 0``) or ``"oscillatory"``; ``current`` (one number or
+    one per population, like ``a``, ``b``, ``ε``, ``σ``) overrides it.
     As γ → ∞ the voltages synchronise: the population concentrates on a Dirac mass that follows
     the FitzHugh–Nagumo ODE, with ``var v ≈ D/(γ Σ_q g_pq)``.
     """
@@ -356,6 +359,7 @@ def fhn_chemical(*, names: Sequence[str] = ("E", "I"), regime: str = "excitable"
     ``g = [[1, 2], [1.5, 1]]`` and sigmoids ``S(v) = 1/(1 + e^{−2v})``; excitable intrinsic
     dynamics (``I = 0``), ``σ = 0.3``. As γ → ∞ each ``v`` is clamped at its balance voltage
     (:meth:`FhnModel.balance_voltages`) while ``w`` relaxes on the slow time scale ``1/(ε b)``.
+    ``current`` (one number or one per population) overrides the current of ``regime``.
     """
     names = _names(names)
     P = len(names)

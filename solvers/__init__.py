@@ -5,6 +5,7 @@ the n-agent network simulator and the solver of the rescaled (desingularized) eq
 """
 
 from meanfield.errors import ResolutionWarning
+from solvers.fhn import FhnNativeResult, solve_fhn_native
 from solvers.fipy2d import FhnPdeResult, solve_fhn_pde
 from solvers.fipy_backend import SweepDivergenceError, sweep_contraction
 from solvers.fluctuations import Fluctuations, TransientFluctuations, fluctuations, transient_fluctuations
@@ -20,6 +21,7 @@ from solvers.stationary import Branch, StationaryState, continuation, stationary
 
 __all__ = [
            "Branch",
+           "FhnNativeResult",
            "FhnNetworkResult",
            "FhnPdeResult",
            "Fluctuations",
@@ -39,6 +41,7 @@ __all__ = [
            "simulate_fhn_network",
            "simulate_network",
            "solve",
+           "solve_fhn_native",
            "solve_fhn_pde",
            "solve_rescaled",
            "stationary_states",

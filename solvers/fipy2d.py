@@ -28,7 +28,7 @@ from __future__ import annotations
 import time as _time
 from dataclasses import dataclass, field
 from os import PathLike
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -61,6 +61,12 @@ class FhnPdeResult:
     min_density: np.ndarray
     info: dict[str, Any] = field(default_factory=dict)
 
+    RESULT_TYPE: ClassVar[str] = "FhnPdeResult"
+    SOLVER: ClassVar[str] = "solve_fhn_pde"
+    METHOD: ClassVar[str] = "fipy2d"
+    EXTRA: ClassVar[dict[str, tuple[str, str, str]]] = {}
+    """Further (t, population) variables of a subclass: name -> (long_name, units, description)."""
+
     @property
     def cell_area(self) -> float:
         return float((self.v[1] - self.v[0]) * (self.w[1] - self.w[0]))
@@ -77,16 +83,17 @@ class FhnPdeResult:
         """An ``xarray.Dataset`` with dims (t, population, w, v), CF metadata."""
         from solvers.datasets import FHN_VARIABLES, RECOVERY, VOLT, build_dataset
 
-        data = {name: (("t", "population"), getattr(self, name)) for name in OBSERVABLES}
+        data = {name: (("t", "population"), getattr(self, name))
+                for name in (*OBSERVABLES, *self.EXTRA)}
         data["rho"] = (("t", "population", "w", "v"), self.rho)
         coords = {"t": (("t",), self.t), "population": (("population",), list(self.model.names)),
                   "v": (("v",), self.v), "w": (("w",), self.w)}
-        extra = FHN_VARIABLES | {
+        extra = FHN_VARIABLES | self.EXTRA | {
             "v": ("voltage (cell centre)", VOLT, "centres of the uniform cells in v"),
             "w": ("recovery variable (cell centre)", RECOVERY, "centres of the uniform cells in w")}
-        return build_dataset("FhnPdeResult", data=data, coords=coords, model=self.model,
-                             gamma=self.gamma, solver="solve_fhn_pde", info=self.info,
-                             attrs={"method": "fipy2d", "kind": self.model.kind}, extra=extra)
+        return build_dataset(self.RESULT_TYPE, data=data, coords=coords, model=self.model,
+                             gamma=self.gamma, solver=self.SOLVER, info=self.info,
+                             attrs={"method": self.METHOD, "kind": self.model.kind}, extra=extra)
 
     def save(self, path: str | PathLike[str]) -> None:
         """Write :meth:`to_xarray` as NetCDF (read back with :func:`solvers.load`)."""
@@ -98,7 +105,7 @@ class FhnPdeResult:
         from solvers.datasets import Reader
         from solvers.io import read_density, read_times
 
-        r = Reader(ds, path, "FhnPdeResult")
+        r = Reader(ds, path, cls.RESULT_TYPE)
         model = r.model()
         r.size("population", model.P)
         v, w = (r.array(name, (name,)) for name in ("v", "w"))
@@ -106,7 +113,7 @@ class FhnPdeResult:
             if centres.size < 2 or not np.allclose(np.diff(centres), centres[1] - centres[0],
                                                    rtol=1e-9, atol=0) or centres[1] <= centres[0]:
                 r.fail(f"{name} are not increasing uniform cell centres")
-        obs = {name: r.array(name, ("t", "population")) for name in OBSERVABLES}
+        obs = {name: r.array(name, ("t", "population")) for name in (*OBSERVABLES, *cls.EXTRA)}
         return cls(model=model, gamma=r.number("gamma", minimum=0), t=read_times(r), v=v, w=w,
                    rho=read_density(r, "rho", ("t", "population", "w", "v")),
                    info=r.mapping("info"), **obs)
@@ -156,6 +163,8 @@ def solve_fhn_pde(model: FhnModel, *, gamma: float, t_final: float, nv: int = 40
     :class:`~meanfield.fhn.GaussianStart`) must have positive spreads. Densities are saved
     every ``save_every`` steps (and at ``t_final``). Raises ``RuntimeError`` if the mass drifts by
     more than ``mass_tol`` or a density goes below ``-mass_tol`` (positivity lost).
+    A :class:`~meanfield.errors.ResolutionWarning` names ``nv``, ``nw`` when the grid has fewer
+    cells per spread than the native solver's default grid.
     ``sweep_tol`` bounds ``|M(m) − m|`` at the end of every step; below about 1e-9 it meets the
     round-off of FiPy's exponential weights (piecewise in the Péclet number) and costs sweeps
     for nothing.
@@ -178,6 +187,7 @@ def solve_fhn_pde(model: FhnModel, *, gamma: float, t_final: float, nv: int = 40
     if not isinstance(initial, GaussianStart):
         bad_type("initial", initial, "a meanfield.fhn.GaussianStart")
 
+    _warn_unresolved(model, gamma, initial, t_final, nv, nw, (v_lo, v_hi), (w_lo, w_hi))
     import fipy
 
     dv, dw = (v_hi - v_lo) / nv, (w_hi - w_lo) / nw
@@ -290,6 +300,33 @@ def solve_fhn_pde(model: FhnModel, *, gamma: float, t_final: float, nv: int = 40
             "time_per_step": elapsed / steps}
     return FhnPdeResult(model=model, gamma=gamma, t=t, v=v_cells, w=w_cells, rho=rho,
                         info=info, **obs)
+
+
+def _warn_unresolved(model: FhnModel, gamma: float, initial: GaussianStart, t_final: float,
+                     nv: int, nw: int, v_range: tuple[float, float],
+                     w_range: tuple[float, float]) -> None:
+    """A ``ResolutionWarning`` when the grid has fewer cells per spread than the native default
+    (the concentration width ``√(D/(γA))`` along ``v``, the contracted ``w`` spread along ``w``)."""
+    import warnings
+
+    from meanfield.errors import ResolutionWarning
+    from solvers.fhn.resolution import CELLS_PER_WIDTH, default_grid, widths
+
+    need_v, need_w = default_grid(model, gamma, initial, t_final, v_range, w_range)
+    if nv >= need_v and nw >= need_w:
+        return
+    width_v, width_w = widths(model, gamma, initial, t_final)
+    causes = []
+    if nv < need_v:
+        causes.append(f"{width_v / ((v_range[1] - v_range[0]) / nv):.3g} cells per concentration "
+                      f"width sqrt(D/(gamma*A)) = {width_v:.3g} along v")
+    if nw < need_w:
+        causes.append(f"{width_w / ((w_range[1] - w_range[0]) / nw):.3g} cells per spread "
+                      f"{width_w:.3g} of w")
+    warnings.warn(f"the FiPy 2-D grid nv×nw = {nv}×{nw} does not resolve the density ("
+                  + "; ".join(causes) + f"; need {CELLS_PER_WIDTH:g}): use about nv={max(nv, need_v)}, "
+                  f"nw={max(nw, need_w)} or more (or solve_fhn_native, which estimates its own "
+                  "error)", ResolutionWarning, stacklevel=3)
 
 
 def _observe(model: FhnModel, rho: np.ndarray, v: np.ndarray, w: np.ndarray, area: float,

@@ -30,6 +30,7 @@ RESULT_TYPES = {
     "Fluctuations": ("solvers.fluctuations", "Fluctuations"),
     "TransientFluctuations": ("solvers.fluctuations", "TransientFluctuations"),
     "FhnPdeResult": ("solvers.fipy2d", "FhnPdeResult"),
+    "FhnNativeResult": ("solvers.fhn.result", "FhnNativeResult"),
     "FhnNetworkResult": ("solvers.network2d", "FhnNetworkResult"),
     "RescaledSolution": ("solvers.rescaled", "RescaledSolution"),
 }

@@ -16,12 +16,15 @@ The picture of docs/mathematics.md §8 (:mod:`meanfield.fhn`):
   ``el_error`` (el_gamma): RMS distance of ``(v̄, w̄)`` to the ODE over the window;
 - ``ch_mean_v, ch_mean_w, ch_var_v`` (ch_gamma, t, population), ``limit_v, limit_w``
   (t, population), ``ch_var`` (ch_gamma, population): time-averaged ``var v`` after the layer;
-- ``pde_<kind>_<obs>`` and ``net_<kind>_<obs>`` (pde_t[, population]) for ``obs`` in
+- ``pde_<kind>_<obs>`` (the native 2-D PDE), ``pde_<kind>_<obs>_error`` (its two-grid space
+  error estimate), ``net_<kind>_<obs>`` (mean over independent networks) and
+  ``net_<kind>_<obs>_se`` (seed-to-seed standard error) (pde_t, population) for ``obs`` in
   ``mean_v, var_v, mean_w, var_w``; ``pde_<kind>_marginal_v`` (population, v) and
   ``net_<kind>_hist_v`` (population, v): the final ``v`` law of both on the PDE cells.
 
-Attributes: the study name, both models and the parameters (JSON), the package version and the
-fitted slopes (``el_error_slope``, ``el_var_slope``, ``ch_var_slope`` per population).
+Attributes: the study name, both models and the parameters (JSON), the package version, the
+fitted slopes (``el_error_slope``, ``el_var_slope``, ``ch_var_slope`` per population), the PDE
+grids (``pde_grids``) and the PDE's resolution warnings (``pde_warnings``, JSON list).
 """
 
 from __future__ import annotations
@@ -46,20 +49,43 @@ def _gammas(name: str, values: Any) -> np.ndarray:
     return arr
 
 
-def _beside(model: FhnModel, start: GaussianStart, *, gamma: float, n: int, seed: int,
-            t_final: float, dt: float, nv: int, nw: int, v_range: tuple[float, float],
-            w_range: tuple[float, float]) -> dict[str, Any]:
-    from solvers import simulate_fhn_network, solve_fhn_pde
+def _beside(model: FhnModel, start: GaussianStart, *, gamma: float, n: int, seeds: int,
+            seed: int, t_final: float, dt: float, nv: int | None, nw: int | None,
+            v_range: tuple[float, float], w_range: tuple[float, float]) -> dict[str, Any]:
+    """The native 2-D PDE and ``seeds`` independent networks of ``n`` agents per population.
 
-    pde = solve_fhn_pde(model, gamma=gamma, t_final=t_final, nv=nv, nw=nw, dt=dt,
-                        v_range=v_range, w_range=w_range, initial=start)
-    net = simulate_fhn_network(model, gamma=gamma, n=n, t_final=t_final, dt=min(dt, 0.01),
-                               seed=seed, initial=start, save_at=pde.t)
+    The networks' band is the seed-to-seed standard error of the ensemble mean (agents of one
+    network share the coupling and are not independent samples).
+    """
+    import warnings
+
+    from solvers import simulate_fhn_network, solve_fhn_native
+
+    steps = max(1, round(t_final / dt))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        pde = solve_fhn_native(model, gamma=gamma, t_final=t_final, nv=nv, nw=nw,
+                               v_range=v_range, w_range=w_range, initial=start,
+                               save_at=np.linspace(0.0, t_final, steps + 1))
+    notes = [str(w.message) for w in caught]
+    for caught_warning in caught:  # recorded in the dataset and passed on to the caller
+        warnings.warn(str(caught_warning.message), caught_warning.category, stacklevel=3)
+    nets = [simulate_fhn_network(model, gamma=gamma, n=n, t_final=t_final, dt=min(dt, 0.01),
+                                 seed=seed + k, initial=start, save_at=pde.t)
+            for k in range(seeds)]
+    stats = {}
+    for obs in OBSERVABLES:
+        values = np.array([getattr(net, obs) for net in nets])  # (seeds, nt, P)
+        stats[obs] = values.mean(axis=0)
+        stats[f"{obs}_se"] = values.std(axis=0, ddof=1) / np.sqrt(seeds)
     dv = pde.v[1] - pde.v[0]
     edges = np.append(pde.v - dv / 2, pde.v[-1] + dv / 2)
-    hist = np.array([np.histogram(net.v[net.population == p], bins=edges, density=True)[0]
+    v_all = np.concatenate([net.v for net in nets])
+    pop_all = np.concatenate([net.population for net in nets])
+    hist = np.array([np.histogram(v_all[pop_all == p], bins=edges, density=True)[0]
                      for p in range(model.P)])
-    return {"pde": pde, "net": net, "hist": hist, "marginal": pde.marginal_v()[-1]}
+    return {"pde": pde, "net": stats, "hist": hist, "marginal": pde.marginal_v()[-1],
+            "warnings": notes}
 
 
 def fitzhugh_nagumo(*, el_gammas: Any = (1.0, 2.0, 4.0, 8.0),
@@ -67,15 +93,18 @@ def fitzhugh_nagumo(*, el_gammas: Any = (1.0, 2.0, 4.0, 8.0),
                     t_final: float = 15.0, dt: float = 0.01, seed: int = 0, saves: int = 151,
                     electrical: FhnModel | None = None, chemical: FhnModel | None = None,
                     pde_gamma: float = 1.0, pde_t_final: float = 2.0, pde_dt: float = 0.05,
-                    nv: int = 40, nw: int = 40, pde_n: int = 20000) -> Any:
+                    nv: int | None = None, nw: int | None = None, pde_n: int = 2500,
+                    pde_seeds: int = 8) -> Any:
     """Run the electrical and chemical pictures and the PDE-beside-particles comparison.
 
     Electrical (default :func:`~meanfield.fhn.fhn_electrical` in the excitable regime with
     ``σ = 0.5``): all agents start at ``(0, −0.6)`` above threshold, so the window holds one
     spike; the ODE is solved with ``scipy.integrate.solve_ivp``. Chemical (default
     :func:`~meanfield.fhn.fhn_chemical`): agents start at the balance voltages, ``w = −0.6``.
-    The PDE (``nv × nw`` cells) and a network of ``pde_n`` agents per population run side by side
-    at ``pde_gamma`` from Gaussian initial laws for ``pde_t_final``.
+    The native 2-D PDE (``nv × nw`` cells, default from the concentration width; saved every
+    ``pde_dt``) and ``pde_seeds`` independent networks of ``pde_n`` agents per population run
+    side by side at ``pde_gamma`` from Gaussian initial laws for ``pde_t_final``; the network
+    band is the seed-to-seed standard error of the ensemble mean.
     """
     import xarray as xr
     from scipy.integrate import solve_ivp
@@ -91,6 +120,7 @@ def fitzhugh_nagumo(*, el_gammas: Any = (1.0, 2.0, 4.0, 8.0),
     t_final = check_finite_number("t_final", t_final, positive=True)
     dt = check_finite_number("dt", dt, positive=True)
     pde_gamma = check_finite_number("pde_gamma", pde_gamma, positive=True)
+    pde_seeds = check_int("pde_seeds", pde_seeds, minimum=2)
     electrical = fhn_electrical(regime="excitable", sigma=0.5) if electrical is None else electrical
     chemical = fhn_chemical() if chemical is None else chemical
     if electrical.kind != "electrical" or electrical.P != 1:
@@ -138,18 +168,23 @@ def fitzhugh_nagumo(*, el_gammas: Any = (1.0, 2.0, 4.0, 8.0),
     # the 2-D PDE beside the particles
     beside = {
         "el": _beside(electrical, GaussianStart(v=0.0, w=-0.6, v_std=0.4, w_std=0.25),
-                      gamma=pde_gamma, n=pde_n, seed=seed, t_final=pde_t_final, dt=pde_dt,
-                      nv=nv, nw=nw, v_range=(-3.0, 3.0), w_range=(-1.8, 0.8)),
+                      gamma=pde_gamma, n=pde_n, seeds=pde_seeds, seed=seed,
+                      t_final=pde_t_final, dt=pde_dt, nv=nv, nw=nw, v_range=(-3.0, 3.0),
+                      w_range=(-1.8, 0.8)),
         "ch": _beside(chemical, GaussianStart(v=list(v_star), w=-0.6, v_std=0.3, w_std=0.25),
-                      gamma=pde_gamma, n=pde_n, seed=seed, t_final=pde_t_final, dt=pde_dt,
-                      nv=nv, nw=nw, v_range=(-3.0, 2.5), w_range=(-1.8, 0.8)),
+                      gamma=pde_gamma, n=pde_n, seeds=pde_seeds, seed=seed,
+                      t_final=pde_t_final, dt=pde_dt, nv=nv, nw=nw, v_range=(-3.0, 2.5),
+                      w_range=(-1.8, 0.8)),
     }
     pde_t = beside["el"]["pde"].t
     for kind, runs in beside.items():
         pops = f"{kind}_population"
         for obs in OBSERVABLES:
             data[f"pde_{kind}_{obs}"] = (("pde_t", pops), getattr(runs["pde"], obs))
-            data[f"net_{kind}_{obs}"] = (("pde_t", pops), getattr(runs["net"], obs))
+            data[f"net_{kind}_{obs}"] = (("pde_t", pops), runs["net"][obs])
+            data[f"net_{kind}_{obs}_se"] = (("pde_t", pops), runs["net"][f"{obs}_se"])
+            data[f"pde_{kind}_{obs}_error"] = (("pde_t", pops),
+                                               getattr(runs["pde"], f"error_{obs}"))
         data[f"pde_{kind}_marginal_v"] = ((pops, f"{kind}_v"), runs["marginal"])
         data[f"net_{kind}_hist_v"] = ((pops, f"{kind}_v"), runs["hist"])
 
@@ -161,14 +196,18 @@ def fitzhugh_nagumo(*, el_gammas: Any = (1.0, 2.0, 4.0, 8.0),
               "ch_population": list(chemical.names),
               "el_v": beside["el"]["pde"].v, "ch_v": beside["ch"]["pde"].v}
     params = {"n": n, "t_final": t_final, "dt": dt, "seed": seed, "pde_gamma": pde_gamma,
-              "pde_t_final": pde_t_final, "pde_dt": pde_dt, "nv": nv, "nw": nw, "pde_n": pde_n}
+              "pde_t_final": pde_t_final, "pde_dt": pde_dt, "nv": nv, "nw": nw, "pde_n": pde_n,
+              "pde_seeds": pde_seeds}
     attrs = {"study": "fitzhugh_nagumo", "electrical_model": electrical.to_json(),
              "chemical_model": chemical.to_json(), "parameters": json.dumps(params),
              "meanfield_version": __version__, "el_error_slope": el_error_slope,
              "el_var_slope": el_var_slope, "ch_var_slope": json.dumps(ch_var_slope),
              "balance_voltages": json.dumps(v_star.tolist()),
              "pde_max_mass_error": max(b["pde"].info["max_mass_error"] for b in beside.values()),
-             "pde_min_density": min(b["pde"].info["min_density"] for b in beside.values())}
+             "pde_min_density": min(b["pde"].info["min_density"] for b in beside.values()),
+             "pde_grids": json.dumps({k: [b["pde"].info["nv"], b["pde"].info["nw"]]
+                                      for k, b in beside.items()}),
+             "pde_warnings": json.dumps([m for b in beside.values() for m in b["warnings"]])}
     return xr.Dataset(data, coords=coords, attrs=attrs)
 
 
@@ -204,9 +243,10 @@ def plot(ds: Any) -> Any:
     pde_t = ds["pde_t"].values
     for k, obs in enumerate(("mean_v", "var_v", "mean_w", "var_w")):
         a.plot(pde_t, ds[f"pde_el_{obs}"][:, 0], color=colours[k], label=f"PDE {obs}")
-        a.plot(pde_t, ds[f"net_el_{obs}"][:, 0], "o", ms=3, color=colours[k],
-               label=f"network {obs}")
-    a.set(xlabel="time t", ylabel="moment", title="electrical: PDE (lines) vs network (dots)")
+        a.errorbar(pde_t, ds[f"net_el_{obs}"][:, 0], yerr=2 * ds[f"net_el_{obs}_se"][:, 0],
+                   fmt="o", ms=3, color=colours[k], label=f"networks {obs} (±2 SE, seeds)")
+    a.set(xlabel="time t", ylabel="moment",
+          title="electrical: native PDE (lines) vs network ensemble (dots)")
     a.legend(fontsize=6, ncol=2)
 
     pde_gamma = json.loads(ds.attrs["parameters"])["pde_gamma"]

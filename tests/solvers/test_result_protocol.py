@@ -47,9 +47,23 @@ def _network() -> Any:
 def _fhn_pde() -> Any:
     from meanfield.fhn import GaussianStart, fhn_electrical
 
-    return solvers.solve_fhn_pde(fhn_electrical(regime="excitable", sigma=0.5), gamma=1.0,
-                                 t_final=0.04, nv=12, nw=10, dt=0.02, w_range=(-1.8, 0.8),
-                                 initial=GaussianStart(v=0.0, w=-0.6, v_std=0.6, w_std=0.4))
+    with warnings.catch_warnings():  # a coarse grid on purpose: this tests storage, not accuracy
+        warnings.simplefilter("ignore", solvers.ResolutionWarning)
+        return solvers.solve_fhn_pde(fhn_electrical(regime="excitable", sigma=0.5), gamma=1.0,
+                                     t_final=0.04, nv=12, nw=10, dt=0.02, w_range=(-1.8, 0.8),
+                                     initial=GaussianStart(v=0.0, w=-0.6, v_std=0.6, w_std=0.4))
+
+
+def _fhn_native() -> Any:
+    from meanfield.fhn import GaussianStart, fhn_electrical
+
+    with warnings.catch_warnings():  # a coarse grid on purpose: this tests storage, not accuracy
+        warnings.simplefilter("ignore", solvers.ResolutionWarning)
+        return solvers.solve_fhn_native(fhn_electrical(regime="excitable", sigma=0.5), gamma=1.0,
+                                        t_final=0.04, nv=12, nw=10, w_range=(-1.8, 0.8),
+                                        save_at=[0.0, 0.02, 0.04],
+                                        initial=GaussianStart(v=0.0, w=-0.6, v_std=0.6,
+                                                              w_std=0.4))
 
 
 def _fhn_network() -> Any:
@@ -90,6 +104,7 @@ FACTORIES: dict[str, Callable[[], Any]] = {
     "NetworkEnsemble": _ensemble,
     "Solution": _solution, "StationaryState": _state, "Branch": _branch,
     "NetworkResult": _network, "FhnPdeResult": _fhn_pde, "FhnNetworkResult": _fhn_network,
+    "FhnNativeResult": _fhn_native,
 }
 
 

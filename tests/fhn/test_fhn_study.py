@@ -9,14 +9,14 @@ import pytest
 
 from meanfield.studies.fitzhugh_nagumo import fitzhugh_nagumo, plot
 
-NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "06-fitzhugh-nagumo.ipynb"
+NOTEBOOK = Path(__file__).resolve().parents[2] / "notebooks" / "06-fitzhugh-nagumo.ipynb"
 
 
 @pytest.fixture(scope="module")
 def small_study():
     return fitzhugh_nagumo(el_gammas=(1.0, 4.0), ch_gammas=(30.0, 300.0), n=300, t_final=3.0,
                            dt=0.05, saves=31, pde_t_final=0.2, pde_dt=0.05, nv=12, nw=10,
-                           pde_n=500)
+                           pde_n=300, pde_seeds=4)
 
 
 def test_study_dataset_holds_both_pictures(small_study):
@@ -34,8 +34,16 @@ def test_study_dataset_holds_both_pictures(small_study):
     assert np.all(np.abs(np.array(json.loads(ds.attrs["ch_var_slope"])) + 1.0) < 0.2)
     # electrical: the network mean gets closer to the ODE as γ grows
     assert ds["el_error"][1] < ds["el_error"][0]
+    # network bands: seed-to-seed standard errors of the ensemble mean, positive and small
+    for kind in ("el", "ch"):
+        se = ds[f"net_{kind}_var_v_se"].values[1:]
+        assert np.all(se > 0)
+        assert np.all(se < 0.1 * ds[f"net_{kind}_var_v"].values[1:])
+        assert np.all(np.isfinite(ds[f"pde_{kind}_var_v_error"].values))
+    assert json.loads(ds.attrs["pde_grids"]) == {"el": [12, 10], "ch": [12, 10]}
     assert ds.attrs["pde_max_mass_error"] < 1e-12
     assert ds.attrs["pde_min_density"] >= -1e-14
+    assert "use about nv=" in ds.attrs["pde_warnings"]  # 12×10 cells: said, not hidden
     # the marginals of the PDE and the histograms of the network are both probability densities
     for kind in ("el", "ch"):
         dv = float(ds[f"{kind}_v"][1] - ds[f"{kind}_v"][0])

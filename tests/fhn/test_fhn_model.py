@@ -78,6 +78,18 @@ def test_to_json_round_trips_parameters():
     assert data["populations"][1]["sigma"] == 0.4
 
 
+def test_current_may_be_given_per_population():
+    chem = fhn_chemical(current=(0.3, 0.0))
+    assert chem.param("current").tolist() == [0.3, 0.0]
+    assert fhn_chemical(current=0.2).param("current").tolist() == [0.2, 0.2]
+    elec = fhn_electrical(names=("A", "B"), g=[[1, 0.5], [0.5, 1]], current=np.array([0.5, -0.1]))
+    assert elec.param("current").tolist() == [0.5, -0.1]
+    assert fhn_electrical(regime="excitable").param("current").tolist() == [0.0]
+    # the per-population current enters each population's drift
+    pops = chem.populations
+    assert pops[0].drift_v(0.0, 0.0) - pops[1].drift_v(0.0, 0.0) == pytest.approx(0.3)
+
+
 @pytest.mark.parametrize(("build", "error", "match"), [
     (lambda: FhnPopulation(epsilon=0.0), ValueError, "epsilon=0.0"),
     (lambda: FhnPopulation(sigma=-1.0), ValueError, "sigma=-1.0"),
@@ -96,6 +108,10 @@ def test_to_json_round_trips_parameters():
     (lambda: fhn_electrical().balance_voltages(), ValueError, "chemical"),
     (lambda: GaussianStart(v_std=-0.1), ValueError, "v_std"),
     (lambda: ChemicalCoupling([[1.0]], [0.0], [0.0], [1.0, 2.0]), ValueError, "slope"),
+    (lambda: fhn_chemical(current=(0.3, 0.0, 0.1)), ValueError, r"current=\(0\.3, 0\.0, 0\.1\)"),
+    (lambda: fhn_chemical(current=(0.3, float("nan"))), ValueError, "current=nan"),
+    (lambda: fhn_electrical(current="0.3"), TypeError, "current has type str"),
+    (lambda: fhn_electrical(names=("A", "B"), current=[0.1]), ValueError, "current=\\[0.1\\]"),
 ])
 def test_bad_input_is_rejected_with_its_name(build, error, match):
     with pytest.raises(error, match=match):
