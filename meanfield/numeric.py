@@ -222,6 +222,25 @@ class NumericModel:
         return sum((self.g[p, j] * mj[j] * self.phi[p][j](points) for j in range(self.J)),
                    np.zeros_like(np.asarray(points, float)))
 
+    def table(self, points: np.ndarray) -> np.ndarray:
+        """``[f_p, Φ_p0, …, Φ_p(J−1), Ψ_p]`` at ``points[p]`` (P, N) for every ``p``: (P, J + 2, N).
+
+        One call of one lambdified function for the whole model (``Φ_pj`` is 0 where
+        ``g_pj = 0``), for solvers that evaluate the model at new points every step.
+        """
+        points = np.asarray(points, dtype=float)
+        out = np.empty((self.P, self.J + 2, points.shape[-1]))
+        function = self.__dict__.get("_table")
+        if function is None:  # compiled on first use, kept with this numeric view
+            function = _table_function(self.model)
+            object.__setattr__(self, "_table", function)
+        with np.errstate(over="ignore", under="ignore"):
+            values = function(*points)
+        rows = out.reshape(-1, points.shape[-1])
+        for k, value in enumerate(values):
+            rows[k] = value
+        return out
+
     def potential(self, p: int, points: np.ndarray, m: np.ndarray, gamma: float,
                   time: float = 0.0) -> np.ndarray:
         """``U_p(x) = -F_p(x) + γ Σ_j g_pj m_j G_pj(x)``."""
@@ -242,6 +261,19 @@ def _field_functions(model: Model, p: int) -> tuple[Callable[..., Any], Callable
                 if float(g[j]) != 0), sp.Integer(0))
     return (sp.lambdify((x, *symbols), expr, modules="numpy"),
             sp.lambdify((x, *symbols), sp.diff(expr, x), modules="numpy"))
+
+
+def _table_function(model: Model) -> Callable[..., Any]:
+    """The lambdified list ``[f_p(x_p), Φ_pj(x_p) (g_pj ≠ 0, else 0), Ψ_p(x_p)]`` over ``p``."""
+    symbols = sp.symbols(f"_x0:{model.P}", real=True)
+    entries = []
+    for p, pop in enumerate(model.populations):
+        phis = [*model.phi[p], *(inp.phi[p] for inp in model.inputs)]
+        g = [*model.g[p], *(inp.g[p] for inp in model.inputs)]
+        row = [pop.drift, *(phi if float(gj) != 0 else sp.Integer(0)
+                            for phi, gj in zip(phis, g, strict=True)), model.psi[p]]
+        entries += [sp.sympify(e).subs(x, symbols[p]) for e in row]
+    return sp.lambdify(symbols, entries, modules="numpy")
 
 
 COEFFICIENTS = sp.IndexedBase("c")

@@ -24,38 +24,42 @@ conserved to round-off because the cells in ``z`` never change.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 
-_NODES, _WEIGHTS = np.polynomial.legendre.leggauss(4)
+from solvers.rescaled.kernels import follow_numpy, moments_numpy, placement_numpy
 
 
 @dataclass(frozen=True, eq=False)
 class ZoomGrid:
     """The fixed cells in ``z ∈ [−1, 1]``: ``edges`` (M+1), ``widths`` (M), ``centres`` (M),
-    ``gaps`` (M−1) between centres, the Gauss–Legendre ``nodes`` (M−1, 4) of every gap with
-    ``quadrature`` weights (M−1, 4) (``∫ g dz ≈ Σ quadrature·g(nodes)``) and ``squares`` (M−1)
-    ``(z_{i+1}² − z_i²)/2``."""
+    ``gaps`` (M−1) between centres, ``squares`` (M−1) ``(z_{i+1}² − z_i²)/2`` and the
+    ``samples`` (2M−1) ``z_0, ẑ_0, z_1, …, z_{M−1}`` (centres and the midpoints of the gaps:
+    the points of Simpson's rule on every gap, :mod:`solvers.rescaled.kernels`)."""
 
     edges: np.ndarray
     widths: np.ndarray
     centres: np.ndarray
     gaps: np.ndarray
-    nodes: np.ndarray
-    quadrature: np.ndarray
     squares: np.ndarray
+    samples: np.ndarray
 
     @classmethod
     def uniform(cls, cells: int) -> ZoomGrid:
         edges = np.linspace(-1.0, 1.0, cells + 1)
         centres = (edges[1:] + edges[:-1]) / 2
-        gaps = np.diff(centres)
-        mid = (centres[1:] + centres[:-1]) / 2
-        return cls(edges=edges, widths=np.diff(edges), centres=centres, gaps=gaps,
-                   nodes=mid[:, None] + (gaps / 2)[:, None] * _NODES,
-                   quadrature=(gaps / 2)[:, None] * _WEIGHTS,
-                   squares=(centres[1:] ** 2 - centres[:-1] ** 2) / 2)
+        samples = np.empty(2 * cells - 1)
+        samples[0::2] = centres
+        samples[1::2] = (centres[1:] + centres[:-1]) / 2
+        return cls(edges=edges, widths=np.diff(edges), centres=centres, gaps=np.diff(centres),
+                   squares=(centres[1:] ** 2 - centres[:-1] ** 2) / 2, samples=samples)
+
+    def simpson(self, values: np.ndarray) -> np.ndarray:
+        """``∫ g dz`` over every gap (…, M−1) from ``g`` at the ``samples`` (…, 2M−1)."""
+        return (values[..., 0:-1:2] + 4 * values[..., 1::2] + values[..., 2::2]) * (
+            self.gaps / 6)
 
 
 @dataclass(frozen=True, eq=False)
@@ -99,27 +103,20 @@ def placement(mean: np.ndarray, std: np.ndarray, window: float, domain: tuple[fl
     to the wall beyond it, and smooth in between, so that a window leaving a wall (a wide
     profile contracting) does not jerk the frame.
     """
-    a, b = domain
-    reach = window * std
-    s = reach / 10
-    hi = b - s * np.logaddexp(0.0, (b - mean - reach) / s)
-    lo = a + s * np.logaddexp(0.0, (mean - reach - a) / s)
-    return (lo + hi) / 2, (hi - lo) / 2
+    return placement_numpy(mean, std, window, *domain)
 
 
-def statistics(frame: Frame, grid: ZoomGrid, q: np.ndarray, f: np.ndarray
+def statistics(frame: Frame, grid: ZoomGrid, q: np.ndarray, f: np.ndarray,
+               moments: Callable[..., np.ndarray] = moments_numpy
                ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Mean, standard deviation and their rates ``(μ, σ, μ', σ')`` of the profiles ``q`` (in
     ``frame``) from ``f = ∂_t q``: ``μ' = c' + β'z̄ + β Σ z h f``,
-    ``σ' = β' s_z + β Σ(z − z̄)² h f/(2s_z)`` (``z̄``, ``s_z`` the mean and spread in ``z``)."""
-    z, w = grid.centres, grid.widths
-    mass = q @ w
-    zbar = (q @ (z * w)) / mass
-    centred = (z[None] - zbar[:, None]) ** 2
-    std_z = np.sqrt(np.maximum(np.einsum("pi,pi,i->p", q, centred, w) / mass, 1e-300))
+    ``σ' = β' s_z + β Σ(z − z̄)² h f/(2s_z)`` (``z̄``, ``s_z`` the mean and spread in ``z``;
+    the sums by ``moments``, :func:`solvers.rescaled.kernels.moments_numpy` or its twin)."""
+    _, zbar, var_z, first_rate, var_rate = moments(q, f, grid.centres, grid.widths)
+    std_z = np.sqrt(np.maximum(var_z, 1e-300))
     mean, std = frame.centre + frame.half * zbar, frame.half * std_z
-    mean_rate = frame.velocity + frame.rate * zbar + frame.half * (f @ (z * w)) / mass
-    var_rate = np.einsum("pi,pi,i->p", f, centred, w) / mass
+    mean_rate = frame.velocity + frame.rate * zbar + frame.half * first_rate
     std_rate = frame.rate * std_z + frame.half * var_rate / (2 * std_z)
     return mean, std, mean_rate, std_rate
 
@@ -138,14 +135,17 @@ def placed(mean: np.ndarray, std: np.ndarray, mean_rate: np.ndarray, std_rate: n
 
 
 def placement_rates(frame: Frame, grid: ZoomGrid, q: np.ndarray, f: np.ndarray, window: float,
-                    domain: tuple[float, float]) -> tuple[np.ndarray, np.ndarray]:
+                    domain: tuple[float, float],
+                    moments: Callable[..., np.ndarray] = moments_numpy
+                    ) -> tuple[np.ndarray, np.ndarray]:
     """The rates ``(C', H')`` of the placement ``C ± H`` of the profile ``q`` (:func:`placed`
     at its :func:`statistics`)."""
-    return placed(*statistics(frame, grid, q, f), window, domain)[2:]
+    return placed(*statistics(frame, grid, q, f, moments), window, domain)[2:]
 
 
 def follow(frame: Frame, grid: ZoomGrid, q: np.ndarray, f: np.ndarray, t_new: float, *,
-           window: float, domain: tuple[float, float], scheme: str = "bdf2") -> Frame:
+           window: float, domain: tuple[float, float], scheme: str = "bdf2",
+           kernel: Callable[..., np.ndarray] = follow_numpy) -> Frame:
     r"""The frame at ``t_new = t_n + h`` for the step from ``frame`` (profiles ``q``, their rate
     ``f = ∂_t q`` at ``t_n``; ``h₁ = t_n − t_{n−1}``).
 
@@ -170,48 +170,20 @@ def follow(frame: Frame, grid: ZoomGrid, q: np.ndarray, f: np.ndarray, t_new: fl
     the levels are placed in time, and the scheme keeps its order.
     """
     h = t_new - frame.t
-    mean, std, mean_rate, std_rate = statistics(frame, grid, q, f)
-    log_std, log_rate = np.log(std), std_rate / std
-    mean_new, log_new = mean + h * mean_rate, log_std + h * log_rate
-    log_half, log_half_rate = np.log(frame.half), frame.rate / frame.half
-    own_centre, own_log = frame.centre + h * frame.velocity, log_half + h * log_half_rate
     history = frame.t_prev is not None and frame.mean_prev is not None
-    h1 = frame.t - frame.t_prev if history else h
     if history:
-        bend = (h / h1) ** 2
-        mean_new = mean_new + bend * (frame.mean_prev - mean + h1 * mean_rate)
-        log_new = log_new + bend * (frame.log_std_prev - log_std + h1 * log_rate)
-        own_centre = own_centre + bend * (frame.centre_prev - frame.centre
-                                          + h1 * frame.velocity)
-        own_log = own_log + bend * (np.log(frame.half_prev) - log_half + h1 * log_half_rate)
-    mean_new = mean + _saturate(mean_new - mean, window * std / 2)
-    log_new = log_std + _saturate(log_new - log_std, 1.0)
-    here, spread = placement(mean, std, window, domain)
-    target, wide = placement(mean_new, np.exp(log_new), window, domain)
-    keep = h1 / (h + h1) if history else 1.0
-    target = target + keep * (frame.centre - here)
-    wide = wide * np.exp(keep * np.log(frame.half / spread))
-    weight = min(1.0, (h / h1) ** 2)
-    centre = own_centre + weight * (target - own_centre)
-    half = np.exp(own_log + weight * (np.log(wide) - own_log))
-    a, b = domain
-    lo, hi = np.maximum(centre - half, a), np.minimum(centre + half, b)
-    centre, half = (lo + hi) / 2, (hi - lo) / 2
-    if history and scheme == "bdf2" and frame.centre_prev is not None:
-        a0, a1, a2 = (2 * h + h1) / (h * (h + h1)), (h + h1) / (h * h1), h / (h1 * (h + h1))
-        velocity = a0 * centre - a1 * frame.centre + a2 * frame.centre_prev
-        rate = a0 * half - a1 * frame.half + a2 * frame.half_prev
+        previous = np.array([frame.centre_prev, frame.half_prev, frame.mean_prev,
+                             frame.log_std_prev])
+        h1 = frame.t - frame.t_prev
     else:
-        velocity, rate = (centre - frame.centre) / h, (half - frame.half) / h
-    return Frame(t=float(t_new), centre=centre, half=half, velocity=velocity, rate=rate,
+        previous, h1 = np.ones((4, frame.centre.size)), h
+    out = kernel(q, f, grid.centres, grid.widths,
+                 np.array([frame.centre, frame.half, frame.velocity, frame.rate]), previous,
+                 float(h), float(h1), history, scheme == "bdf2", float(window),
+                 float(domain[0]), float(domain[1]))
+    return Frame(t=float(t_new), centre=out[0], half=out[1], velocity=out[2], rate=out[3],
                  t_prev=frame.t, centre_prev=frame.centre, half_prev=frame.half,
-                 mean_prev=mean, log_std_prev=log_std)
-
-
-def _saturate(change: np.ndarray, limit: float | np.ndarray) -> np.ndarray:
-    """``d/(1 + |d/L|³)^{1/3}``: ``d − O(d⁴/L³)`` for small changes, at most ``L`` in size (a
-    prediction far beyond the step's reach, e.g. from a discontinuous start, is not trusted)."""
-    return change / np.cbrt(1.0 + np.abs(change / limit) ** 3)
+                 mean_prev=out[4], log_std_prev=out[5])
 
 
 def remap(edges: np.ndarray, q: np.ndarray, new_edges: np.ndarray) -> np.ndarray:

@@ -26,6 +26,7 @@ from solvers.kernels import stage_kernel
 from solvers.rescaled.fields import Fields, zero_candidates
 from solvers.rescaled.frame import Frame, ZoomGrid, follow, placement_rates
 from solvers.rescaled.initial import initial_states, moments_of
+from solvers.rescaled.kernels import frame_kernel
 from solvers.rescaled.result import RescaledSolution
 from solvers.rescaled.stage import Balance, Velocity, callable_problem, exact_problem
 from solvers.stepping import StepState, check_step_options, march
@@ -108,9 +109,10 @@ def solve_rescaled(model: Model, *, gamma: float, t_final: float, cells: int = 2
         model, gamma, t_final, cells, scheme, method, rtol, atol, window, dt, max_steps)
     nm = numeric(model)
     kernel_name, kernel = stage_kernel("auto")
+    assemble = frame_kernel(kernel_name).assemble
 
     def build(frame: Frame, grid: ZoomGrid) -> StageProblem:
-        return exact_problem(nm, gamma, frame, grid, kernel)
+        return exact_problem(nm, gamma, frame, grid, kernel, assemble)
 
     def check(m0: np.ndarray, mean0: np.ndarray) -> None:
         fields = Fields.of(nm)
@@ -187,13 +189,16 @@ def _run(model: Model, nm: NumericModel, gamma: float, t_final: float,
     problem = build(frame, grid)
     m0 = problem.readout(q0)
     check(m0, mean0)
-    frame = _moving_with(frame, grid, q0, problem.operator(q0, m0, 0.0), window, domain)
+    moments, advance = frame_kernel(kernel_name).moments, frame_kernel(kernel_name).follow
+    move, grow = placement_rates(frame, grid, q0, problem.operator(q0, m0, 0.0), window, domain,
+                                 moments)
+    frame = replace(frame, velocity=move, rate=grow)
     problem = build(frame, grid)
     state = StepState(t=0.0, rho=q0, m=m0, f=problem.operator(q0, m0, 0.0), frame=frame)
 
     def stage_for(now: StepState, h: float) -> StageProblem:
         return build(follow(now.frame, grid, now.rho, now.f, now.t + h, window=window,
-                            domain=domain, scheme=scheme), grid)
+                            domain=domain, scheme=scheme, kernel=advance), grid)
 
     started = clock.perf_counter()
     states, counters = march(stage_for, state, times, scheme=scheme, dt=dt, rtol=rtol,
@@ -210,13 +215,6 @@ def _run(model: Model, nm: NumericModel, gamma: float, t_final: float,
                       f"{int(np.ceil(cells * peclet[k] / PECLET_MAX))} or more",
                       ResolutionWarning, stacklevel=3)
     return _assemble(model, nm, gamma, scheme, grid, states, info)
-
-
-def _moving_with(frame: Frame, grid: ZoomGrid, q: np.ndarray, f: np.ndarray, window: float,
-                 domain: tuple[float, float]) -> Frame:
-    """``frame`` (at rest) given the velocities of the window placed on the profile."""
-    move, grow = placement_rates(frame, grid, q, f, window, domain)
-    return replace(frame, velocity=move, rate=grow)
 
 
 def _peclet(problem: StageProblem, state: StepState) -> float:

@@ -8,8 +8,9 @@ the centres ``z_i`` use the scaled potential differences (``docs/mathematics.md 
         + \beta_p c_p'\,(z_{i+1} - z_i) + \beta_p\beta_p'\,\frac{z_{i+1}^2 - z_i^2}{2}\Big],
     \qquad \partial_x U_p = -f_p + \gamma\sum_j g_{pj}\Phi_{pj}(x)\,m_j,
 
-with the integrals by 4-point Gauss–Legendre on every gap (never differences of large
-antiderivatives), the diffusion ``D_p/β_p²`` (``scale = D_p/(β_p²Δz)``) and the readout
+with the integrals by Simpson's rule on every gap (centres and gap midpoints; never differences
+of large antiderivatives; :mod:`solvers.rescaled.kernels`), the diffusion ``D_p/β_p²``
+(``scale = D_p/(β_p²Δz)``) and the readout
 ``w_{p,i} = Ψ_p(x_{p,i}) h_i``. The frame of the new level is known before the stage (it is
 predicted from the profile), so for the exact equation ``δ`` is affine in the unknown moments
 and the stage is the native one (:class:`~solvers.implicit.AffineCoupling`, solved by the
@@ -31,6 +32,7 @@ from meanfield.numeric import NumericModel
 from solvers.implicit import AffineCoupling, StageProblem
 from solvers.kernels import StageKernel
 from solvers.rescaled.frame import Frame, ZoomGrid
+from solvers.rescaled.kernels import assemble_numpy
 
 MOMENT_RTOL = 1e-14
 """Newton tolerance of the moments: below the native 1e-12, because on a window much wider than
@@ -44,12 +46,6 @@ def frame_terms(frame: Frame, grid: ZoomGrid) -> np.ndarray:
         frame.half * frame.rate)[:, None] * grid.squares[None]
 
 
-def _integrals(values: np.ndarray, frame: Frame, grid: ZoomGrid) -> np.ndarray:
-    """``∫ g dx`` over every gap (…, M−1) from ``g`` at the Gauss nodes (…, M−1, 4)."""
-    return np.einsum("...ik,ik->...i", values, grid.quadrature) * frame.half.reshape(
-        (-1,) + (1,) * (values.ndim - 2))
-
-
 def readout_weights(nm: NumericModel, frame: Frame, grid: ZoomGrid) -> np.ndarray:
     """``w_{p,i} = Ψ_p(x_{p,i}) h_i`` (P, M) at the cell centres of the frame."""
     xs = frame.x(grid.centres)
@@ -57,23 +53,21 @@ def readout_weights(nm: NumericModel, frame: Frame, grid: ZoomGrid) -> np.ndarra
 
 
 def exact_problem(nm: NumericModel, gamma: float, frame: Frame, grid: ZoomGrid,
-                  kernel: StageKernel) -> StageProblem:
-    """The stage of the exact mean-field PDE in ``frame`` (``δ`` affine in the moments)."""
-    P, J, D = nm.P, nm.J, nm.D
-    nodes = frame.x(grid.nodes)  # (P, M−1, 4)
-    drift = np.array([nm.f[p](nodes[p]) for p in range(P)])
-    phi = np.zeros((P, J, *grid.nodes.shape))
-    for p in range(P):
-        for j in range(J):
-            if nm.g[p, j] != 0:
-                phi[p, j] = nm.phi[p][j](nodes[p])
-    base = (frame_terms(frame, grid) - _integrals(drift, frame, grid)) / D[:, None]
-    slopes = gamma * nm.g[:, :, None] * _integrals(phi, frame, grid) / D[:, None, None]
-    coupling = AffineCoupling(base=base, slopes=slopes, external=nm.external_m, unknowns=P)
-    return StageProblem(scale=D[:, None] / (frame.half[:, None] ** 2 * grid.gaps[None]),
-                        widths=grid.widths, weights=readout_weights(nm, frame, grid),
-                        coupling=coupling, kernel=kernel, frame=frame,
-                        moment_rtol=MOMENT_RTOL)
+                  kernel: StageKernel, assemble: Callable[..., Any] = assemble_numpy
+                  ) -> StageProblem:
+    """The stage of the exact mean-field PDE in ``frame`` (``δ`` affine in the moments).
+
+    The model is evaluated once, for every population at once, on the ``samples`` of the
+    windows (:meth:`meanfield.numeric.NumericModel.table`); ``assemble``
+    (:func:`solvers.rescaled.kernels.assemble_numpy` or its numba twin) builds the rest.
+    """
+    values = nm.table(frame.centre[:, None] + frame.half[:, None] * grid.samples)
+    base, slopes, scale, weights = assemble(
+        values, frame.half, frame.velocity, frame.rate, grid.gaps, grid.squares, grid.widths,
+        nm.D, gamma * nm.g)
+    coupling = AffineCoupling(base=base, slopes=slopes, external=nm.external_m, unknowns=nm.P)
+    return StageProblem(scale=scale, widths=grid.widths, weights=weights, coupling=coupling,
+                        kernel=kernel, frame=frame, moment_rtol=MOMENT_RTOL)
 
 
 Velocity = Callable[[int, np.ndarray, np.ndarray, np.ndarray, float], np.ndarray]
@@ -100,11 +94,12 @@ class CallableCoupling:
         m = np.asarray(m, dtype=float)
         centre = self.balance(m, time, self.guess.get("c", self.frame.centre))
         self.guess["c"] = centre
-        nodes = self.frame.x(self.grid.nodes)
-        grad = np.array([-self.eps * np.asarray(self.velocity(
-            p, (nodes[p] - centre[p]) / self.eps, centre, m, time), dtype=float)
-            for p in range(self.D.size)])
-        potential = _integrals(np.broadcast_to(grad, nodes.shape), self.frame, self.grid)
+        points = self.frame.x(self.grid.samples)
+        grad = np.empty_like(points)
+        for p in range(self.D.size):
+            grad[p] = -self.eps * np.asarray(self.velocity(
+                p, (points[p] - centre[p]) / self.eps, centre, m, time), dtype=float)
+        potential = self.grid.simpson(grad) * self.frame.half[:, None]
         return (potential + frame_terms(self.frame, self.grid)) / self.D[:, None]
 
     def derivative(self, m: np.ndarray, time: float) -> np.ndarray:

@@ -138,3 +138,23 @@ def test_limits_reject_the_wrong_kind_of_model():
         balance_trajectory(mf.models.chemical(), [1.0, 0.5])
     with pytest.raises(TypeError, match="model"):
         constrained_fokker_planck("current_balanced", t_final=1.0)
+
+
+def test_limits_use_only_the_public_names_of_the_rescaled_package():
+    # solvers.limits and solvers.constrained import from solvers.rescaled only names it
+    # exports (its __all__), never private ones or its submodules
+    import ast
+    import pathlib
+
+    import solvers.rescaled as rescaled
+
+    for module in ("limits", "constrained"):
+        source = pathlib.Path(solvers.__file__).with_name(f"{module}.py").read_text()
+        imported = [(node.module, alias.name) for node in ast.walk(ast.parse(source))
+                    if isinstance(node, ast.ImportFrom) and node.module
+                    and node.module.startswith("solvers.rescaled") for alias in node.names]
+        assert imported, module
+        for where, name in imported:
+            assert where == "solvers.rescaled", (module, where)
+            assert name in rescaled.__all__, (module, name)
+            assert not name.startswith("_"), (module, name)

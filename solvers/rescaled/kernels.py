@@ -1,0 +1,154 @@
+r"""Fused kernels of the zoomed solvers, in plain numpy (this module) and numba (:mod:`.kernels_numba`).
+
+Two pieces run once per step on every population's window ``x = c_p + β_p z`` (``docs/mathematics.md §6,
+§10``):
+
+- :func:`assemble_numpy`, the stage data from the model evaluated once on the samples
+  ``z_0, ẑ_0, z_1, …, z_{M−1}`` (cell centres ``z_i`` and the midpoints ``ẑ_i`` of the gaps
+  between them; ``values`` (P, J + 2, 2M − 1) holds ``f_p``, ``Φ_pj``, ``Ψ_p`` there, as
+  :meth:`meanfield.numeric.NumericModel.table` returns them). Every gap integral is Simpson's
+  rule ``∫_{x_i}^{x_{i+1}} g\,dx ≈ β Δz (g_i + 4ĝ_i + g_{i+1})/6`` (exact for cubics; no
+  differences of large antiderivatives, so nothing cancels on a window 10⁻⁶ wide), and
+
+  .. math::
+     \text{base}_{p,i} = \frac{β_p c_p' Δz_i + β_p β_p' (z_{i+1}^2 − z_i^2)/2 − ∫ f_p}{D_p},\quad
+     \text{slopes}_{p,j,i} = \frac{γ g_{pj} ∫ Φ_{pj}}{D_p},\quad
+     \text{scale}_{p,i} = \frac{D_p}{β_p^2 Δz_i},\quad w_{p,i} = Ψ_p(x_{p,i}) h_i;
+
+- :func:`moments_numpy`, the statistics of the profiles ``q`` in ``z`` and of their rates
+  ``f = ∂_t q`` that place the next window: per population the mass ``Σ h q``, the mean
+  ``z̄``, the variance ``Σ h (z − z̄)² q / mass``, and ``Σ h z f / mass``,
+  ``Σ h (z − z̄)² f / mass``;
+- :func:`follow_numpy`, from those statistics the frame of the next time level (the rule of
+  :func:`solvers.rescaled.frame.follow`).
+
+The numba twins fuse each into one pass over the cells; they agree with these to round-off
+(``tests/solvers/test_rescaled_kernels.py``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from solvers.kernels import numba_available
+
+
+def assemble_numpy(values: np.ndarray, half: np.ndarray, velocity: np.ndarray, rate: np.ndarray,
+                   gaps: np.ndarray, squares: np.ndarray, widths: np.ndarray, D: np.ndarray,
+                   coupling: np.ndarray
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """``(base (P, M−1), slopes (P, J, M−1), scale (P, M−1), weights (P, M))`` (see above);
+    ``coupling`` is ``γ g`` (P, J)."""
+    J = coupling.shape[1]
+    left, mid, right = values[:, : J + 1, 0:-1:2], values[:, : J + 1, 1::2], values[:, : J + 1, 2::2]
+    integrals = (left + 4 * mid + right) * (gaps / 6) * half[:, None, None]
+    base = ((half * velocity)[:, None] * gaps + (half * rate)[:, None] * squares
+            - integrals[:, 0]) / D[:, None]
+    slopes = coupling[:, :, None] * integrals[:, 1:] / D[:, None, None]
+    scale = D[:, None] / (half[:, None] ** 2 * gaps)
+    weights = values[:, J + 1, ::2] * widths
+    return base, slopes, scale, weights
+
+
+def moments_numpy(q: np.ndarray, f: np.ndarray, centres: np.ndarray, widths: np.ndarray
+                  ) -> np.ndarray:
+    """Rows ``(mass, z̄, var_z, Σhzf/mass, Σh(z − z̄)²f/mass)`` (5, P) of the profiles ``q``
+    and their rates ``f`` (P, M) (see above)."""
+    mass = q @ widths
+    zbar = (q @ (centres * widths)) / mass
+    centred = (centres[None] - zbar[:, None]) ** 2 * widths
+    var_z = np.einsum("pi,pi->p", q, centred) / mass
+    return np.array([mass, zbar, var_z, (f @ (centres * widths)) / mass,
+                     np.einsum("pi,pi->p", f, centred) / mass])
+
+
+def placement_numpy(mean: np.ndarray, std: np.ndarray, window: float, a: float, b: float
+               ) -> tuple[np.ndarray, np.ndarray]:
+    """Centre and half-width of ``mean ± window·std`` kept smoothly inside ``[a, b]``
+    (:func:`solvers.rescaled.frame.placement` documents the rule)."""
+    reach = window * std
+    s = reach / 10
+    hi = b - s * np.logaddexp(0.0, (b - mean - reach) / s)
+    lo = a + s * np.logaddexp(0.0, (mean - reach - a) / s)
+    return (lo + hi) / 2, (hi - lo) / 2
+
+
+def _saturate(change: np.ndarray, limit: np.ndarray | float) -> np.ndarray:
+    """``d/(1 + |d/L|³)^{1/3}`` (:func:`solvers.rescaled.frame.follow`)."""
+    return change / np.cbrt(1.0 + np.abs(change / limit) ** 3)
+
+
+def follow_numpy(q: np.ndarray, f: np.ndarray, centres: np.ndarray, widths: np.ndarray,
+                 frame: np.ndarray, previous: np.ndarray, h: float, h1: float, history: bool,
+                 bdf2: bool, window: float, a: float, b: float) -> np.ndarray:
+    """The next frame of :func:`solvers.rescaled.frame.follow` (which documents the rule).
+
+    ``frame`` rows ``(c, β, c', β')`` (4, P) at ``t_n``; ``previous`` rows
+    ``(c_{n−1}, β_{n−1}, μ_{n−1}, log σ_{n−1})`` (4, P), used when ``history``;
+    ``h = t_{n+1} − t_n``, ``h1 = t_n − t_{n−1}``. Returns rows
+    ``(c_{n+1}, β_{n+1}, c', β', μ_n, log σ_n)`` (6, P).
+    """
+    centre, half, velocity, rate = frame
+    _, zbar, var_z, first_rate, var_rate = moments_numpy(q, f, centres, widths)
+    std_z = np.sqrt(np.maximum(var_z, 1e-300))
+    mean, std = centre + half * zbar, half * std_z
+    mean_rate = velocity + rate * zbar + half * first_rate
+    std_rate = rate * std_z + half * var_rate / (2 * std_z)
+    log_std, log_rate = np.log(std), std_rate / std
+    mean_new, log_new = mean + h * mean_rate, log_std + h * log_rate
+    log_half, log_half_rate = np.log(half), rate / half
+    own_centre, own_log = centre + h * velocity, log_half + h * log_half_rate
+    if not history:
+        h1 = h
+    else:
+        bend = (h / h1) ** 2
+        centre_prev, half_prev, mean_prev, log_std_prev = previous
+        mean_new = mean_new + bend * (mean_prev - mean + h1 * mean_rate)
+        log_new = log_new + bend * (log_std_prev - log_std + h1 * log_rate)
+        own_centre = own_centre + bend * (centre_prev - centre + h1 * velocity)
+        own_log = own_log + bend * (np.log(half_prev) - log_half + h1 * log_half_rate)
+    mean_new = mean + _saturate(mean_new - mean, window * std / 2)
+    log_new = log_std + _saturate(log_new - log_std, 1.0)
+    here, spread = placement_numpy(mean, std, window, a, b)
+    target, wide = placement_numpy(mean_new, np.exp(log_new), window, a, b)
+    keep = h1 / (h + h1) if history else 1.0
+    target = target + keep * (centre - here)
+    wide = wide * np.exp(keep * np.log(half / spread))
+    weight = min(1.0, (h / h1) ** 2)
+    new_centre = own_centre + weight * (target - own_centre)
+    new_half = np.exp(own_log + weight * (np.log(wide) - own_log))
+    lo, hi = np.maximum(new_centre - new_half, a), np.minimum(new_centre + new_half, b)
+    new_centre, new_half = (lo + hi) / 2, (hi - lo) / 2
+    if history and bdf2:
+        a0, a1, a2 = (2 * h + h1) / (h * (h + h1)), (h + h1) / (h * h1), h / (h1 * (h + h1))
+        new_velocity = a0 * new_centre - a1 * centre + a2 * previous[0]
+        new_rate = a0 * new_half - a1 * half + a2 * previous[1]
+    else:
+        new_velocity, new_rate = (new_centre - centre) / h, (new_half - half) / h
+    return np.array([new_centre, new_half, new_velocity, new_rate, mean, log_std])
+
+
+@dataclass(frozen=True)
+class FrameKernel:
+    """:func:`assemble_numpy`, :func:`moments_numpy`, :func:`follow_numpy` or their numba twins."""
+
+    name: str
+    assemble: Callable[..., tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]
+    moments: Callable[..., np.ndarray]
+    follow: Callable[..., np.ndarray]
+
+
+FRAME_NUMPY = FrameKernel("numpy", assemble_numpy, moments_numpy, follow_numpy)
+
+
+def frame_kernel(name: str) -> FrameKernel:
+    """The kernel pair for ``name`` (``"numba"`` or ``"numpy"``, as resolved by
+    :func:`solvers.kernels.stage_kernel`)."""
+    if name == "numba" and numba_available():
+        from solvers.rescaled.kernels_numba import assemble, follow, moments
+
+        return FrameKernel("numba", assemble, moments, follow)
+    return FRAME_NUMPY

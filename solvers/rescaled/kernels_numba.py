@@ -1,0 +1,140 @@
+r"""The numba twins of :mod:`solvers.rescaled.kernels` (imported only when numba is installed).
+
+Same formulas, one pass over the cells per population: :func:`assemble` computes Simpson's gap
+integrals of ``f_p`` and every ``Φ_pj`` and writes ``base``, ``slopes``, ``scale`` and the
+readout ``weights`` in the same loop; :func:`moments` sums mass and first moments, then the
+centred second moments, of ``q`` and ``f``; :func:`follow` places the next frame from them
+(per population, scalar arithmetic). Compiled once and cached on disk.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numba
+import numpy as np
+
+_JIT = dict(cache=True, error_model="numpy")
+
+
+@numba.njit(**_JIT)
+def assemble(values, half, velocity, rate, gaps, squares, widths, D, coupling):
+    P, J = coupling.shape
+    M = widths.size
+    base = np.empty((P, M - 1))
+    slopes = np.empty((P, J, M - 1))
+    scale = np.empty((P, M - 1))
+    weights = np.empty((P, M))
+    for p in range(P):
+        move = half[p] * velocity[p]
+        grow = half[p] * rate[p]
+        inv_d = 1.0 / D[p]
+        for i in range(M - 1):
+            factor = gaps[i] / 6 * half[p]
+            drift = (values[p, 0, 2 * i] + 4 * values[p, 0, 2 * i + 1]
+                     + values[p, 0, 2 * i + 2]) * factor
+            base[p, i] = (move * gaps[i] + grow * squares[i] - drift) * inv_d
+            for j in range(J):
+                integral = (values[p, 1 + j, 2 * i] + 4 * values[p, 1 + j, 2 * i + 1]
+                            + values[p, 1 + j, 2 * i + 2]) * factor
+                slopes[p, j, i] = coupling[p, j] * integral * inv_d
+            scale[p, i] = D[p] / (half[p] * half[p] * gaps[i])
+        for i in range(M):
+            weights[p, i] = values[p, J + 1, 2 * i] * widths[i]
+    return base, slopes, scale, weights
+
+
+@numba.njit(**_JIT)
+def moments(q, f, centres, widths):
+    P, M = q.shape
+    out = np.empty((5, P))
+    for p in range(P):
+        mass = 0.0
+        first = 0.0
+        rate = 0.0
+        for i in range(M):
+            mass += q[p, i] * widths[i]
+            first += q[p, i] * centres[i] * widths[i]
+            rate += f[p, i] * centres[i] * widths[i]
+        zbar = first / mass
+        second = 0.0
+        spread = 0.0
+        for i in range(M):
+            u = (centres[i] - zbar) ** 2 * widths[i]
+            second += q[p, i] * u
+            spread += f[p, i] * u
+        out[0, p] = mass
+        out[1, p] = zbar
+        out[2, p] = second / mass
+        out[3, p] = rate / mass
+        out[4, p] = spread / mass
+    return out
+
+
+@numba.njit(**_JIT)
+def _logaddexp0(u):
+    """``log(1 + e^u)`` without overflow."""
+    return max(u, 0.0) + math.log1p(math.exp(-abs(u)))
+
+
+@numba.njit(**_JIT)
+def _placement(mean, std, window, a, b):
+    reach = window * std
+    s = reach / 10
+    hi = b - s * _logaddexp0((b - mean - reach) / s)
+    lo = a + s * _logaddexp0((mean - reach - a) / s)
+    return (lo + hi) / 2, (hi - lo) / 2
+
+
+@numba.njit(**_JIT)
+def _saturate(change, limit):
+    return change / np.cbrt(1.0 + abs(change / limit) ** 3)
+
+
+@numba.njit(**_JIT)
+def follow(q, f, centres, widths, frame, previous, h, h1, history, bdf2, window, a, b):
+    stats = moments(q, f, centres, widths)
+    P = q.shape[0]
+    out = np.empty((6, P))
+    if not history:
+        h1 = h
+    bend = (h / h1) ** 2
+    keep = h1 / (h + h1) if history else 1.0
+    weight = min(1.0, (h / h1) ** 2)
+    a0 = (2 * h + h1) / (h * (h + h1))
+    a1 = (h + h1) / (h * h1)
+    a2 = h / (h1 * (h + h1))
+    for p in range(P):
+        centre, half, velocity, rate = frame[0, p], frame[1, p], frame[2, p], frame[3, p]
+        zbar, first_rate, var_rate = stats[1, p], stats[3, p], stats[4, p]
+        std_z = math.sqrt(max(stats[2, p], 1e-300))
+        mean, std = centre + half * zbar, half * std_z
+        mean_rate = velocity + rate * zbar + half * first_rate
+        std_rate = rate * std_z + half * var_rate / (2 * std_z)
+        log_std, log_rate = math.log(std), std_rate / std
+        mean_new, log_new = mean + h * mean_rate, log_std + h * log_rate
+        log_half, log_half_rate = math.log(half), rate / half
+        own_centre, own_log = centre + h * velocity, log_half + h * log_half_rate
+        if history:
+            mean_new += bend * (previous[2, p] - mean + h1 * mean_rate)
+            log_new += bend * (previous[3, p] - log_std + h1 * log_rate)
+            own_centre += bend * (previous[0, p] - centre + h1 * velocity)
+            own_log += bend * (math.log(previous[1, p]) - log_half + h1 * log_half_rate)
+        mean_new = mean + _saturate(mean_new - mean, window * std / 2)
+        log_new = log_std + _saturate(log_new - log_std, 1.0)
+        here, spread = _placement(mean, std, window, a, b)
+        target, wide = _placement(mean_new, math.exp(log_new), window, a, b)
+        target += keep * (centre - here)
+        wide *= math.exp(keep * math.log(half / spread))
+        new_centre = own_centre + weight * (target - own_centre)
+        new_half = math.exp(own_log + weight * (math.log(wide) - own_log))
+        lo, hi = max(new_centre - new_half, a), min(new_centre + new_half, b)
+        new_centre, new_half = (lo + hi) / 2, (hi - lo) / 2
+        if history and bdf2:
+            new_velocity = a0 * new_centre - a1 * centre + a2 * previous[0, p]
+            new_rate = a0 * new_half - a1 * half + a2 * previous[1, p]
+        else:
+            new_velocity, new_rate = (new_centre - centre) / h, (new_half - half) / h
+        out[0, p], out[1, p], out[2, p] = new_centre, new_half, new_velocity
+        out[3, p], out[4, p], out[5, p] = new_rate, mean, log_std
+    return out

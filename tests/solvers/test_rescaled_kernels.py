@@ -1,0 +1,68 @@
+"""The fused kernels of the zoomed solvers: numba twins agree with numpy; Simpson gap integrals."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import meanfield as mf
+from meanfield.numeric import numeric
+from solvers.kernels import numba_available
+from solvers.rescaled.frame import ZoomGrid
+from solvers.rescaled.kernels import assemble_numpy, follow_numpy, moments_numpy
+
+needs_numba = pytest.mark.skipif(not numba_available(), reason="numba not installed")
+
+
+def _inputs(rng, P=3, J=4, M=50):
+    grid = ZoomGrid.uniform(M)
+    values = rng.normal(size=(P, J + 2, 2 * M - 1))
+    frame = (rng.normal(size=P), rng.uniform(0.1, 2, P), rng.normal(size=P), rng.normal(size=P))
+    q = rng.uniform(0.1, 1, (P, M))
+    f = rng.normal(size=(P, M))
+    return grid, values, frame, q, f
+
+
+@needs_numba
+def test_numba_kernels_agree_with_the_numpy_twins(rng):
+    from solvers.rescaled.kernels_numba import assemble, follow, moments
+
+    grid, values, (centre, half, velocity, rate), q, f = _inputs(rng)
+    D, coupling = rng.uniform(0.1, 1, 3), rng.normal(size=(3, 4)) * 1e6
+    args = (values, half, velocity, rate, grid.gaps, grid.squares, grid.widths, D, coupling)
+    for fast, slow in zip(assemble(*args), assemble_numpy(*args), strict=True):
+        np.testing.assert_allclose(fast, slow, rtol=1e-12, atol=1e-12 * np.abs(slow).max())
+    np.testing.assert_allclose(moments(q, f, grid.centres, grid.widths),
+                               moments_numpy(q, f, grid.centres, grid.widths), rtol=1e-12,
+                               atol=1e-15)
+    frame = np.array([centre, half, velocity, rate])
+    previous = np.array([centre - 0.01, half * 1.01, centre + 0.1, np.log(half / 12)])
+    for history in (False, True):
+        for bdf2 in (False, True):
+            for h, h1 in ((1e-3, 2e-3), (3e-3, 1e-3)):
+                args = (q, f, grid.centres, grid.widths, frame, previous, h, h1, history, bdf2,
+                        10.0, -3.0, 4.0)
+                np.testing.assert_allclose(follow(*args), follow_numpy(*args), rtol=1e-10,
+                                           atol=1e-12)
+
+
+def test_simpson_gap_integrals_are_exact_for_the_cubic_drift_of_the_catalogue():
+    # the chemical drift x − x³/3 and affine Φ: Simpson's rule on every gap is exact, so the
+    # stage data equal the differences of the closed-form antiderivatives (to round-off)
+    model = mf.models.chemical()
+    nm = numeric(model)
+    grid = ZoomGrid.uniform(40)
+    centre, half = np.array([0.3, -0.7]), np.array([0.5, 1.2])
+    values = nm.table(centre[:, None] + half[:, None] * grid.samples)
+    zero = np.zeros(2)
+    base, slopes, scale, weights = assemble_numpy(values, half, zero, zero, grid.gaps,
+                                                  grid.squares, grid.widths, nm.D, nm.g)
+    xs = centre[:, None] + half[:, None] * grid.centres
+    for p in range(2):
+        exact = -np.diff(nm.F[p](xs[p])) / nm.D[p]
+        np.testing.assert_allclose(base[p], exact, rtol=1e-10, atol=1e-13)
+        for j in range(nm.J):
+            exact = nm.g[p, j] * np.diff(nm.G[p][j](xs[p])) / nm.D[p]
+            np.testing.assert_allclose(slopes[p, j], exact, rtol=1e-10, atol=1e-13)
+        np.testing.assert_allclose(weights[p], nm.psi[p](xs[p]) * grid.widths, rtol=1e-14)
+        np.testing.assert_allclose(scale[p], nm.D[p] / (half[p] ** 2 * grid.gaps), rtol=1e-14)
