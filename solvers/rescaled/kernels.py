@@ -1,4 +1,5 @@
-r"""Fused kernels of the zoomed solvers, in plain numpy (this module) and numba (:mod:`.kernels_numba`).
+r"""Fused kernels of the zoomed solvers in plain numpy (this module); numba twins in
+:mod:`solvers.rescaled.kernels_numba`.
 
 Two pieces run once per step on every population's window ``x = c_p + β_p z`` (``docs/mathematics.md §6,
 §10``):
