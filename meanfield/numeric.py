@@ -214,7 +214,7 @@ class NumericModel:
         populations', then the external inputs'; see :meth:`all_moments`), for Newton iterations
         that evaluate the field at many moments.
         """
-        return _field_functions(self.model, p)
+        return field_functions(self.model, p)
 
     def field(self, p: int, points: np.ndarray, m: np.ndarray, time: float = 0.0) -> np.ndarray:
         """``h_p(x) = Σ_j g_pj Φ_pj(x) m_j``."""
@@ -234,7 +234,8 @@ class NumericModel:
 
 
 @lru_cache(maxsize=64)
-def _field_functions(model: Model, p: int) -> tuple[Callable[..., Any], Callable[..., Any]]:
+def field_functions(model: Model, p: int) -> tuple[Callable[..., Any], Callable[..., Any]]:
+    """``(h_p, ∂_x h_p)`` of ``model`` as callables of ``(x, m_1, …, m_J)`` (compiled once)."""
     phis = [*model.phi[p], *(inp.phi[p] for inp in model.inputs)]
     g = [*model.g[p], *(inp.g[p] for inp in model.inputs)]
     symbols = sp.symbols(f"_m0:{len(phis)}", real=True)
@@ -297,10 +298,6 @@ def numeric(model: Model) -> NumericModel:
     phis = [[*model.phi[p], *(inp.phi[p] for inp in inputs)] for p in range(P)]
     g = np.array([[*model.g[p], *(inp.g[p] for inp in inputs)] for p in range(P)], dtype=float)
 
-    def external_fn(expr: sp.Expr) -> Callable[[float], float]:
-        return sp.lambdify(t, expr, modules="math") if expr.has(t) else (
-            lambda _time, value=float(expr): value)
-
     return NumericModel(
         model=model,
         f=tuple(_vectorise(pop.drift) for pop in model.populations),
@@ -311,5 +308,14 @@ def numeric(model: Model) -> NumericModel:
         g=g,
         D=np.array(model.diffusion, dtype=float),
         initial=tuple(_vectorise(e) for e in model.initial),
-        external=tuple(external_fn(inp.m) for inp in inputs),
+        external=external_functions(model),
     )
+
+
+def external_functions(model: Model) -> tuple[Callable[[float], float], ...]:
+    """The moments ``m_k(t)`` of the external inputs as functions of the slow time."""
+    def one(expr: sp.Expr) -> Callable[[float], float]:
+        return sp.lambdify(t, expr, modules="math") if expr.has(t) else (
+            lambda _time, value=float(expr): value)
+
+    return tuple(one(inp.m) for inp in model.inputs)
