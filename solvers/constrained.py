@@ -28,6 +28,7 @@ from meanfield.numeric import NumericModel, numeric
 from solvers.grid import check_cells
 from solvers.implicit import StageProblem
 from solvers.kernels import stage_kernel
+from solvers.limits_io import LimitResult
 from solvers.rescaled import Fields, initial_profiles
 from solvers.stepping import StepState, check_step_options, march
 
@@ -51,7 +52,7 @@ def quadrature(domain: tuple[float, float], panels: int) -> tuple[np.ndarray, np
 
 # ----------------------------------------------------------------------------- (c) constrained FP
 @dataclass(frozen=True, eq=False)
-class ConstrainedSolution:
+class ConstrainedSolution(LimitResult):
     """γ = ∞ solution of a balanced, non-concentrating model.
 
     ``rho`` (nt, P, M) at centres ``x``; ``multipliers`` (nt, P) the ``λ_p(t) = lim γ h_p``;

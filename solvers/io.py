@@ -32,6 +32,9 @@ RESULT_TYPES = {
     "FhnPdeResult": ("solvers.fipy2d", "FhnPdeResult"),
     "FhnNetworkResult": ("solvers.network2d", "FhnNetworkResult"),
     "RescaledSolution": ("solvers.rescaled", "RescaledSolution"),
+    "ConstrainedSolution": ("solvers.constrained", "ConstrainedSolution"),
+    "EarlyBehaviour": ("solvers.limits", "EarlyBehaviour"),
+    "BalanceTrajectory": ("solvers.limits", "BalanceTrajectory"),
 }
 #: the variables of a solution file and their dimensions
 LAYOUT = {

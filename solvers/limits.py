@@ -41,6 +41,7 @@ from solvers.constrained import (
     multipliers,
     quadrature,
 )
+from solvers.limits_io import LimitResult
 from solvers.rescaled import Fields, initial_profiles
 
 _GL_NODES, _GL_WEIGHTS = np.polynomial.legendre.leggauss(4)
@@ -54,7 +55,7 @@ def _check_model(model: Any) -> Model:
 
 # ----------------------------------------------------------------------------- (a) early behaviour
 @dataclass(frozen=True, eq=False)
-class EarlyBehaviour:
+class EarlyBehaviour(LimitResult):
     """Characteristics of the fast-time transport: ``positions`` (nτ, P, N) with ``weights`` (P, N).
 
     ``tau`` (nτ,); ``m``, ``mean``, ``var`` (nτ, P) are exact quadratures over the initial
@@ -161,7 +162,7 @@ def balance_points(model: Model, *, time: float = 0.0, starts: int = 64
 
 
 @dataclass(frozen=True, eq=False)
-class BalanceTrajectory:
+class BalanceTrajectory(LimitResult):
     """The γ = ∞ trajectory of a concentrating model: ``v``, ``m``, ``slope`` (nt, P) at ``t``."""
 
     model: Model

@@ -84,7 +84,28 @@ def _rescaled() -> Any:
                                       rtol=1e-3, save_at=[0.0, 0.01, 0.02])
 
 
+def _constrained() -> Any:
+    from solvers.limits import constrained_fokker_planck
+
+    return constrained_fokker_planck(models.current_balanced(), t_final=0.02, cells=30,
+                                     save_at=[0.0, 0.01, 0.02])
+
+
+def _early() -> Any:
+    from solvers.limits import early_behaviour
+
+    return early_behaviour(models.chemical(), tau_final=1.0, panels=4, save_at=[0.0, 0.5, 1.0])
+
+
+def _trajectory() -> Any:
+    from solvers.limits import balance_trajectory
+
+    return balance_trajectory(models.chemical(), [0.0, 0.5], start=[-0.9, -0.3])
+
+
 FACTORIES: dict[str, Callable[[], Any]] = {
+    "ConstrainedSolution": _constrained, "EarlyBehaviour": _early,
+    "BalanceTrajectory": _trajectory,
     "RescaledSolution": _rescaled,
     "Fluctuations": _fluctuations, "TransientFluctuations": _transient,
     "NetworkEnsemble": _ensemble,
@@ -141,6 +162,7 @@ def test_every_variable_and_coordinate_has_cf_metadata(result: Any) -> None:
     for key in ("model", "model_latex", "solver", "options", "info", "meanfield_version",
                 "created"):
         assert isinstance(ds.attrs[key], str), key
+    assert ("gamma" in ds.attrs or "gamma" in ds.coords) != (ds.attrs.get("limit") is not None)
     for name in [*ds.data_vars, *ds.coords]:
         for key in ("long_name", "units", "description"):
             assert ds[name].attrs.get(key), f"{name} has no {key}"
@@ -204,6 +226,9 @@ BAD = [
     ("Fluctuations", "m_cov", lambda a: a[0], r"m_cov has dims \('population',\), expected"),
     ("RescaledSolution", "y_edges", lambda a: a[..., ::-1].copy(), "y_edges are not strictly"),
     ("RescaledSolution", "rho", lambda a: 2 * a, "mass does not match the integral of rho"),
+    ("ConstrainedSolution", "rho", lambda a: 2 * a, "mass does not match the integral of rho"),
+    ("EarlyBehaviour", "weights", lambda a: 2 * a, "weights are not nonnegative with total 1"),
+    ("BalanceTrajectory", "stable", lambda a: a + 3, "stable has codes other than 0 and 1"),
 ]
 
 
