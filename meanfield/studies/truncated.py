@@ -18,6 +18,7 @@ Ornstein–Uhlenbeck (Gaussian) approximation.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -31,7 +32,11 @@ from meanfield.model import Model
 
 @dataclass(frozen=True, eq=False)
 class TruncatedState:
-    """Stationary state of the rescaled equation truncated after ``ε^order`` (arrays of length P)."""
+    """Stationary state of the rescaled equation truncated after ``ε^order``.
+
+    ``center``, ``m``, ``mean``, ``var`` (P,); ``y`` (P, points) the nodes of each window in
+    ``y = (x − center)/ε`` and ``rho`` (P, points) the density in ``x`` at ``x = center + ε y``.
+    """
 
     gamma: float
     order: int
@@ -40,7 +45,24 @@ class TruncatedState:
     mean: np.ndarray
     var: np.ndarray
     y: np.ndarray
-    q: np.ndarray
+    rho: np.ndarray
+
+    @property
+    def eps(self) -> float:
+        """``ε = γ^{-1/2}``."""
+        return float(self.gamma) ** -0.5
+
+    @property
+    def x(self) -> np.ndarray:
+        """The nodes in ``x``: ``center + ε y`` (P, points)."""
+        return self.center[:, None] + self.eps * self.y
+
+    @property
+    def q(self) -> np.ndarray:
+        """Deprecated: the density in ``y``, ``ε·rho`` (use ``rho``)."""
+        warnings.warn("TruncatedState.q is deprecated; use rho (the density in x, q = eps*rho)",
+                      DeprecationWarning, stacklevel=2)
+        return self.eps * self.rho
 
 
 _NODES, _WEIGHTS = np.polynomial.legendre.leggauss(5)
@@ -116,7 +138,7 @@ def truncated_stationary(model: Model, gamma: float, order: int, *, points: int 
     first = _trapezoid(ys * qs, ys)
     second = _trapezoid(ys**2 * qs, ys)
     return TruncatedState(gamma=gamma, order=order, center=c, m=m, mean=c + eps * first,
-                          var=eps**2 * (second - first**2), y=ys, q=qs)
+                          var=eps**2 * (second - first**2), y=ys, rho=qs / eps)
 
 
 def truncation_study(model: Model, gammas: Sequence[float], orders: Sequence[int] | None = None,

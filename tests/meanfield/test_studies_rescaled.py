@@ -60,3 +60,20 @@ def test_bad_input_is_rejected():
     with pytest.warns(DeprecationWarning, match="kind='transient'"), \
             pytest.raises(ValueError, match="gammas"):
         rescaled.truncation_study(mf.models.chemical(), [1e3, 1e2])
+
+
+def test_truncated_stationary_state_is_a_density_in_x():
+    from meanfield.studies.truncated import truncated_stationary
+
+    model = mf.models.chemical()
+    state = truncated_stationary(model, 1e3, -2)
+    np.testing.assert_allclose(np.trapezoid(state.rho, state.x, axis=-1), 1.0, rtol=1e-12)
+    np.testing.assert_allclose(np.trapezoid(state.x * state.rho, state.x, axis=-1), state.mean,
+                               rtol=0, atol=1e-12)
+    # the Ornstein-Uhlenbeck truncation is a Gaussian of variance D/(γ A) at its centre
+    nm = mf.numeric(model)
+    slope = np.array([nm.field_functions(p)[1](state.center[p], *state.m) for p in range(2)])
+    np.testing.assert_allclose(state.var, np.array(model.diffusion) / (1e3 * slope), rtol=1e-10)
+    with pytest.warns(DeprecationWarning, match="use rho"):
+        q = state.q
+    np.testing.assert_allclose(np.trapezoid(q, state.y, axis=-1), 1.0, rtol=1e-12)
