@@ -29,12 +29,11 @@ from typing import Any
 
 import numpy as np
 import scipy.optimize as so
-import sympy as sp
 
 from meanfield.errors import bad_type, bad_value, check_finite_number, check_int
 from meanfield.expressions import x
 from meanfield.model import Model
-from meanfield.numeric import external_functions, field_functions
+from meanfield.numeric import pointwise
 
 ROOT_TOL = 1e-12
 """Largest accepted ``max_p |H_p(v)|`` of a balance point (times ``max(1, domain length)``)."""
@@ -185,34 +184,12 @@ class BalancePoints:
         return xr.Dataset(data, coords={"point": point, "population": population}, attrs=attrs)
 
 
-@dataclass(frozen=True, eq=False)
-class _Compiled:
-    h: tuple[Any, ...]
-    dh: tuple[Any, ...]
-    phi: tuple[tuple[Any, ...], ...]
-    psi: tuple[Any, ...]
-    dpsi: tuple[Any, ...]
-    g: np.ndarray
-    external: tuple[Any, ...]
-
-
-@lru_cache(maxsize=64)
-def _compiled(model: Model) -> _Compiled:
-    pairs = [field_functions(model, p) for p in range(model.P)]
-    return _Compiled(
-        h=tuple(h for h, _ in pairs), dh=tuple(dh for _, dh in pairs),
-        phi=tuple(tuple(sp.lambdify(x, e, modules="numpy") for e in row) for row in model.phi),
-        psi=tuple(sp.lambdify(x, e, modules="numpy") for e in model.psi),
-        dpsi=tuple(sp.lambdify(x, sp.diff(e, x), modules="numpy") for e in model.psi),
-        g=np.array(model.g, dtype=float), external=external_functions(model))
-
-
 class BalanceSystem:
     """``H_p(v) = h_p(v_p; Ψ(v), t)`` of a model at slow time ``time``, with its derivatives."""
 
     def __init__(self, model: Model, time: float = 0.0) -> None:
         self.model, self.time = check_model(model), float(time)
-        self._c = _compiled(model)
+        self._c = pointwise(model)
         self.external = np.array([float(fn(self.time)) for fn in self._c.external])
 
     def moments(self, v: np.ndarray) -> np.ndarray:
@@ -283,7 +260,7 @@ def stable_zero(model: Model, p: int, m_all: np.ndarray, guess: float) -> float:
 
     ``ValueError`` when Newton meets ``∂_x h_p ≤ 0`` (no stable zero near ``guess``).
     """
-    c = _compiled(check_model(model))
+    c = pointwise(check_model(model))
     a, b = model.domain
     span, v = b - a, float(guess)
     for _ in range(60):
@@ -300,7 +277,7 @@ def stable_zero(model: Model, p: int, m_all: np.ndarray, guess: float) -> float:
 
 def balanced_moments(model: Model, time: float = 0.0) -> np.ndarray:
     """The moments ``m*`` with ``h_p(m*, t) = 0`` for constant Φ: ``K m* = -e(t)``."""
-    c = _compiled(check_model(model))
+    c = pointwise(check_model(model))
     P = model.P
     external = [float(fn(time)) for fn in c.external]
 

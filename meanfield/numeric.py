@@ -312,6 +312,39 @@ def numeric(model: Model) -> NumericModel:
     )
 
 
+@dataclass(frozen=True, eq=False)
+class PointwiseModel:
+    """Scalar callables of a model for root finding (balance points): cheap, no antiderivatives.
+
+    ``h[p]``, ``dh[p]`` as :func:`field_functions`; ``phi[p][q]``, ``psi[q]``, ``dpsi[q]`` (the
+    exact ``Ψ_q'``) of one ``x``; ``g`` (P, P) the population couplings; ``external`` the input
+    moments as functions of ``t``.
+    """
+
+    h: tuple[Callable[..., Any], ...]
+    dh: tuple[Callable[..., Any], ...]
+    phi: tuple[tuple[Callable[[float], float], ...], ...]
+    psi: tuple[Callable[[float], float], ...]
+    dpsi: tuple[Callable[[float], float], ...]
+    g: np.ndarray
+    external: tuple[Callable[[float], float], ...]
+
+
+@lru_cache(maxsize=64)
+def pointwise(model: Model) -> PointwiseModel:
+    """The :class:`PointwiseModel` of ``model`` (compiled once per model)."""
+    pairs = [field_functions(model, p) for p in range(model.P)]
+
+    def one(expr: sp.Expr) -> Callable[[float], float]:
+        return sp.lambdify(x, expr, modules="numpy")
+
+    return PointwiseModel(
+        h=tuple(h for h, _ in pairs), dh=tuple(dh for _, dh in pairs),
+        phi=tuple(tuple(one(e) for e in row) for row in model.phi),
+        psi=tuple(one(e) for e in model.psi), dpsi=tuple(one(sp.diff(e, x)) for e in model.psi),
+        g=np.array(model.g, dtype=float), external=external_functions(model))
+
+
 def external_functions(model: Model) -> tuple[Callable[[float], float], ...]:
     """The moments ``m_k(t)`` of the external inputs as functions of the slow time."""
     def one(expr: sp.Expr) -> Callable[[float], float]:
