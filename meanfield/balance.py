@@ -25,6 +25,7 @@ from __future__ import annotations
 import warnings
 from dataclasses import dataclass
 from functools import lru_cache
+from os import PathLike
 from typing import Any
 
 import numpy as np
@@ -147,41 +148,25 @@ class BalancePoints:
         return tuple(b for b in self.all if b.stable)
 
     def to_xarray(self) -> Any:
-        """Every point found (``point`` × ``population``) with its stability data (CF attributes)."""
-        import xarray as xr
+        """Every point found (``point`` × ``population``) with its stability data.
 
-        pops = list(self.model.names)
-        attrs = {"model": self.model.to_json(), "time": self.time,
-                 "concentrating": int(self.concentrating),
-                 "description": "balance points: the gamma -> infinity states (Dirac masses)"}
-        population = xr.Variable(("population",), pops, attrs={
-            "long_name": "population", "units": "1", "description": "population name"})
-        if not self.concentrating:
-            m = xr.Variable(("population",), np.asarray(self.moments, float), attrs={
-                "long_name": "balanced moment m_p", "units": "1",
-                "description": "moments on the balance manifold K m + e(t) = 0"})
-            return xr.Dataset({"m": m}, coords={"population": population}, attrs=attrs)
-        dims = ("point", "population")
+        Built by :func:`solvers.limits_io.balance_points_dataset` (CF metadata on every variable,
+        the model and the package version in the attributes), like every result of the package.
+        """
+        from solvers.limits_io import balance_points_dataset
 
-        def var(dims_: tuple[str, ...], values: Any, long_name: str, description: str) -> Any:
-            return xr.Variable(dims_, np.asarray(values), attrs={
-                "long_name": long_name, "units": "1", "description": description})
+        return balance_points_dataset(self)
 
-        data = {
-            "v": var(dims, [b.v for b in self.all], "balance point v_p",
-                     "position of the Dirac mass of population p (units of x)"),
-            "m": var(dims, [b.m for b in self.all], "moment m_p = Psi_p(v_p)",
-                     "coupling moment at the balance point"),
-            "slope": var(dims, [b.slope for b in self.all], "slope A_p",
-                         "d h_p / dx at v_p (> 0: the population concentrates)"),
-            "iteration_radius": var(("point",), [b.iteration_radius for b in self.all],
-                                    "iteration radius", "spectral radius of the fixed-point map"),
-            "stable": var(("point",), [b.stable for b in self.all], "stable",
-                          "every slope > 0 and iteration radius < 1"),
-        }
-        point = xr.Variable(("point",), np.arange(len(self.all)), attrs={
-            "long_name": "balance point index", "units": "1", "description": "sorted by v"})
-        return xr.Dataset(data, coords={"point": point, "population": population}, attrs=attrs)
+    def save(self, path: str | PathLike[str]) -> None:
+        """Write :meth:`to_xarray` as NetCDF (read back with :func:`solvers.load`)."""
+        self.to_xarray().to_netcdf(path)
+
+    @classmethod
+    def from_xarray(cls, ds: Any, path: Any = "<dataset>") -> BalancePoints:
+        """The balance points of :meth:`to_xarray` (every array checked; errors name ``path``)."""
+        from solvers.limits_io import read_balance_points
+
+        return read_balance_points(ds, path)
 
 
 class BalanceSystem:

@@ -35,6 +35,7 @@ RESULT_TYPES = {
     "ConstrainedSolution": ("solvers.constrained", "ConstrainedSolution"),
     "EarlyBehaviour": ("solvers.limits", "EarlyBehaviour"),
     "BalanceTrajectory": ("solvers.limits", "BalanceTrajectory"),
+    "BalancePoints": ("meanfield.balance", "BalancePoints"),
 }
 #: the variables of a solution file and their dimensions
 LAYOUT = {

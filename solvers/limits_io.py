@@ -1,7 +1,8 @@
 """Datasets of the γ = ∞ results (docs/mathematics.md §4): build and read back, checked.
 
 :class:`~solvers.constrained.ConstrainedSolution`, :class:`~solvers.limits.EarlyBehaviour` and
-:class:`~solvers.limits.BalanceTrajectory` turn into ``xarray.Dataset`` objects through
+:class:`~solvers.limits.BalanceTrajectory` (and :class:`meanfield.balance.BalancePoints`) turn
+into ``xarray.Dataset`` objects through
 :func:`solvers.datasets.build_dataset` (CF metadata on every variable) and back through their
 ``from_xarray``; :func:`solvers.load` dispatches to them. No ``gamma`` attribute: these are the
 limit γ → ∞ (the attribute ``limit`` says so).
@@ -39,6 +40,20 @@ LIMIT_VARIABLES: dict[str, tuple[str, str, str]] = {
     "slope": ("slope A_p", FIELD + " per state unit", "d h_p / dx at v_p (> 0: concentrating)"),
     "stable": ("stability", "1", "1 when every slope > 0 and the fixed-point map contracts, "
                "else 0"),
+    "point": ("balance point index", "1", "index of the balance point (sorted by v)"),
+    "column": ("population (column)", "1", "index r (model order) of the population a "
+               "Jacobian column differentiates by"),
+    "outside_point": ("outside point index", "1", "index of a balance point found beyond the "
+                      "domain ends (searched only when none lies inside)"),
+    "residual": ("balance residual max_p |H_p(v)|", FIELD, "largest |h_p(v_p; Psi(v), t)| at "
+                 "the point (0 up to round-off)"),
+    "jacobian": ("Jacobian of H", FIELD + " per state unit", "dH_p/dv_r = A_p delta_pr + g_pr "
+                 "Phi_pr(v_p) Psi_r'(v_r): the linearised Dirac dynamics dv/dtau = -H(v)"),
+    "iteration_jacobian": ("Jacobian of the fixed-point map", "1", "dT_p/dv_r = -g_pr "
+                           "Phi_pr(v_p) Psi_r'(v_r)/A_p; the point is stable when its spectral "
+                           "radius is < 1 and every slope > 0"),
+    "outside": ("balance point outside the domain", STATE, "a solution of H(v) = 0 beyond the "
+                "domain ends: the mass piles up on the wall instead (widen the domain)"),
 }
 
 
@@ -146,6 +161,67 @@ def read_trajectory(ds: Any, path: Any) -> Any:
     return BalanceTrajectory(model=model, t=t, stable=stable.astype(bool),
                              **{name: r.array(name, per_t, shape=(t.size, model.P))
                                 for name in ("v", "m", "slope")})
+
+
+# ----------------------------------------------------------------------------- balance points
+def balance_points_dataset(bp: Any) -> Any:
+    """The dataset of :class:`meanfield.balance.BalancePoints` (the γ = ∞ states of a model)."""
+    P = bp.model.P
+    if bp.concentrating:
+        n = len(bp.all)
+
+        def stack(name: str, shape: tuple[int, ...]) -> np.ndarray:
+            return np.array([getattr(b, name) for b in bp.all], dtype=float).reshape(n, *shape)
+
+        data = {"v": (("point", "population"), stack("v", (P,))),
+                "m": (("point", "population"), stack("m", (P,))),
+                "slope": (("point", "population"), stack("slope", (P,))),
+                "jacobian": (("point", "population", "column"), stack("jacobian", (P, P))),
+                "iteration_jacobian": (("point", "population", "column"),
+                                       stack("iteration_jacobian", (P, P))),
+                "residual": (("point",), stack("residual", ())),
+                "stable": (("point",), np.array([b.stable for b in bp.all], dtype=np.int8))}
+        if bp.outside:
+            data["outside"] = (("outside_point", "population"), np.array(bp.outside, float))
+    else:
+        data = {"m": (("population",), np.asarray(bp.moments, float))}
+    return build_dataset("BalancePoints", data=data,
+                         coords={"population": (("population",), list(bp.model.names))},
+                         model=bp.model, gamma=None, solver="meanfield.balance.balance_points",
+                         options={"time": bp.time},
+                         attrs={"limit": LIMIT, "time": bp.time,
+                                "concentrating": int(bp.concentrating)},
+                         extra=LIMIT_VARIABLES)
+
+
+def read_balance_points(ds: Any, path: Any) -> Any:
+    """:class:`meanfield.balance.BalancePoints` from its dataset (every array checked)."""
+    from meanfield.balance import BalancePoint, BalancePoints
+
+    r = Reader(ds, path, "BalancePoints")
+    model = r.model()
+    P = r.size("population", model.P)
+    time = r.number("time")
+    concentrating = r.number("concentrating", integer=True)
+    if concentrating not in (0, 1):
+        r.fail(f"the attribute 'concentrating' is {concentrating}, expected 0 or 1")
+    if not concentrating:
+        return BalancePoints(model=model, time=time, concentrating=False, all=(),
+                             moments=r.array("m", ("population",), shape=(P,)))
+    n = r.size("point")
+    pair, square = ("point", "population"), ("point", "population", "column")
+    arrays = {name: r.array(name, pair, shape=(n, P)) for name in ("v", "m", "slope")}
+    arrays.update({name: r.array(name, square, shape=(n, P, P))
+                   for name in ("jacobian", "iteration_jacobian")})
+    residual = r.array("residual", ("point",), shape=(n,))
+    points = tuple(BalancePoint(residual=float(residual[k]),
+                                **{name: values[k] for name, values in arrays.items()})
+                   for k in range(n))
+    outside = (() if "outside" not in ds.variables else
+               tuple(r.array("outside", ("outside_point", "population"),
+                             shape=(r.size("outside_point"), P))))
+    return BalancePoints(model=model, time=time, concentrating=True, all=points,
+                         outside=tuple(np.array(v) for v in outside))
 
 
 BUILDERS = {"ConstrainedSolution": constrained_dataset, "EarlyBehaviour": early_dataset,

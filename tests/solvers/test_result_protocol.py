@@ -103,7 +103,23 @@ def _trajectory() -> Any:
     return balance_trajectory(models.chemical(), [0.0, 0.5], start=[-0.9, -0.3])
 
 
+def _balance_points() -> Any:
+    import sympy as sp
+
+    import meanfield as mf
+    from meanfield.balance import balance_points
+
+    x = mf.x  # three points: stable, unstable, stable
+    model = mf.Model([mf.Population("E", -x, 0.5), mf.Population("I", -x, 0.5)],
+                     [[4.0, 1.0], [4.0, 1.0]], [[x - 2, x + 1], [x - 2, x + 1]],
+                     [mf.sigmoid(x, 0.5, 12), sp.Rational(1, 2) + 0 * x], (-3.0, 5.0))
+    points = balance_points(model)
+    assert len(points.all) == 3
+    return points
+
+
 FACTORIES: dict[str, Callable[[], Any]] = {
+    "BalancePoints": _balance_points,
     "ConstrainedSolution": _constrained, "EarlyBehaviour": _early,
     "BalanceTrajectory": _trajectory,
     "RescaledSolution": _rescaled,
@@ -199,6 +215,17 @@ def test_old_names_are_deprecated_aliases() -> None:
         np.testing.assert_array_equal(run.histogram, run.rho)
 
 
+def test_balance_points_of_a_non_concentrating_model_round_trip(tmp_path: Path) -> None:
+    from meanfield.balance import balance_points
+
+    points = balance_points(models.current_balanced())
+    points.save(tmp_path / "bp.nc")
+    back = solvers.load(tmp_path / "bp.nc")
+    assert not back.concentrating
+    assert back.all == ()
+    np.testing.assert_array_equal(back.moments, points.moments)
+
+
 def test_loaded_fluctuations_evaluate_the_same_autocovariance(tmp_path: Path) -> None:
     fl = _fluctuations()
     fl.save(tmp_path / "fl.nc")
@@ -229,6 +256,7 @@ BAD = [
     ("ConstrainedSolution", "rho", lambda a: 2 * a, "mass does not match the integral of rho"),
     ("EarlyBehaviour", "weights", lambda a: 2 * a, "weights are not nonnegative with total 1"),
     ("BalanceTrajectory", "stable", lambda a: a + 3, "stable has codes other than 0 and 1"),
+    ("BalancePoints", "jacobian", lambda a: a[..., 0], r"jacobian has dims"),
 ]
 
 
