@@ -174,8 +174,38 @@ class BalanceSystem:
 
     def __init__(self, model: Model, time: float = 0.0) -> None:
         self.model, self.time = check_model(model), float(time)
-        self._c = pointwise(model)
-        self.external = np.array([float(fn(self.time)) for fn in self._c.external])
+        self._c = pointwise(model)  # hashes the model: build a system once, then use :meth:`at`
+        self.external = self.external_at(self.time)
+
+    def external_at(self, time: float) -> np.ndarray:
+        """The moments of the external inputs at ``time``."""
+        return np.array([float(fn(float(time))) for fn in self._c.external])
+
+    def at(self, time: float) -> BalanceSystem:
+        """The same system at another slow time (no recompilation)."""
+        other = object.__new__(BalanceSystem)
+        other.model, other.time, other._c = self.model, float(time), self._c
+        other.external = self.external_at(time)
+        return other
+
+    def stable_zero(self, p: int, m_all: np.ndarray, guess: float) -> float:
+        """The zero of ``h_p(·; m)`` reached by Newton from ``guess`` (``m_all`` the J moments).
+
+        ``ValueError`` when Newton meets ``∂_x h_p ≤ 0`` (no stable zero near ``guess``).
+        """
+        h, dh = self._c.h[p], self._c.dh[p]
+        a, b = self.model.domain
+        span, v = b - a, float(guess)
+        for _ in range(60):
+            slope = float(dh(v, *m_all))
+            if not np.isfinite(slope) or slope <= 0:
+                break
+            step = float(np.clip(float(h(v, *m_all)) / slope, -span / 4, span / 4))
+            v -= step
+            if abs(step) <= 4e-16 * max(1.0, abs(v)):
+                return v
+        raise ValueError(f"population {self.model.names[p]!r} has no stable balance point near "
+                         f"x={guess:.6g} (h_p must vanish with ∂_x h_p > 0)")
 
     def moments(self, v: np.ndarray) -> np.ndarray:
         """``m_q = Ψ_q(v_q)``."""
@@ -241,23 +271,8 @@ class BalanceSystem:
 
 
 def stable_zero(model: Model, p: int, m_all: np.ndarray, guess: float) -> float:
-    """The zero of ``h_p(·; m)`` reached by Newton from ``guess`` (``m_all`` the J moments).
-
-    ``ValueError`` when Newton meets ``∂_x h_p ≤ 0`` (no stable zero near ``guess``).
-    """
-    c = pointwise(check_model(model))
-    a, b = model.domain
-    span, v = b - a, float(guess)
-    for _ in range(60):
-        slope = float(c.dh[p](v, *m_all))
-        if not np.isfinite(slope) or slope <= 0:
-            break
-        step = float(np.clip(float(c.h[p](v, *m_all)) / slope, -span / 4, span / 4))
-        v -= step
-        if abs(step) <= 4e-16 * max(1.0, abs(v)):
-            return v
-    raise ValueError(f"population {model.names[p]!r} has no stable balance point near "
-                     f"x={guess:.6g} (h_p must vanish with ∂_x h_p > 0)")
+    """:meth:`BalanceSystem.stable_zero` of ``model`` (for repeated calls build the system once)."""
+    return BalanceSystem(model).stable_zero(p, m_all, guess)
 
 
 def balanced_moments(model: Model, time: float = 0.0) -> np.ndarray:

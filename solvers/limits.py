@@ -194,17 +194,18 @@ def balance_trajectory(model: Model, times: Sequence[float], *, start: Any = Non
         guess = np.asarray(start, dtype=float).reshape(-1)
         if guess.size != P or not np.all(np.isfinite(guess)):
             bad_value("start", start, f"None or {P} finite numbers")
+    system = BalanceSystem(model)
     vs: list[np.ndarray] = []
     for k, tk in enumerate(ts):
         if k >= 2:
             guess = vs[-1] + (vs[-1] - vs[-2]) * (tk - ts[k - 1]) / (ts[k - 1] - ts[k - 2])
         elif k == 1:
             guess = vs[-1]
-        v = BalanceSystem(model, float(tk)).polish(guess)
+        v = system.at(float(tk)).polish(guess)
         if v is None:
             raise RuntimeError(f"the balance point is lost at t={tk:.6g} (a fold?)")
         vs.append(v)
-    points = [BalanceSystem(model, float(tk)).point(v) for v, tk in zip(vs, ts, strict=True)]
+    points = [system.at(float(tk)).point(v) for v, tk in zip(vs, ts, strict=True)]
     return BalanceTrajectory(model=model, t=ts, v=np.array(vs),
                              m=np.array([p.m for p in points]),
                              slope=np.array([p.slope for p in points]),

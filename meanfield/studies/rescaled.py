@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from meanfield.balance import BalanceSystem, balance_points, stable_zero
+from meanfield.balance import BalanceSystem, balance_points
 from meanfield.errors import bad_type, bad_value, check_finite_number, check_int
 from meanfield.model import Model
 
@@ -64,10 +64,12 @@ def solve_truncated(model: Model, *, gamma: float, order: int, t_final: float,
             total = total + eps**k * drift[p][k](y, c=centre, m=m, dc=0.0, t=time)
         return total
 
+    system = BalanceSystem(model)
+
     def balance(m: np.ndarray, time: float, guess: np.ndarray) -> np.ndarray:
-        m_all = np.concatenate([np.asarray(m, float), BalanceSystem(model, time).external])
+        m_all = np.concatenate([np.asarray(m, float), system.external_at(time)])
         try:
-            return np.array([stable_zero(model, p, m_all, float(guess[p])) for p in range(P)])
+            return np.array([system.stable_zero(p, m_all, float(guess[p])) for p in range(P)])
         except ValueError as err:
             bad_value("model", model.names, f"a balance point with ∂_x h_p > 0 near the "
                       f"profile ({err})")

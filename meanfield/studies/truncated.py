@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from meanfield.balance import BalanceSystem, balance_points, stable_zero
+from meanfield.balance import BalanceSystem, balance_points
 from meanfield.errors import bad_value, check_finite_number, check_int
 from meanfield.model import Model
 
@@ -94,12 +94,12 @@ def truncated_stationary(model: Model, gamma: float, order: int, *, points: int 
     point = balance_points(model).principal
     m0 = point.m.copy() if guess is None else np.asarray(guess, dtype=float)
     state: dict[str, Any] = {"c": point.v.copy()}
-    external = BalanceSystem(model).external
+    system = BalanceSystem(model)
 
     def centres(m: np.ndarray) -> np.ndarray:
-        m_all = np.concatenate([m, external])
+        m_all = np.concatenate([m, system.external])
         try:
-            c = np.array([stable_zero(model, p, m_all, state["c"][p]) for p in range(P)])
+            c = np.array([system.stable_zero(p, m_all, state["c"][p]) for p in range(P)])
         except ValueError as err:
             bad_value("model", model.names, f"fields increasing at their zeros ({err})")
         state["c"] = c
