@@ -164,3 +164,23 @@ def test_bad_input():
         engine.balance_points(mf.models.chemical(), starts=0)
     with pytest.raises(TypeError, match="time"):
         engine.balance_points(mf.models.chemical(), time="now")
+
+
+def test_pointwise_view_and_a_system_moved_in_time():
+    from meanfield.numeric import pointwise
+
+    drive = mf.ExternalInput("X", m=sp.Rational(1, 2) + sp.sin(3 * t) / 4, g=[0.5, 0.5],
+                             phi=[x - 3, x - 3])
+    model = mf.models.chemical().with_inputs([drive])
+    view = pointwise(model)
+    step, v = 1e-6, 0.37
+    for q in range(2):
+        fd = (view.psi[q](v + step) - view.psi[q](v - step)) / (2 * step)
+        assert abs(view.dpsi[q](v) - fd) < 1e-8
+    np.testing.assert_allclose(view.external[0](0.4), 0.5 + np.sin(1.2) / 4, rtol=1e-15)
+    moved = engine.BalanceSystem(model).at(0.4)
+    fresh = engine.BalanceSystem(model, 0.4)
+    np.testing.assert_array_equal(moved.external, fresh.external)
+    point = np.array([-0.5, 0.2])
+    np.testing.assert_array_equal(moved(point), fresh(point))
+    np.testing.assert_array_equal(moved.jacobian(point), fresh.jacobian(point))
