@@ -1,5 +1,9 @@
 r"""Early-behaviour field, balance manifold and balance points (docs/mathematics.md §4).
 
+The points themselves come from the numeric engine :mod:`meanfield.balance`; this module adds the
+symbolic field, manifold, explicit formulas, fixed-point Jacobian and the non-concentrating
+multipliers, and :meth:`BalancePoints.deviation` checks that formulas and numbers agree.
+
 At leading order in the fast time ``τ = γ t`` every agent of population ``p`` follows
 ``dx/dτ = -h_p(x)`` with
 
@@ -27,25 +31,16 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any
 
 import numpy as np
-import scipy.optimize as so
 import sympy as sp
 
 from asymptotics.bridge import compile_scalar, compile_vector
 from asymptotics.symbols import exact_model, latex_block, t, x
-from meanfield.errors import bad_type, bad_value, check_finite_number
+from meanfield import balance as engine
+from meanfield.balance import BalancePoint, check_model, is_concentrating
+from meanfield.errors import bad_value, check_finite_number
 from meanfield.model import Model, exact
-
-ROOT_TOL = 1e-13
-
-
-def check_model(model: Any) -> Model:
-    """``model`` must be a :class:`meanfield.Model`."""
-    if not isinstance(model, Model):
-        bad_type("model", model, "a meanfield.Model")
-    return model
 
 
 def balance_symbols(model: Model) -> tuple[sp.Symbol, ...]:
@@ -53,118 +48,46 @@ def balance_symbols(model: Model) -> tuple[sp.Symbol, ...]:
     return tuple(sp.Symbol(f"v_{name}", real=True) for name in model.names)
 
 
-def is_concentrating(model: Model) -> bool:
-    """True when every ``h_p`` depends on ``x``; False when none does; mixed models are rejected."""
-    depends = [model.field(p).has(x) for p in range(model.P)]
-    if all(depends):
-        return True
-    if not any(depends):
-        return False
-    bad_value("model", model, "populations whose fields h_p all depend on x (concentrating) or "
-              f"all do not (non-concentrating balance); got {depends}")
-
-
-@dataclass(frozen=True, eq=False)
-class BalancePoint:
-    """One balance point ``v`` with the moments ``m = Ψ(v)`` and its stability data."""
-
-    v: np.ndarray
-    m: np.ndarray
-    slope: np.ndarray
-    iteration_jacobian: np.ndarray
-    residual: float
-
-    @property
-    def iteration_radius(self) -> float:
-        """Spectral radius of the fixed-point iteration ``v ↦ T(v)``."""
-        return float(np.max(np.abs(np.linalg.eigvals(self.iteration_jacobian))))
-
-    @property
-    def concentrating(self) -> bool:
-        """Every ``∂_x h_p(v_p) > 0`` (each population collapses onto its point)."""
-        return bool(np.all(self.slope > 0))
-
-    @property
-    def stable(self) -> bool:
-        return self.concentrating and self.iteration_radius < 1
-
-    def __repr__(self) -> str:
-        return (f"BalancePoint(v={np.round(self.v, 10).tolist()}, slope="
-                f"{np.round(self.slope, 6).tolist()}, radius={self.iteration_radius:.4g}, "
-                f"{'stable' if self.stable else 'unstable'})")
-
-
-@dataclass(frozen=True, eq=False)
-class BalancePoints:
-    """Balance manifold and balance points of a model (see the module docstring).
+@dataclass(frozen=True, eq=False, kw_only=True)
+class BalancePoints(engine.BalancePoints):
+    """The numeric balance points of :func:`meanfield.balance.balance_points` with their formulas.
 
     ``field[p]`` is ``h_p(x; m, t)``; ``manifold`` the SymPy equations defining the balance
     manifold (in ``v`` when concentrating, in ``m`` otherwise); ``formula[p]`` the explicit
-    ``v_p`` when ``h_p`` is affine in ``x`` (else ``None``); ``all`` every point found inside the
-    domain (sorted by ``v``), ``principal`` the stable point with the smallest iteration radius
-    (unstable points only if no stable one exists) and ``v`` its coordinates. In the
-    non-concentrating case ``all`` is empty, ``moments`` holds the balanced ``m`` at ``time`` and
-    ``multipliers[p]`` the formula for ``λ_p``.
+    ``v_p`` when ``h_p`` is affine in ``x`` (else ``None``); ``iteration_jacobian`` the symbolic
+    Jacobian of the fixed-point map. ``all``, ``principal``, ``v``, ``moments`` and ``outside``
+    come from the numeric engine; :meth:`deviation` measures how far the formulas are from them.
+    In the non-concentrating case ``multipliers[p]`` is the formula for ``λ_p``.
     """
 
-    model: Model
-    time: float
-    concentrating: bool
     field: tuple[sp.Expr, ...]
     symbols: tuple[sp.Symbol, ...]
     manifold: tuple[sp.Eq, ...]
     formula: tuple[sp.Expr | None, ...]
     iteration_jacobian: sp.Matrix | None
-    all: tuple[BalancePoint, ...]
-    moments: np.ndarray | None = None
     multipliers: tuple[sp.Expr, ...] = ()
-    outside: tuple[np.ndarray, ...] = ()
-    """Balance points found outside the domain (searched when none lies inside)."""
     _multiplier_fn: Callable[..., np.ndarray] | None = field(default=None, repr=False)
+    _symbolic_fns: tuple[Callable[..., np.ndarray], ...] = field(default=(), repr=False)
 
-    @property
-    def principal(self) -> BalancePoint:
-        if not self.all and not self.concentrating:
-            bad_value("model", self.model, "a concentrating model (this one has a "
-                      "non-concentrating balance: use .moments and .multipliers)")
-        if not self.all and self.outside:
-            shown = [np.round(v, 6).tolist() for v in self.outside]
-            bad_value("model", self.model, f"a balance point inside the domain {self.model.domain}:"
-                      f" the balance point(s) v={shown} lie outside it, so the stationary mass "
-                      "piles up on the wall instead of concentrating; widen the domain")
-        if not self.all:
-            bad_value("model", self.model, "a model with a balance point h_p(v_p) = 0 in its "
-                      f"domain {self.model.domain} (none was found)")
-        return min(self.all, key=lambda b: (not b.stable, b.iteration_radius, b.v.tolist()))
+    def deviation(self) -> float:
+        """Largest gap between the formulas and the numeric engine over every point found.
 
-    @property
-    def v(self) -> np.ndarray:
-        """Coordinates ``v_p`` of the principal balance point."""
-        return self.principal.v
-
-    @property
-    def stable(self) -> tuple[BalancePoint, ...]:
-        return tuple(b for b in self.all if b.stable)
-
-    def to_xarray(self) -> Any:
-        """Every balance point found (``point`` × ``population``) with its stability data."""
-        import xarray as xr
-
-        pops = list(self.model.names)
-        if not self.concentrating:
-            return xr.Dataset({"m": (("population",), self.moments)},
-                              coords={"population": pops},
-                              attrs={"model": self.model.to_json(), "time": self.time,
-                                     "concentrating": 0})
-        dims = ("point", "population")
-        return xr.Dataset(
-            {"v": (dims, np.array([b.v for b in self.all])),
-             "m": (dims, np.array([b.m for b in self.all])),
-             "slope": (dims, np.array([b.slope for b in self.all])),
-             "iteration_radius": (("point",), np.array([b.iteration_radius for b in self.all])),
-             "stable": (("point",), np.array([b.stable for b in self.all]))},
-            coords={"point": np.arange(len(self.all)), "population": pops},
-            attrs={"model": self.model.to_json(), "time": self.time, "concentrating": 1})
+        Compares the symbolic ``H(v)`` (should vanish), slopes ``∂_x h_p(v_p)`` and fixed-point
+        Jacobian with the engine's, and the explicit formula (affine fields) with ``v``.
+        """
+        if not self._symbolic_fns:
+            return 0.0
+        residual, slopes, iteration = self._symbolic_fns
+        P, gaps = self.model.P, [0.0]
+        for b in self.all:
+            args = (*b.v, self.time)
+            gaps.append(float(np.max(np.abs(residual(*args)))))
+            gaps.append(float(np.max(np.abs(slopes(*args) - b.slope))))
+            gaps.append(float(np.max(np.abs(iteration(*args).reshape(P, P)
+                                            - b.iteration_jacobian))))
+            if all(f is not None for f in self.formula):
+                gaps.append(float(np.max(np.abs(self.formula_values(b.v) - b.v))))
+        return max(gaps)
 
     def formula_values(self, v: np.ndarray) -> np.ndarray:
         """The explicit formula ``v_p = -h_p(0)/∂_x h_p`` evaluated at ``v`` (affine fields only)."""
@@ -196,118 +119,35 @@ class BalancePoints:
         return latex_block(lines)
 
 
-def _roots_1d(residual: Callable, jac: Callable, lo: float, hi: float) -> list[np.ndarray]:
-    grid = np.linspace(lo, hi, 4001)
-    values = np.array([residual(np.array([v]))[0] for v in grid])
-    roots = []
-    for i in range(grid.size - 1):
-        if values[i] == 0:
-            roots.append(grid[i])
-        elif values[i] * values[i + 1] < 0:
-            roots.append(so.brentq(lambda v: residual(np.array([v]))[0], grid[i], grid[i + 1],
-                                   xtol=1e-15, rtol=4 * np.finfo(float).eps, maxiter=200))
-    if values[-1] == 0:
-        roots.append(grid[-1])
-    return [np.array([r]) for r in roots]
-
-
-def _roots_nd(residual: Callable, jac: Callable, lo: float, hi: float, P: int,
-              starts: int) -> list[np.ndarray]:
-    rng = np.random.default_rng(0)
-    candidates = [np.full(P, (lo + hi) / 2), *(lo + (hi - lo) * rng.random((starts, P)))]
-    found = []
-    for start in candidates:
-        sol = so.root(residual, start, jac=jac, method="hybr", options={"xtol": 1e-14})
-        if sol.success and np.all(np.isfinite(sol.x)):
-            found.append(sol.x)
-    return found
-
-
-def _polish(residual: Callable, jac: Callable, v: np.ndarray) -> np.ndarray:
-    for _ in range(6):
-        try:
-            step = np.linalg.solve(jac(v), -residual(v))
-        except np.linalg.LinAlgError:
-            break
-        v = v + step
-        if np.max(np.abs(step)) < 1e-16 * max(1.0, float(np.max(np.abs(v)))):
-            break
-    return v
-
-
 @lru_cache(maxsize=64)
 def _balance(model: Model, time: float, starts: int) -> BalancePoints:
     P = model.P
     fields = tuple(model.field(p) for p in range(P))
     ms = model.moment_symbols()
     vs = balance_symbols(model)
-    if not is_concentrating(model):
+    numeric = engine.balance_points(model, time=time, starts=starts)
+    if not numeric.concentrating:
         return _non_concentrating(model, time, fields, ms, vs)
-    at_v = [fields[p].subs({x: vs[p], **{ms[q]: model.psi[q].subs(x, vs[q]) for q in range(P)}})
-            for p in range(P)]
+    m_at_v = {ms[q]: model.psi[q].subs(x, vs[q]) for q in range(P)}
+    at_v = [fields[p].subs({x: vs[p], **m_at_v}) for p in range(P)]
     manifold = tuple(sp.Eq(h, 0) for h in at_v)
     formula = []
     for p in range(P):
         h = sp.expand(fields[p])
         if sp.Poly(h, x).degree() == 1 if h.is_polynomial(x) else False:
-            slope, offset = h.coeff(x, 1), h.coeff(x, 0)
-            subs = {ms[q]: model.psi[q].subs(x, vs[q]) for q in range(P)}
-            formula.append((-offset / slope).subs(subs))
+            formula.append((-h.coeff(x, 0) / h.coeff(x, 1)).subs(m_at_v))
         else:
             formula.append(None)
-    slopes = [sp.diff(fields[p], x) for p in range(P)]
-    m_at_v = {ms[q]: model.psi[q].subs(x, vs[q]) for q in range(P)}
-    slope_v = [s.subs(x, vs[p]).subs(m_at_v) for p, s in enumerate(slopes)]
+    slope_v = [sp.diff(fields[p], x).subs(x, vs[p]).subs(m_at_v) for p in range(P)]
     iteration = sp.Matrix(P, P, lambda p, r: -sp.diff(fields[p], ms[r]).subs(x, vs[p]).subs(m_at_v)
                           * sp.diff(model.psi[r], x).subs(x, vs[r]) / slope_v[p])
     args = [*vs, t]
-    res_fn = compile_vector(at_v, args)
-    jac_fn = compile_vector(list(sp.Matrix(at_v).jacobian(vs)), args)
-    slope_fn = compile_vector(slope_v, args)
-    iter_fn = compile_vector(list(iteration), args)
-
-    def residual(v: np.ndarray) -> np.ndarray:
-        return res_fn(*v, time)
-
-    def jac(v: np.ndarray) -> np.ndarray:
-        return jac_fn(*v, time).reshape(P, P)
-
-    lo, hi = model.domain
-    raw = _roots_1d(residual, jac, lo, hi) if P == 1 else _roots_nd(residual, jac, lo, hi, P, starts)
-    points: list[BalancePoint] = []
-    span = hi - lo
-    for root in raw:
-        v = _polish(residual, jac, np.asarray(root, float))
-        if not (np.all(v >= lo) and np.all(v <= hi)):
-            continue
-        r = float(np.max(np.abs(residual(v))))
-        if r > ROOT_TOL * max(1.0, span):
-            continue
-        if any(np.max(np.abs(v - b.v)) < 1e-8 * max(1.0, span) for b in points):
-            continue
-        m_values = np.array([float(model.psi[q].subs(x, v[q])) for q in range(P)])
-        points.append(BalancePoint(v=v, m=m_values, slope=slope_fn(*v, time),
-                                   iteration_jacobian=iter_fn(*v, time).reshape(P, P),
-                                   residual=r))
-    points.sort(key=lambda b: b.v.tolist())
-    outside: list[np.ndarray] = []
-    if not points:  # diagnose: balance points beyond the ends of the domain
-        wide = (lo - 10 * span, hi + 10 * span)
-        with np.errstate(all="ignore"):
-            raw = (_roots_1d(residual, jac, *wide) if P == 1 else
-                   _roots_nd(residual, jac, *wide, P, starts))
-        for root in raw:
-            v = _polish(residual, jac, np.asarray(root, float))
-            with np.errstate(all="ignore"):
-                r = float(np.max(np.abs(residual(v))))
-                det = float(np.linalg.det(jac(v)))  # 0 where the readouts underflow: no root
-            if (np.isfinite(r) and r <= ROOT_TOL * max(1.0, span) and np.isfinite(det)
-                    and det != 0 and not
-                    any(np.max(np.abs(v - w)) < 1e-8 * max(1.0, span) for w in outside)):
-                outside.append(v)
-    return BalancePoints(model=model, time=time, concentrating=True, field=fields, symbols=vs,
-                         manifold=manifold, formula=tuple(formula), iteration_jacobian=iteration,
-                         all=tuple(points), outside=tuple(outside))
+    checks = (compile_vector(at_v, args), compile_vector(slope_v, args),
+              compile_vector(list(iteration), args))
+    return BalancePoints(model=model, time=time, concentrating=True, all=numeric.all,
+                         outside=numeric.outside, field=fields, symbols=vs, manifold=manifold,
+                         formula=tuple(formula), iteration_jacobian=iteration,
+                         _symbolic_fns=checks)
 
 
 def _expectation(expr: sp.Expr, rho: sp.Expr, model: Model) -> sp.Integral:
@@ -324,8 +164,7 @@ def _non_concentrating(model: Model, time: float, fields: tuple, ms: tuple,
         bad_value("model", model, "an invertible balance matrix K_pq = g_pq Φ_pq (got a "
                   "singular one: the balance constraint does not fix the moments)")
     manifold = tuple(sp.Eq(fields[p], 0) for p in range(P))
-    e_fn = compile_vector(list(e), [t])
-    moments = -np.linalg.solve(np.array(K.tolist(), dtype=float), e_fn(time))
+    moments = engine.balanced_moments(model, time)
     forcing = K.LUsolve(sp.diff(e, t))
     rhos = [sp.Function(f"rho_{n}")(t, x) for n in model.names]
     lams = []
@@ -348,19 +187,24 @@ def _non_concentrating(model: Model, time: float, fields: tuple, ms: tuple,
         return np.array([((num_fns[q](nodes) * rho[q]) @ weights + force[q])
                          / ((den_fns[q](nodes) * rho[q]) @ weights) for q in range(P)])
 
-    return BalancePoints(model=model, time=time, concentrating=False, field=fields, symbols=vs,
-                         manifold=manifold, formula=(None,) * P, iteration_jacobian=None, all=(),
-                         moments=moments, multipliers=tuple(lams), _multiplier_fn=multipliers)
+    return BalancePoints(model=model, time=time, concentrating=False, all=(), moments=moments,
+                         field=fields, symbols=vs, manifold=manifold, formula=(None,) * P,
+                         iteration_jacobian=None, multipliers=tuple(lams),
+                         _multiplier_fn=multipliers)
 
 
 def balance_points(model: Model, *, time: float = 0.0, starts: int = 64) -> BalancePoints:
     """Balance manifold and every balance point of ``model`` (external inputs frozen at ``time``).
 
-    ``starts`` random (seeded) starts of Newton's method are used for P ≥ 2; P = 1 scans the
-    domain. See :class:`BalancePoints`.
+    The points are those of :func:`meanfield.balance.balance_points` (``starts`` seeded Sobol
+    starts for P ≥ 2, a domain scan for P = 1). See :class:`BalancePoints`.
     """
     check_model(model)
     time = check_finite_number("time", time)
     if isinstance(starts, bool) or not isinstance(starts, int) or starts < 1:
         bad_value("starts", starts, "an integer >= 1")
     return _balance(exact_model(model), time, starts)
+
+
+__all__ = ["BalancePoint", "BalancePoints", "balance_points", "balance_symbols", "check_model",
+           "is_concentrating"]

@@ -140,10 +140,13 @@ def _model_name(cfg: Any) -> str:
 
 
 def _balance(model: Any) -> Any:
-    """The balance voltages of ``model`` (``None`` when it has none or asymptotics lacks them)."""
-    from meanfield.studies.convergence import stationary_predictions
+    """The principal balance point of ``model`` (``None`` when it does not concentrate)."""
+    from meanfield.balance import balance_points
 
-    return stationary_predictions(model).get("v")
+    try:
+        return balance_points(model).v
+    except ValueError:  # non-concentrating, mixed, or no balance point in the domain
+        return None
 
 
 def _solve(args: argparse.Namespace) -> int:

@@ -25,6 +25,7 @@ A configuration has up to five tables::
     cells = 1000                 # or "auto": the grid resolving the states (solvers.resolution)
     stability = true             # stationary only: linear stability of each state (also starts)
     t_final = 5.0                # time-dependent methods only (also dt, rtol, atol, save_at)
+    scheme = "bdf2"              # method = "sg" only: the time scheme, "bdf2" or "be"
 
     [sweep]                      # `meanfield sweep`: every combination of the listed values
     vary = { gamma = [1.0, 10.0, 100.0], "model.sigma" = [0.5, 0.8] }
@@ -57,9 +58,11 @@ from meanfield.model import Model
 
 SECTIONS = ("model", "solve", "sweep", "derive", "output")
 METHODS = ("stationary", "sg", "fipy")
-SOLVE_KEYS = ("gamma", "method", "cells", "t_final", "dt", "rtol", "atol", "save_at", "starts",
-              "stability")
-TIME_KEYS = ("t_final", "dt", "rtol", "atol", "save_at")
+SOLVE_KEYS = ("gamma", "method", "cells", "t_final", "dt", "rtol", "atol", "save_at", "scheme",
+              "starts", "stability")
+TIME_KEYS = ("t_final", "dt", "rtol", "atol", "save_at", "scheme")
+"""Options of a time-dependent solve, passed on to :func:`solvers.solve` (``scheme``: the time
+scheme of ``method = "sg"``, the same ``scheme=`` as every solver of the package)."""
 EXPLICIT_KEYS = ("populations", "g", "phi", "psi", "domain", "inputs", "initial")
 
 
@@ -202,6 +205,15 @@ def check_solve(table: Any, key: str = "solve", *, need_gamma: bool = True) -> d
         if not isinstance(times, list) or not times:
             bad_type(f"{key}.save_at", times, "a non-empty array of times")
         out["save_at"] = [_number(f"{key}.save_at", v, nonnegative=True) for v in times]
+    if "scheme" in out:
+        from solvers.stepping import ORDERS
+
+        if _string(f"{key}.scheme", out["scheme"]) not in ORDERS:
+            bad_value(f"{key}.scheme", out["scheme"], f"one of {', '.join(ORDERS)} (the time "
+                      "scheme of method = \"sg\")")
+        if out["method"] == "fipy":
+            bad_value(f"{key}.scheme", out["scheme"], "only with method = \"sg\" (FiPy steps "
+                      "with its own implicit scheme)")
     if out["method"] == "stationary":
         extra = [k for k in TIME_KEYS if k in table]
         if extra:
@@ -239,7 +251,7 @@ def check_sweep(table: Any, model_table: Mapping[str, Any]) -> dict[str, Any]:
             if param not in allowed:
                 bad_value(key, values, f"model.<p> with p a parameter of {model_table['name']!r}: "
                           f"{', '.join(allowed)}")
-        elif name not in SOLVE_KEYS or name == "method":
+        elif name not in SOLVE_KEYS or name in ("method", "scheme"):
             bad_value(key, values, "a solve option (gamma, cells, t_final, dt, rtol, atol) or "
                       "model.<parameter> of the named model")
     if "workers" in table and "scheduler" in table:

@@ -214,7 +214,7 @@ class NumericModel:
         populations', then the external inputs'; see :meth:`all_moments`), for Newton iterations
         that evaluate the field at many moments.
         """
-        return _field_functions(self.model, p)
+        return field_functions(self.model, p)
 
     def field(self, p: int, points: np.ndarray, m: np.ndarray, time: float = 0.0) -> np.ndarray:
         """``h_p(x) = Σ_j g_pj Φ_pj(x) m_j``."""
@@ -253,7 +253,8 @@ class NumericModel:
 
 
 @lru_cache(maxsize=64)
-def _field_functions(model: Model, p: int) -> tuple[Callable[..., Any], Callable[..., Any]]:
+def field_functions(model: Model, p: int) -> tuple[Callable[..., Any], Callable[..., Any]]:
+    """``(h_p, ∂_x h_p)`` of ``model`` as callables of ``(x, m_1, …, m_J)`` (compiled once)."""
     phis = [*model.phi[p], *(inp.phi[p] for inp in model.inputs)]
     g = [*model.g[p], *(inp.g[p] for inp in model.inputs)]
     symbols = sp.symbols(f"_m0:{len(phis)}", real=True)
@@ -329,10 +330,6 @@ def numeric(model: Model) -> NumericModel:
     phis = [[*model.phi[p], *(inp.phi[p] for inp in inputs)] for p in range(P)]
     g = np.array([[*model.g[p], *(inp.g[p] for inp in inputs)] for p in range(P)], dtype=float)
 
-    def external_fn(expr: sp.Expr) -> Callable[[float], float]:
-        return sp.lambdify(t, expr, modules="math") if expr.has(t) else (
-            lambda _time, value=float(expr): value)
-
     return NumericModel(
         model=model,
         f=tuple(_vectorise(pop.drift) for pop in model.populations),
@@ -343,5 +340,47 @@ def numeric(model: Model) -> NumericModel:
         g=g,
         D=np.array(model.diffusion, dtype=float),
         initial=tuple(_vectorise(e) for e in model.initial),
-        external=tuple(external_fn(inp.m) for inp in inputs),
+        external=external_functions(model),
     )
+
+
+@dataclass(frozen=True, eq=False)
+class PointwiseModel:
+    """Scalar callables of a model for root finding (balance points): cheap, no antiderivatives.
+
+    ``h[p]``, ``dh[p]`` as :func:`field_functions`; ``phi[p][q]``, ``psi[q]``, ``dpsi[q]`` (the
+    exact ``Ψ_q'``) of one ``x``; ``g`` (P, P) the population couplings; ``external`` the input
+    moments as functions of ``t``.
+    """
+
+    h: tuple[Callable[..., Any], ...]
+    dh: tuple[Callable[..., Any], ...]
+    phi: tuple[tuple[Callable[[float], float], ...], ...]
+    psi: tuple[Callable[[float], float], ...]
+    dpsi: tuple[Callable[[float], float], ...]
+    g: np.ndarray
+    external: tuple[Callable[[float], float], ...]
+
+
+@lru_cache(maxsize=64)
+def pointwise(model: Model) -> PointwiseModel:
+    """The :class:`PointwiseModel` of ``model`` (compiled once per model)."""
+    pairs = [field_functions(model, p) for p in range(model.P)]
+
+    def one(expr: sp.Expr) -> Callable[[float], float]:
+        return sp.lambdify(x, expr, modules="numpy")
+
+    return PointwiseModel(
+        h=tuple(h for h, _ in pairs), dh=tuple(dh for _, dh in pairs),
+        phi=tuple(tuple(one(e) for e in row) for row in model.phi),
+        psi=tuple(one(e) for e in model.psi), dpsi=tuple(one(sp.diff(e, x)) for e in model.psi),
+        g=np.array(model.g, dtype=float), external=external_functions(model))
+
+
+def external_functions(model: Model) -> tuple[Callable[[float], float], ...]:
+    """The moments ``m_k(t)`` of the external inputs as functions of the slow time."""
+    def one(expr: sp.Expr) -> Callable[[float], float]:
+        return sp.lambdify(t, expr, modules="math") if expr.has(t) else (
+            lambda _time, value=float(expr): value)
+
+    return tuple(one(inp.m) for inp in model.inputs)

@@ -1,7 +1,9 @@
 """solvers: numerical methods for the mean-field PDE of a :class:`meanfield.Model`.
 
 Finite volumes (Scharfetter–Gummel), exact stationary states, time stepping, the FiPy back end,
-the n-agent network simulator and the solver of the rescaled (desingularized) equation.
+the n-agent network simulator, the solver of the rescaled (desingularized) equation and the
+γ → ∞ limits (:mod:`solvers.limits`). Every result has ``to_xarray()`` and ``save(path)``, and
+:func:`load` reads any saved result back as its type.
 """
 
 from meanfield.errors import ResolutionWarning
@@ -11,6 +13,7 @@ from solvers.fipy_backend import SweepDivergenceError, sweep_contraction
 from solvers.fluctuations import Fluctuations, TransientFluctuations, fluctuations, transient_fluctuations
 from solvers.grid import Grid
 from solvers.io import load
+from solvers.limits import BalanceTrajectory, ConstrainedSolution, EarlyBehaviour
 from solvers.network import NetworkResult, simulate_network
 from solvers.network2d import FhnNetworkResult, simulate_fhn_network
 from solvers.rescaled import Gaussian, RescaledSolution, solve_rescaled
@@ -20,7 +23,10 @@ from solvers.solve import solve
 from solvers.stationary import Branch, StationaryState, continuation, stationary_states
 
 __all__ = [
+           "BalanceTrajectory",
            "Branch",
+           "ConstrainedSolution",
+           "EarlyBehaviour",
            "FhnNativeResult",
            "FhnNetworkResult",
            "FhnPdeResult",

@@ -20,13 +20,15 @@ import numpy as np
 import scipy.optimize as so
 from scipy.integrate import solve_ivp
 
+from meanfield.balance import balanced_moments as engine_moments
+from meanfield.balance import is_concentrating
 from meanfield.errors import bad_type, bad_value, check_finite_number
-from meanfield.expressions import x as x_symbol
 from meanfield.model import Model
 from meanfield.numeric import NumericModel, numeric
 from solvers.grid import check_cells
 from solvers.implicit import StageProblem
 from solvers.kernels import stage_kernel
+from solvers.limits_io import LimitResult
 from solvers.rescaled import Fields, initial_profiles
 from solvers.stepping import StepState, check_step_options, march
 
@@ -37,12 +39,6 @@ def _check_model(model: Any) -> Model:
     if not isinstance(model, Model):
         bad_type("model", model, "a meanfield.Model")
     return model
-
-
-def is_concentrating(model: Model) -> bool:
-    """True when some coupling factor ``Φ_pj`` (populations or inputs) depends on ``x``."""
-    phis = [e for row in model.phi for e in row] + [e for inp in model.inputs for e in inp.phi]
-    return any(sp_expr.has(x_symbol) for sp_expr in phis)
 
 
 def quadrature(domain: tuple[float, float], panels: int) -> tuple[np.ndarray, np.ndarray]:
@@ -56,7 +52,7 @@ def quadrature(domain: tuple[float, float], panels: int) -> tuple[np.ndarray, np
 
 # ----------------------------------------------------------------------------- (c) constrained FP
 @dataclass(frozen=True, eq=False)
-class ConstrainedSolution:
+class ConstrainedSolution(LimitResult):
     """γ = ∞ solution of a balanced, non-concentrating model.
 
     ``rho`` (nt, P, M) at centres ``x``; ``multipliers`` (nt, P) the ``λ_p(t) = lim γ h_p``;
@@ -85,11 +81,8 @@ def _constraint(nm: NumericModel, fields: Fields, m: np.ndarray, time: float) ->
 
 
 def balanced_moments(nm: NumericModel, fields: Fields, time: float) -> np.ndarray:
-    """The moments ``m*`` with ``h_p(m*, t) = 0`` (``h`` is affine in ``m`` for constant Φ)."""
-    zero = _constraint(nm, fields, np.zeros(nm.P), time)
-    K = np.column_stack([_constraint(nm, fields, np.eye(nm.P)[q], time) - zero
-                         for q in range(nm.P)])
-    return np.linalg.solve(K, -zero)
+    """The moments ``m*`` with ``h_p(m*, t) = 0``: :func:`meanfield.balance.balanced_moments`."""
+    return engine_moments(nm.model, time)
 
 
 @dataclass(frozen=True, eq=False)

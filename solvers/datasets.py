@@ -2,12 +2,14 @@ r"""One builder and one reader for the datasets of every result type (CF-1.10 me
 
 Every result of :mod:`solvers` (``Solution``, ``StationaryState``, ``Branch``, ``NetworkResult``,
 ``NetworkEnsemble``, ``Fluctuations``, ``TransientFluctuations``, ``FhnPdeResult``,
-``FhnNetworkResult``, ``RescaledSolution``) turns into an ``xarray.Dataset`` through
-:func:`build_dataset` and back through its ``from_xarray(ds, path)`` with a :class:`Reader`.
-One vocabulary across all of them: ``t``, ``x``, ``rho``, ``mean``, ``var``, ``m``,
-``balance_residual`` and the ``info`` attribute. Every variable and coordinate carries
-``long_name``, ``units`` and ``description``; the model is nondimensional, so units are named
-after the model's own scales ("time units of the model") and pure numbers are ``"1"``.
+``FhnNetworkResult``, ``RescaledSolution``, and the γ = ∞ results ``ConstrainedSolution``,
+``EarlyBehaviour``, ``BalanceTrajectory`` of :mod:`solvers.limits_io`) turns into an
+``xarray.Dataset`` through :func:`build_dataset` and back through its
+``from_xarray(ds, path)`` with a :class:`Reader`. One vocabulary across all of them: ``t``,
+``x``, ``rho``, ``mean``, ``var``, ``m``, ``balance_residual`` and the ``info`` attribute.
+Every variable and coordinate carries ``long_name``, ``units`` and ``description``; the model is
+nondimensional, so units are named after the model's own scales ("time units of the model") and
+pure numbers are ``"1"``.
 """
 
 from __future__ import annotations

@@ -33,6 +33,10 @@ RESULT_TYPES = {
     "FhnNativeResult": ("solvers.fhn.result", "FhnNativeResult"),
     "FhnNetworkResult": ("solvers.network2d", "FhnNetworkResult"),
     "RescaledSolution": ("solvers.rescaled", "RescaledSolution"),
+    "ConstrainedSolution": ("solvers.constrained", "ConstrainedSolution"),
+    "EarlyBehaviour": ("solvers.limits", "EarlyBehaviour"),
+    "BalanceTrajectory": ("solvers.limits", "BalanceTrajectory"),
+    "BalancePoints": ("meanfield.balance", "BalancePoints"),
 }
 #: the variables of a solution file and their dimensions
 LAYOUT = {

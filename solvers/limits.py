@@ -6,8 +6,9 @@ r"""The γ → ∞ limits of the mean-field PDE (docs/mathematics.md §4), compu
   density (the moments are then quadratures over the initial positions, spectrally accurate).
   Its end point decides which balance point the network reaches.
 * :func:`balance_points`, :func:`balance_trajectory` — γ = ∞ for a concentrating model: every
-  population is a Dirac mass at ``v_p`` with ``h_p(v_p; Ψ(v), t) = 0``; with a time-dependent
-  external input the points move and are followed by continuation in ``t``.
+  population is a Dirac mass at ``v_p`` with ``h_p(v_p; Ψ(v), t) = 0`` (the points of the model
+  layer's engine :mod:`meanfield.balance`); with a time-dependent external input the points move
+  and are followed by continuation in ``t``.
 * :func:`constrained_fokker_planck` (:mod:`solvers.constrained`) — γ = ∞ for a non-concentrating
   balanced model (constant ``Φ``): ``∂_t ρ_p = −∂_x((f_p − λ_p(t)) ρ_p) + D_p ∂_xx ρ_p`` with
   the multipliers ``λ_p`` fixed by the constraints ``h_p(m(t), t) = 0`` (a DAE), solved with the
@@ -24,22 +25,23 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import scipy.optimize as so
 from scipy.integrate import solve_ivp
 
+from meanfield.balance import BalancePoint, BalanceSystem, is_concentrating
+from meanfield.balance import balance_points as engine_points
 from meanfield.errors import bad_type, bad_value, check_finite_number, check_int
 from meanfield.model import Model
-from meanfield.numeric import NumericModel, numeric
+from meanfield.numeric import numeric
 from solvers.constrained import (
     ConstrainedSolution,
     MultiplierCoupling,
     balanced_moments,
     consistent_shift,
     constrained_fokker_planck,
-    is_concentrating,
     multipliers,
     quadrature,
 )
+from solvers.limits_io import LimitResult
 from solvers.rescaled import Fields, initial_profiles
 
 _GL_NODES, _GL_WEIGHTS = np.polynomial.legendre.leggauss(4)
@@ -53,7 +55,7 @@ def _check_model(model: Any) -> Model:
 
 # ----------------------------------------------------------------------------- (a) early behaviour
 @dataclass(frozen=True, eq=False)
-class EarlyBehaviour:
+class EarlyBehaviour(LimitResult):
     """Characteristics of the fast-time transport: ``positions`` (nτ, P, N) with ``weights`` (P, N).
 
     ``tau`` (nτ,); ``m``, ``mean``, ``var`` (nτ, P) are exact quadratures over the initial
@@ -142,129 +144,25 @@ def early_behaviour(model: Model, *, tau_final: float, initial: Any = None,
 
 
 # ----------------------------------------------------------------------------- (b) balance points
-@dataclass(frozen=True, eq=False)
-class BalancePoint:
-    """A γ = ∞ state of a concentrating model: Dirac masses at ``v`` (P,), moments ``m = Ψ(v)``.
-
-    ``slope`` is ``A_p = ∂_x h_p(v_p)``; ``eigenvalues`` those of the Jacobian of
-    ``v ↦ h(v; Ψ(v))`` (the Dirac dynamics ``dv/dτ = −h``): stable when every real part is > 0
-    and every slope is > 0.
-    """
-
-    v: np.ndarray
-    m: np.ndarray
-    slope: np.ndarray
-    eigenvalues: np.ndarray
-    stable: bool
-
-
-class _BalanceSystem:
-    """``H_p(v) = h_p(v_p; m = Ψ(v), t)`` and its Jacobian, for a concentrating model."""
-
-    def __init__(self, nm: NumericModel, fields: Fields) -> None:
-        self.nm, self.fields = nm, fields
-
-    def moments(self, v: np.ndarray) -> np.ndarray:
-        return np.array([float(self.nm.psi[q](np.array([v[q]]))[0]) for q in range(self.nm.P)])
-
-    def __call__(self, v: np.ndarray, time: float) -> np.ndarray:
-        m_all = self.nm.all_moments(self.moments(v), time)
-        return np.array([float(self.fields.field(p, np.array([v[p]]), m_all)[0])
-                         for p in range(self.nm.P)])
-
-    def jacobian(self, v: np.ndarray, time: float) -> np.ndarray:
-        nm, P = self.nm, self.nm.P
-        m = self.moments(v)
-        m_all = nm.all_moments(m, time)
-        jac = np.diag([float(self.fields.slope(p, np.array([v[p]]), m_all)[0]) for p in range(P)])
-        step = 1e-6
-        dpsi = np.array([(nm.psi[q](np.array([v[q] + step]))[0]
-                          - nm.psi[q](np.array([v[q] - step]))[0]) / (2 * step) for q in range(P)])
-        for q in range(P):
-            bump = m_all.copy()
-            bump[q] += 1.0
-            for p in range(P):  # h is linear in m: an exact difference
-                dh_dm = float(self.fields.field(p, np.array([v[p]]), bump)[0]
-                              - self.fields.field(p, np.array([v[p]]), m_all)[0])
-                jac[p, q] += dh_dm * dpsi[q]
-        return jac
-
-    def point(self, v: np.ndarray, time: float) -> BalancePoint:
-        m = self.moments(v)
-        m_all = self.nm.all_moments(m, time)
-        slope = np.array([float(self.fields.slope(p, np.array([v[p]]), m_all)[0])
-                          for p in range(self.nm.P)])
-        eig = np.linalg.eigvals(self.jacobian(v, time))
-        return BalancePoint(v=v.copy(), m=m, slope=slope, eigenvalues=eig,
-                            stable=bool(np.all(slope > 0) and np.all(eig.real > 0)))
-
-    def polish(self, v0: np.ndarray, time: float) -> np.ndarray | None:
-        v = np.array(v0, dtype=float)
-        for _ in range(50):
-            r = self(v, time)
-            try:
-                step = np.linalg.solve(self.jacobian(v, time), r)
-            except np.linalg.LinAlgError:
-                return None
-            v = v - step
-            if np.max(np.abs(step)) <= 1e-15 * max(1.0, float(np.max(np.abs(v)))):
-                break
-        a, b = self.nm.model.domain
-        if np.max(np.abs(self(v, time))) > 1e-12 or np.any(v < a) or np.any(v > b):
-            return None
-        return v
-
-
-def _concentrating(model: Model) -> tuple[NumericModel, _BalanceSystem]:
+def _concentrating(model: Model) -> None:
     if not is_concentrating(model):
         bad_value("model", model.names, "a concentrating model (some Φ depends on x); for "
                   "constant Φ use constrained_fokker_planck")
-    nm = numeric(model)
-    return nm, _BalanceSystem(nm, Fields.of(nm))
 
 
 def balance_points(model: Model, *, time: float = 0.0, starts: int = 64
                    ) -> tuple[BalancePoint, ...]:
-    """Every balance point found at slow time ``time`` (sorted by ``v``), with its stability.
+    """Every balance point at slow time ``time`` (sorted by ``v``), with its stability.
 
-    P = 1: sign scan of ``H`` on the domain and Brent; P ≥ 2: Newton from ``starts`` Sobol points
-    of the domain box. Balance points are computed from the model's numeric view only.
+    The points of the model layer's engine, :func:`meanfield.balance.balance_points`.
     """
     _check_model(model)
-    time = check_finite_number("time", time)
-    starts = check_int("starts", starts, minimum=1)
-    nm, system = _concentrating(model)
-    a, b = model.domain
-    found: list[np.ndarray] = []
-    if nm.P == 1:
-        xs = np.linspace(a, b, 4001)
-        values = np.array([system(np.array([v]), time)[0] for v in xs])
-        for i in np.nonzero(np.sign(values[:-1]) * np.sign(values[1:]) <= 0)[0]:
-            if values[i] == values[i + 1] == 0:
-                continue
-            root = so.brentq(lambda v: system(np.array([v]), time)[0], xs[i], xs[i + 1],
-                             xtol=1e-15)
-            found.append(np.array([root]))
-    else:
-        from scipy.stats import qmc
-
-        sample = a + (b - a) * qmc.Sobol(d=nm.P, scramble=True, seed=0).random(starts)
-        for start in sample:
-            out = so.root(lambda v: system(v, time), start, jac=lambda v: system.jacobian(v, time),
-                          method="hybr")
-            if out.success:
-                found.append(out.x)
-    points: list[np.ndarray] = []
-    for v in found:
-        polished = system.polish(v, time)
-        if polished is not None and not any(np.max(np.abs(polished - w)) < 1e-9 for w in points):
-            points.append(polished)
-    points.sort(key=lambda v: tuple(v))
-    return tuple(system.point(v, time) for v in points)
+    _concentrating(model)
+    return engine_points(model, time=time, starts=starts).all
 
 
 @dataclass(frozen=True, eq=False)
-class BalanceTrajectory:
+class BalanceTrajectory(LimitResult):
     """The γ = ∞ trajectory of a concentrating model: ``v``, ``m``, ``slope`` (nt, P) at ``t``."""
 
     model: Model
@@ -284,7 +182,8 @@ def balance_trajectory(model: Model, times: Sequence[float], *, start: Any = Non
     point the network actually reaches.
     """
     _check_model(model)
-    nm, system = _concentrating(model)
+    _concentrating(model)
+    P = model.P
     ts = np.asarray([check_finite_number("times", s) for s in times], dtype=float)
     if ts.size < 1 or np.any(np.diff(ts) <= 0):
         bad_value("times", list(times), "a non-empty, strictly increasing list of times")
@@ -293,19 +192,20 @@ def balance_trajectory(model: Model, times: Sequence[float], *, start: Any = Non
                                 save_at=[tau_final]).limit
     else:
         guess = np.asarray(start, dtype=float).reshape(-1)
-        if guess.size != nm.P or not np.all(np.isfinite(guess)):
-            bad_value("start", start, f"None or {nm.P} finite numbers")
+        if guess.size != P or not np.all(np.isfinite(guess)):
+            bad_value("start", start, f"None or {P} finite numbers")
+    system = BalanceSystem(model)
     vs: list[np.ndarray] = []
     for k, tk in enumerate(ts):
         if k >= 2:
             guess = vs[-1] + (vs[-1] - vs[-2]) * (tk - ts[k - 1]) / (ts[k - 1] - ts[k - 2])
         elif k == 1:
             guess = vs[-1]
-        v = system.polish(guess, float(tk))
+        v = system.at(float(tk)).polish(guess)
         if v is None:
             raise RuntimeError(f"the balance point is lost at t={tk:.6g} (a fold?)")
         vs.append(v)
-    points = [system.point(v, float(tk)) for v, tk in zip(vs, ts, strict=True)]
+    points = [system.at(float(tk)).point(v) for v, tk in zip(vs, ts, strict=True)]
     return BalanceTrajectory(model=model, t=ts, v=np.array(vs),
                              m=np.array([p.m for p in points]),
                              slope=np.array([p.slope for p in points]),

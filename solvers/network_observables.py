@@ -1,10 +1,10 @@
 r"""Observables of the empirical law of a network (docs/mathematics.md §4): balance points, the fraction of
 agents near them, and the Wasserstein-1 distance to a PDE density.
 
-* Balance points (numerically, from the model): ``v ∈ R^P`` with ``h_p(v_p; m) = 0`` and
-  ``∂_x h_p(v_p; m) > 0`` where ``m_q = Ψ_q(v_q)`` — the γ → ∞ fixed point of docs/mathematics.md §4 (every
-  population a Dirac mass at a stable zero of its field). For reversal-potential coupling this is
-  ``v_p = Σ_q g_pq E_q S_q(v_q) / Σ_q g_pq S_q(v_q)``.
+* Balance points (from the engine :mod:`meanfield.balance`): ``v ∈ R^P`` with
+  ``h_p(v_p; m) = 0`` and ``∂_x h_p(v_p; m) > 0`` where ``m_q = Ψ_q(v_q)`` — the γ → ∞ fixed
+  point of docs/mathematics.md §4 (every population a Dirac mass at a stable zero of its field).
+  For reversal-potential coupling this is ``v_p = Σ_q g_pq E_q S_q(v_q) / Σ_q g_pq S_q(v_q)``.
 * ``W_1(μ_n, ρ) = ∫ |F_n(x) − F(x)| dx`` in one dimension, evaluated exactly for a cell-wise
   constant density ``ρ`` (``F`` piecewise linear, ``F_n`` a step function).
 """
@@ -15,71 +15,27 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-import scipy.optimize as so
 
-from meanfield.errors import bad_type, bad_value, check_finite_number, check_int
+from meanfield.balance import balance_points as engine_points
+from meanfield.balance import is_concentrating
+from meanfield.errors import bad_type, bad_value, check_finite_number
 from meanfield.model import Model
-from meanfield.numeric import numeric
-from solvers.network_kernels import numpy_population, population_expressions
-
-ROOT_TOL = 1e-10
 
 
-def balance_points(model: Model, *, time: float = 0.0, starts: int = 7) -> np.ndarray:
+def balance_points(model: Model, *, time: float = 0.0, starts: int = 64) -> np.ndarray:
     """Stable balance points ``v`` (K, P) of ``model``, sorted by the first population.
 
-    Solved by Powell's hybrid method from ``starts``^P lattice points of the domain box (a Sobol
-    set of 64 points when P > 3); kept when the residual is below 1e-10, ``v`` lies in the domain
-    and every ``∂_x h_p(v_p) > 0``. Empty (0, P) when some population's field does not depend on
-    ``x`` (current-based coupling: nothing concentrates, docs/mathematics.md §4).
+    The stable points (every ``∂_x h_p(v_p) > 0``, contracting fixed-point map) of the model
+    layer's engine :func:`meanfield.balance.balance_points` (``starts`` Sobol starts for P ≥ 2).
+    Empty (0, P) when no field depends on ``x`` (current-based coupling: nothing concentrates,
+    docs/mathematics.md §4).
     """
     if not isinstance(model, Model):
         bad_type("model", model, "a meanfield.Model")
-    time = check_finite_number("time", time)
-    starts = check_int("starts", starts, minimum=1)
-    P = model.P
-    pops = [numpy_population(e) for e in population_expressions(model)]
-    if any(pop.expressions.stiffness == 0 for pop in pops):
-        return np.zeros((0, P))
-    nm = numeric(model)
-    external = nm.external_m(time)
-    a, b = model.domain
-
-    def moments(v: np.ndarray) -> np.ndarray:
-        m = np.array([float(nm.psi[q](np.array([v[q]]))[0]) for q in range(P)])
-        return np.concatenate([m, external])
-
-    def residual(v: np.ndarray) -> np.ndarray:
-        mj = moments(v)
-        return np.array([float(pops[p].coupling(np.array([v[p]]), nm.g[p] * mj)[0])
-                         for p in range(P)])
-
-    def slopes(v: np.ndarray) -> np.ndarray:
-        mj = moments(v)
-        return np.array([float(pops[p].stiffness(np.array([v[p]]), nm.g[p] * mj)[0])
-                         for p in range(P)])
-
-    if P <= 3:
-        axis = np.linspace(a, b, starts + 2)[1:-1]
-        lattice = np.stack(np.meshgrid(*([axis] * P), indexing="ij"), axis=-1).reshape(-1, P)
-    else:
-        from scipy.stats import qmc
-
-        lattice = a + (b - a) * qmc.Sobol(d=P, scramble=True, seed=0).random(64)
-    found: list[np.ndarray] = []
-    scale = b - a
-    for start in lattice:
-        sol = so.root(residual, start, method="hybr", options={"xtol": 1e-13})
-        v = sol.x
-        if not np.all(np.isfinite(v)) or np.any(v < a) or np.any(v > b):
-            continue
-        if np.max(np.abs(residual(v))) > ROOT_TOL or np.any(slopes(v) <= 0):
-            continue
-        if any(np.max(np.abs(v - w)) < 1e-8 * scale for w in found):
-            continue
-        found.append(v)
-    found.sort(key=lambda v: tuple(v))
-    return np.array(found).reshape(-1, P)
+    if not is_concentrating(model):
+        return np.zeros((0, model.P))
+    points = engine_points(model, time=time, starts=starts).stable
+    return np.array([b.v for b in points]).reshape(-1, model.P)
 
 
 def fraction_within(states: Sequence[np.ndarray], points: np.ndarray, delta: float) -> np.ndarray:

@@ -12,11 +12,11 @@ from meanfield.studies.convergence import (
     grid_convergence,
     stationary_predictions,
     time_convergence,
-    truncation_study,
 )
 from meanfield.studies.fitting import SlopeFit, fit_slope
 from meanfield.studies.plotting import plot, slopes_table
 from meanfield.studies.sweep import grid_points, load_sweep, run_points, run_sweep
+from meanfield.studies.truncated import truncation_study
 
 # isort: off
 # one line per study module (kept unsorted so each can be added on its own)

@@ -6,20 +6,23 @@ r"""Time-dependent truncated rescaled equations, solved numerically (docs/mathem
 series and the balance equation ``h_p(c_p; m, t) = 0`` as callables to
 :func:`solvers.rescaled.solve_zoomed` — the same moving-frame finite volumes, implicit moments
 and windows as the exact solver :func:`solvers.solve_rescaled` — so the two differ only by the
-truncation. :func:`truncation_study` measures that difference against γ on a transient
+truncation. :func:`transient_truncation` measures that difference against γ on a transient
 (from a profile a few widths off the balance point, compared at the fast time ``τ = γt``) and
-fits its slope for each order. The stationary version lives in
-:func:`meanfield.studies.truncation_study` (``meanfield.studies.convergence``).
+fits its slope for each order; call it as
+``meanfield.studies.truncation_study(..., kind="transient")`` (the one front door, which also
+runs the stationary comparison). ``truncation_study`` here is a deprecated alias.
 """
 
 from __future__ import annotations
 
 import json
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
+from meanfield.balance import BalanceSystem, balance_points
 from meanfield.errors import bad_type, bad_value, check_finite_number, check_int
 from meanfield.model import Model
 
@@ -53,7 +56,6 @@ def solve_truncated(model: Model, *, gamma: float, order: int, t_final: float,
     drift = eq.drift_numeric
     eps = gamma ** -0.5
     P = model.P
-    span = model.domain[1] - model.domain[0]
 
     def velocity(p: int, y: np.ndarray, centre: np.ndarray, m: np.ndarray, time: float
                  ) -> np.ndarray:
@@ -62,19 +64,15 @@ def solve_truncated(model: Model, *, gamma: float, order: int, t_final: float,
             total = total + eps**k * drift[p][k](y, c=centre, m=m, dc=0.0, t=time)
         return total
 
+    system = BalanceSystem(model)
+
     def balance(m: np.ndarray, time: float, guess: np.ndarray) -> np.ndarray:
-        c = np.array(guess, dtype=float)
-        for _ in range(60):
-            slope = np.asarray(eq.slope(c, m, time), float)
-            if np.any(~np.isfinite(slope)) or np.any(slope <= 0):
-                bad_value("model", model.names, "a balance point with ∂_x h_p > 0 near the "
-                          f"profile (slopes {slope.tolist()})")
-            step = np.clip(np.asarray(eq.balance_residual(c, m, time), float) / slope,
-                           -span / 4, span / 4)
-            c = c - step
-            if np.max(np.abs(step)) <= 4e-16 * max(1.0, float(np.max(np.abs(c)))):
-                break
-        return c
+        m_all = np.concatenate([np.asarray(m, float), system.external_at(time)])
+        try:
+            return np.array([system.stable_zero(p, m_all, float(guess[p])) for p in range(P)])
+        except ValueError as err:
+            bad_value("model", model.names, f"a balance point with ∂_x h_p > 0 near the "
+                      f"profile ({err})")
 
     if P != len(drift):
         bad_value("equation", equation, f"an equation of this model ({P} populations)")
@@ -84,9 +82,7 @@ def solve_truncated(model: Model, *, gamma: float, order: int, t_final: float,
 
 def _offset_initial(model: Model, gamma: float, offset: float) -> list:
     """Gaussians of twice the concentration width, ``offset`` widths above the balance point."""
-    from solvers.limits import balance_points
-
-    stable = [b for b in balance_points(model) if b.stable]
+    stable = balance_points(model).stable
     if not stable:
         bad_value("model", model.names, "a model with a stable balance point")
     point = stable[0]
@@ -96,8 +92,17 @@ def _offset_initial(model: Model, gamma: float, offset: float) -> list:
 
 
 def truncation_study(model: Model, gammas: Sequence[float], orders: Sequence[int] = (-2, -1, 0),
-                     *, tau: float = 2.0, offset: float = 3.0, cells: int = 200,
-                     rtol: float = 1e-8) -> Any:
+                     **options: Any) -> Any:
+    """Deprecated alias of ``meanfield.studies.truncation_study(..., kind="transient")``."""
+    warnings.warn("meanfield.studies.rescaled.truncation_study is deprecated: use "
+                  "meanfield.studies.truncation_study(model, gammas, orders, kind='transient')",
+                  DeprecationWarning, stacklevel=2)
+    return transient_truncation(model, gammas, orders, **options)
+
+
+def transient_truncation(model: Model, gammas: Sequence[float],
+                         orders: Sequence[int] = (-2, -1, 0), *, tau: float = 2.0,
+                         offset: float = 3.0, cells: int = 200, rtol: float = 1e-8) -> Any:
     r"""Error of the truncated rescaled equations against the exact one, on a transient, vs γ.
 
     At every γ both solvers start from Gaussians of twice the concentration width,

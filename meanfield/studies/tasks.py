@@ -91,7 +91,8 @@ def run_task(model_table: Mapping[str, Any], options: Mapping[str, Any], *, prog
         states = solvers.stationary_states(model, gamma=opts["gamma"], cells=opts["cells"], **extra)
         ds = stationary_dataset(states, model)
     else:
-        kwargs = {k: opts[k] for k in ("t_final", "dt", "rtol", "atol", "save_at") if k in opts}
+        kwargs = {k: opts[k] for k in ("t_final", "dt", "rtol", "atol", "save_at", "scheme")
+                  if k in opts}
         ds = solvers.solve(model, gamma=opts["gamma"], cells=opts["cells"], method=opts["method"],
                            progress=progress, **kwargs).to_xarray()
     ds.attrs["meanfield_version"] = __version__

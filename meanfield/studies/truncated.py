@@ -18,18 +18,25 @@ Ornstein–Uhlenbeck (Gaussian) approximation.
 
 from __future__ import annotations
 
+import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from meanfield.balance import BalanceSystem, balance_points
 from meanfield.errors import bad_value, check_finite_number, check_int
 from meanfield.model import Model
 
 
 @dataclass(frozen=True, eq=False)
 class TruncatedState:
-    """Stationary state of the rescaled equation truncated after ``ε^order`` (arrays of length P)."""
+    """Stationary state of the rescaled equation truncated after ``ε^order``.
+
+    ``center``, ``m``, ``mean``, ``var`` (P,); ``y`` (P, points) the nodes of each window in
+    ``y = (x − center)/ε`` and ``rho`` (P, points) the density in ``x`` at ``x = center + ε y``.
+    """
 
     gamma: float
     order: int
@@ -38,7 +45,24 @@ class TruncatedState:
     mean: np.ndarray
     var: np.ndarray
     y: np.ndarray
-    q: np.ndarray
+    rho: np.ndarray
+
+    @property
+    def eps(self) -> float:
+        """``ε = γ^{-1/2}``."""
+        return float(self.gamma) ** -0.5
+
+    @property
+    def x(self) -> np.ndarray:
+        """The nodes in ``x``: ``center + ε y`` (P, points)."""
+        return self.center[:, None] + self.eps * self.y
+
+    @property
+    def q(self) -> np.ndarray:
+        """Deprecated: the density in ``y``, ``ε·rho`` (use ``rho``)."""
+        warnings.warn("TruncatedState.q is deprecated; use rho (the density in x, q = eps*rho)",
+                      DeprecationWarning, stacklevel=2)
+        return self.eps * self.rho
 
 
 _NODES, _WEIGHTS = np.polynomial.legendre.leggauss(5)
@@ -67,18 +91,17 @@ def truncated_stationary(model: Model, gamma: float, order: int, *, points: int 
     P, eps = model.P, gamma**-0.5
     D = np.asarray(model.diffusion, dtype=float)
     nm = numeric(model)
-    v = np.asarray(asy.balance_points(model).v, dtype=float)
-    m0 = np.array([float(nm.psi[q](np.array([v[q]]))[0]) for q in range(P)]) if guess is None \
-        else np.asarray(guess, dtype=float)
-    state: dict[str, Any] = {"c": v.copy()}
+    point = balance_points(model).principal
+    m0 = point.m.copy() if guess is None else np.asarray(guess, dtype=float)
+    state: dict[str, Any] = {"c": point.v.copy()}
+    system = BalanceSystem(model)
 
     def centres(m: np.ndarray) -> np.ndarray:
-        c = state["c"].copy()
-        for _ in range(60):
-            residual = np.asarray(eq.balance_residual(c, m), dtype=float)
-            c = c - residual / np.asarray(eq.slope(c, m), dtype=float)
-            if np.max(np.abs(residual)) < 1e-15 * max(1.0, float(np.max(np.abs(c)))):
-                break
+        m_all = np.concatenate([m, system.external])
+        try:
+            c = np.array([system.stable_zero(p, m_all, state["c"][p]) for p in range(P)])
+        except ValueError as err:
+            bad_value("model", model.names, f"fields increasing at their zeros ({err})")
         state["c"] = c
         return c
 
@@ -115,4 +138,30 @@ def truncated_stationary(model: Model, gamma: float, order: int, *, points: int 
     first = _trapezoid(ys * qs, ys)
     second = _trapezoid(ys**2 * qs, ys)
     return TruncatedState(gamma=gamma, order=order, center=c, m=m, mean=c + eps * first,
-                          var=eps**2 * (second - first**2), y=ys, q=qs)
+                          var=eps**2 * (second - first**2), y=ys, rho=qs / eps)
+
+
+def truncation_study(model: Model, gammas: Sequence[float], orders: Sequence[int] | None = None,
+                     *, kind: str = "stationary", **options: Any) -> Any:
+    r"""Truncated rescaled equations against the exact ones as γ grows: the one front door.
+
+    ``kind="stationary"``: the stationary truncated equation (:func:`truncated_stationary`)
+    against the exact finite-volume stationary state, quantities ``mean_K<K>``, ``var_K<K>`` with
+    predicted slopes (``orders`` default ``(-2, -1, 0, 1)``; options ``cells``, ``points``,
+    ``window``, ``fit_from``, ``client``, ``directory``, ``progress``).
+    ``kind="transient"``: the time-dependent truncated equation against the exact zoomed solver,
+    compared at ``t = tau/γ`` after starting off the balance point (``orders`` default
+    ``(-2, -1, 0)``; options ``tau``, ``offset``, ``cells``, ``rtol``;
+    :func:`meanfield.studies.rescaled.transient_truncation`). Both return an ``xarray.Dataset``
+    with the fitted log–log slopes in its attributes (docs/mathematics.md §6).
+    """
+    if kind == "stationary":
+        from meanfield.studies.convergence import truncation_study as stationary
+
+        return stationary(model, gammas, (-2, -1, 0, 1) if orders is None else orders, **options)
+    if kind == "transient":
+        from meanfield.studies.rescaled import transient_truncation
+
+        return transient_truncation(model, gammas, (-2, -1, 0) if orders is None else orders,
+                                    **options)
+    bad_value("kind", kind, "'stationary' or 'transient'")

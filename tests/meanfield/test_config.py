@@ -89,6 +89,16 @@ NAMED = {"name": "chemical"}
      r"solve.stability has type str .*true or false"),
     ({"model": NAMED, "solve": {"gamma": 1, "method": "sg", "t_final": 1, "stability": False}},
      ValueError, r"solve.stability=False .*only with method = \"stationary\""),
+    ({"model": NAMED, "solve": {"gamma": 1, "method": "sg", "t_final": 1, "scheme": "rk4"}},
+     ValueError, r"solve.scheme='rk4' .*one of be, bdf2"),
+    ({"model": NAMED, "solve": {"gamma": 1, "method": "sg", "t_final": 1, "scheme": 2}},
+     TypeError, r"solve.scheme has type int"),
+    ({"model": NAMED, "solve": {"gamma": 1, "method": "fipy", "t_final": 1, "scheme": "be"}},
+     ValueError, r"solve.scheme='be' .*only with method = \"sg\""),
+    ({"model": NAMED, "solve": {"gamma": 1, "scheme": "be"}}, ValueError,
+     r"solve.scheme='be' .*time options only with a time-dependent method"),
+    ({"model": NAMED, "sweep": {"vary": {"scheme": ["be"]}}}, ValueError,
+     r"sweep.vary.scheme=\['be'\] .*a solve option"),
     ({"model": NAMED, "solve": {"gamma": 1, "tolerance": 1}}, ValueError,
      r"solve.tolerance=1 .*a key of \[solve\]"),
     ({"model": NAMED, "sweep": {"vary": {}}}, ValueError, r"sweep.vary=\{\} .*parameters to vary"),
@@ -125,3 +135,15 @@ def test_bad_files(tmp_path: Path) -> None:
     broken.write_text("[model\nname = 1\n")
     with pytest.raises(ValueError, match=r"config=.*valid TOML"):
         config.load(broken)
+
+
+@pytest.mark.filterwarnings("ignore::meanfield.errors.ResolutionWarning")  # a coarse grid on purpose
+def test_solve_scheme_reaches_the_solver() -> None:
+    from meanfield.studies import tasks
+
+    cfg = config.from_dict({"model": NAMED, "solve": {"gamma": 1.0, "method": "sg", "cells": 40,
+                                                      "t_final": 0.05, "scheme": "be"}})
+    assert cfg.solve["scheme"] == "be"
+    ds = tasks.run_task(cfg.model_table, cfg.solve)
+    assert json.loads(ds.attrs["info"])["scheme"] == "be"
+    assert json.loads(ds.attrs["info"])["order"] == 1

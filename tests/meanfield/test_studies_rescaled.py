@@ -8,14 +8,15 @@ import numpy as np
 import pytest
 
 import meanfield as mf
-from meanfield.studies.rescaled import plot, solve_truncated, truncation_study
+from meanfield.studies import rescaled, truncation_study
+from meanfield.studies.rescaled import plot, solve_truncated
 from solvers.rescaled import solve_rescaled
 
 
 @pytest.fixture(scope="module")
 def study():
     return truncation_study(mf.models.chemical(), [1e2, 1e3, 1e4], orders=(-2, -1, 0),
-                            cells=100, rtol=1e-6)
+                            kind="transient", cells=100, rtol=1e-6)
 
 
 def test_truncation_error_decays_like_eps_to_the_order_plus_four(study):
@@ -49,8 +50,30 @@ def test_high_order_truncation_reproduces_the_exact_solver_at_large_gamma():
 
 def test_bad_input_is_rejected():
     with pytest.raises(ValueError, match="gammas"):
-        truncation_study(mf.models.chemical(), [1e3, 1e2])
+        truncation_study(mf.models.chemical(), [1e3, 1e2], kind="transient")
     with pytest.raises(ValueError, match="order"):
         solve_truncated(mf.models.chemical(), gamma=10.0, order=-3, t_final=1.0)
     with pytest.raises(TypeError, match="orders"):
-        truncation_study(mf.models.chemical(), [1e2, 1e3], orders="0")
+        truncation_study(mf.models.chemical(), [1e2, 1e3], orders="0", kind="transient")
+    with pytest.raises(ValueError, match="kind"):
+        truncation_study(mf.models.chemical(), [1e2, 1e3], kind="steady")
+    with pytest.warns(DeprecationWarning, match="kind='transient'"), \
+            pytest.raises(ValueError, match="gammas"):
+        rescaled.truncation_study(mf.models.chemical(), [1e3, 1e2])
+
+
+def test_truncated_stationary_state_is_a_density_in_x():
+    from meanfield.studies.truncated import truncated_stationary
+
+    model = mf.models.chemical()
+    state = truncated_stationary(model, 1e3, -2)
+    np.testing.assert_allclose(np.trapezoid(state.rho, state.x, axis=-1), 1.0, rtol=1e-12)
+    np.testing.assert_allclose(np.trapezoid(state.x * state.rho, state.x, axis=-1), state.mean,
+                               rtol=0, atol=1e-12)
+    # the Ornstein-Uhlenbeck truncation is a Gaussian of variance D/(γ A) at its centre
+    nm = mf.numeric(model)
+    slope = np.array([nm.field_functions(p)[1](state.center[p], *state.m) for p in range(2)])
+    np.testing.assert_allclose(state.var, np.array(model.diffusion) / (1e3 * slope), rtol=1e-10)
+    with pytest.warns(DeprecationWarning, match="use rho"):
+        q = state.q
+    np.testing.assert_allclose(np.trapezoid(q, state.y, axis=-1), 1.0, rtol=1e-12)

@@ -98,7 +98,44 @@ def _rescaled() -> Any:
                                       rtol=1e-3, save_at=[0.0, 0.01, 0.02])
 
 
+def _constrained() -> Any:
+    from solvers.limits import constrained_fokker_planck
+
+    return constrained_fokker_planck(models.current_balanced(), t_final=0.02, cells=30,
+                                     save_at=[0.0, 0.01, 0.02])
+
+
+def _early() -> Any:
+    from solvers.limits import early_behaviour
+
+    return early_behaviour(models.chemical(), tau_final=1.0, panels=4, save_at=[0.0, 0.5, 1.0])
+
+
+def _trajectory() -> Any:
+    from solvers.limits import balance_trajectory
+
+    return balance_trajectory(models.chemical(), [0.0, 0.5], start=[-0.9, -0.3])
+
+
+def _balance_points() -> Any:
+    import sympy as sp
+
+    import meanfield as mf
+    from meanfield.balance import balance_points
+
+    x = mf.x  # three points: stable, unstable, stable
+    model = mf.Model([mf.Population("E", -x, 0.5), mf.Population("I", -x, 0.5)],
+                     [[4.0, 1.0], [4.0, 1.0]], [[x - 2, x + 1], [x - 2, x + 1]],
+                     [mf.sigmoid(x, 0.5, 12), sp.Rational(1, 2) + 0 * x], (-3.0, 5.0))
+    points = balance_points(model)
+    assert len(points.all) == 3
+    return points
+
+
 FACTORIES: dict[str, Callable[[], Any]] = {
+    "BalancePoints": _balance_points,
+    "ConstrainedSolution": _constrained, "EarlyBehaviour": _early,
+    "BalanceTrajectory": _trajectory,
     "RescaledSolution": _rescaled,
     "Fluctuations": _fluctuations, "TransientFluctuations": _transient,
     "NetworkEnsemble": _ensemble,
@@ -156,6 +193,7 @@ def test_every_variable_and_coordinate_has_cf_metadata(result: Any) -> None:
     for key in ("model", "model_latex", "solver", "options", "info", "meanfield_version",
                 "created"):
         assert isinstance(ds.attrs[key], str), key
+    assert ("gamma" in ds.attrs or "gamma" in ds.coords) != (ds.attrs.get("limit") is not None)
     for name in [*ds.data_vars, *ds.coords]:
         for key in ("long_name", "units", "description"):
             assert ds[name].attrs.get(key), f"{name} has no {key}"
@@ -192,6 +230,17 @@ def test_old_names_are_deprecated_aliases() -> None:
         np.testing.assert_array_equal(run.histogram, run.rho)
 
 
+def test_balance_points_of_a_non_concentrating_model_round_trip(tmp_path: Path) -> None:
+    from meanfield.balance import balance_points
+
+    points = balance_points(models.current_balanced())
+    points.save(tmp_path / "bp.nc")
+    back = solvers.load(tmp_path / "bp.nc")
+    assert not back.concentrating
+    assert back.all == ()
+    np.testing.assert_array_equal(back.moments, points.moments)
+
+
 def test_loaded_fluctuations_evaluate_the_same_autocovariance(tmp_path: Path) -> None:
     fl = _fluctuations()
     fl.save(tmp_path / "fl.nc")
@@ -219,6 +268,10 @@ BAD = [
     ("Fluctuations", "m_cov", lambda a: a[0], r"m_cov has dims \('population',\), expected"),
     ("RescaledSolution", "y_edges", lambda a: a[..., ::-1].copy(), "y_edges are not strictly"),
     ("RescaledSolution", "rho", lambda a: 2 * a, "mass does not match the integral of rho"),
+    ("ConstrainedSolution", "rho", lambda a: 2 * a, "mass does not match the integral of rho"),
+    ("EarlyBehaviour", "weights", lambda a: 2 * a, "weights are not nonnegative with total 1"),
+    ("BalanceTrajectory", "stable", lambda a: a + 3, "stable has codes other than 0 and 1"),
+    ("BalancePoints", "jacobian", lambda a: a[..., 0], r"jacobian has dims"),
 ]
 
 
