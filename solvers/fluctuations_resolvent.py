@@ -22,7 +22,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import scipy.linalg as sla
 
 from meanfield.errors import bad_value
 from solvers.lyapunov import NoiseBands
@@ -38,7 +37,7 @@ class ResolventSystem:
     def shape(self) -> tuple[int, int]:
         return self.bands.diag.shape
 
-    def _project(self, W: np.ndarray) -> np.ndarray:
+    def project(self, W: np.ndarray) -> np.ndarray:
         """``W − 1_p (p_pᵀ W)`` per population block (``p_p`` the stationary masses)."""
         P, M = self.shape
         out = np.array(W, dtype=complex, copy=True)
@@ -47,46 +46,66 @@ class ResolventSystem:
             out[s] -= self.bands.masses[s] @ out[s]
         return out
 
-    def _local_solve(self, omega: float, rhs: np.ndarray) -> np.ndarray:
-        """``(−iω − Lᵀ)⁻¹ rhs`` block by block (banded LU)."""
+    def _local_solve(self, omega: np.ndarray, rhs: np.ndarray) -> np.ndarray:
+        """``(−iω − Lᵀ)⁻¹ rhs`` (nω, P·M, k) for every ω at once: the Thomas algorithm per
+        block, vectorised over ω (no pivoting needed: ``−Lᵀ`` has zero row sums and
+        non-positive off-diagonal entries, so ``−iω − Lᵀ`` is diagonally dominant)."""
         P, M = self.shape
         b = self.bands
-        out = np.empty_like(rhs, dtype=complex)
+        shift = -1j * np.asarray(omega, dtype=float)[:, None]
+        out = np.empty((shift.shape[0], P * M, rhs.shape[1]), dtype=complex)
         for p in range(P):
-            ab = np.zeros((3, M), dtype=complex)
-            ab[0, 1:] = -b.lower[p]  # (Lᵀ)_{i,i+1} = L_{i+1,i}
-            ab[1] = -1j * omega - b.diag[p]
-            ab[2, :-1] = -b.upper[p]
-            s = slice(p * M, (p + 1) * M)
-            out[s] = sla.solve_banded((1, 1), ab, rhs[s], check_finite=False)
+            sup = -b.lower[p]  # K_{i,i+1} = −(Lᵀ)_{i,i+1} = −L_{i+1,i}
+            sub = -b.upper[p]  # K_{i+1,i} = −L_{i,i+1}
+            diag = shift - b.diag[p][None, :]
+            d = rhs[p * M:(p + 1) * M]
+            cp = np.empty((shift.shape[0], M), dtype=complex)
+            dp = np.empty((shift.shape[0], M, rhs.shape[1]), dtype=complex)
+            cp[:, 0] = (sup[0] if M > 1 else 0.0) / diag[:, 0]
+            dp[:, 0] = d[0][None, :] / diag[:, 0, None]
+            for i in range(1, M):
+                pivot = diag[:, i] - sub[i - 1] * cp[:, i - 1]
+                cp[:, i] = (sup[i] if i < M - 1 else 0.0) / pivot
+                dp[:, i] = (d[i][None, :] - sub[i - 1] * dp[:, i - 1]) / pivot[:, None]
+            x = out[:, p * M:(p + 1) * M]
+            x[:, M - 1] = dp[:, M - 1]
+            for i in range(M - 2, -1, -1):
+                x[:, i] = dp[:, i] - cp[:, i, None] * x[:, i + 1]
         return out
 
-    def adjoint_solve(self, omega: float, W: np.ndarray) -> np.ndarray:
-        """``Z = (−iω − Aᵀ)⁻¹ W`` up to constants per population (``ω > 0``; as ``ω → 0`` the
-        rounding error grows along the constants only, which ``Q`` and ``Uᵀ`` annihilate)."""
-        R = self._project(self.bands.psi)
-        Wp = self._project(W)
+    def adjoint_solve(self, omega: np.ndarray, W: np.ndarray) -> np.ndarray:
+        """``Z = (−iω − Aᵀ)⁻¹ W`` (nω, P·M, k) up to constants per population (``ω > 0``; as
+        ``ω → 0`` the rounding error grows along the constants only, which ``Q`` and ``Uᵀ``
+        annihilate)."""
+        k = W.shape[1]
         U = self.bands.columns
-        G = self._local_solve(omega, np.concatenate([Wp, R], axis=1))
-        GW, GR = G[:, :W.shape[1]], G[:, W.shape[1]:]
-        small = np.eye(U.shape[1]) - U.T @ GR
-        return GW + GR @ np.linalg.solve(small, U.T @ GW)
+        G = self._local_solve(omega, np.concatenate([self.project(W), self.project(self.bands.psi)],
+                                                    axis=1))
+        GW, GR = G[:, :, :k], G[:, :, k:]
+        small = np.eye(U.shape[1])[None] - np.einsum("ia,wib->wab", U, GR)
+        return GW + GR @ np.linalg.solve(small, np.einsum("ia,wib->wab", U, GW))
 
     def quadratic(self, Z: np.ndarray) -> np.ndarray:
-        """``Zᴴ Q Z`` with ``Q = Σ_faces traffic · d dᵀ`` (constants per population drop out)."""
+        """``Zᴴ Q Z`` (…, k, k) with ``Q = Σ_faces traffic · d dᵀ`` (constants per population
+        drop out); ``Z`` (…, P·M, k)."""
         P, M = self.shape
-        out = np.zeros((Z.shape[1], Z.shape[1]), dtype=complex)
+        out = 0
         for p in range(P):
-            dz = np.diff(Z[p * M:(p + 1) * M], axis=0)
-            out += dz.conj().T @ (self.bands.traffic[p][:, None] * dz)
+            dz = np.diff(Z[..., p * M:(p + 1) * M, :], axis=-2)
+            out = out + np.swapaxes(dz.conj(), -1, -2) @ (self.bands.traffic[p][:, None] * dz)
         return out
 
-    def spectrum(self, W: np.ndarray, omega: np.ndarray) -> np.ndarray:
-        """``S(ω) = Zᴴ Q Z`` (nω, k, k) for the readouts ``W`` (P·M, k)."""
-        return np.array([self.quadratic(self.adjoint_solve(float(w), W)) for w in omega])
+    def spectrum(self, W: np.ndarray, omega: np.ndarray, *, chunk: int = 64) -> np.ndarray:
+        """``S(ω) = Zᴴ Q Z`` (nω, k, k) for the readouts ``W`` (P·M, k), ``chunk`` ω at a time."""
+        omega = np.asarray(omega, dtype=float)
+        out = np.empty((omega.size, W.shape[1], W.shape[1]), dtype=complex)
+        for start in range(0, omega.size, chunk):
+            part = omega[start:start + chunk]
+            out[start:start + chunk] = self.quadratic(self.adjoint_solve(part, W))
+        return out
 
 
-def resolvent_moments(system: ResolventSystem, W: np.ndarray, *, rtol: float = 1e-11,
+def resolvent_moments(system: ResolventSystem, W: np.ndarray, *, rtol: float = 1e-10,
                       max_halvings: int = 6) -> tuple[np.ndarray, np.ndarray]:
     """``(n·Cov(y), S(0))`` for ``y = Wᵀη`` by the trapezoidal rule in ``log ω`` (module doc).
 
@@ -100,7 +119,7 @@ def resolvent_moments(system: ResolventSystem, W: np.ndarray, *, rtol: float = 1
     if not scale > 0:
         bad_value("system", scale, "a non-trivial linear-noise system")
     lo, hi = np.log(1e-10 * scale), np.log(1e4 * scale)
-    high = system.quadratic(system._project(W)).real  # WᵀQW: S(ω) ≈ WᵀQW/ω² for large ω
+    high = system.quadratic(system.project(W)[None])[0].real  # WᵀQW: S(ω) ≈ WᵀQW/ω² for large ω
 
     def integrand(u: np.ndarray) -> np.ndarray:
         w = np.exp(u)
@@ -120,7 +139,7 @@ def resolvent_moments(system: ResolventSystem, W: np.ndarray, *, rtol: float = 1
             return (cov + cov.T) / 2, (s0 + s0.T) / 2
         previous = cov
         mids = integrand(lo + step * (np.arange(values.shape[0] - 1) + 0.5))
-        merged = np.empty((2 * values.shape[0] - 1,) + values.shape[1:])
+        merged = np.empty((2 * values.shape[0] - 1, *values.shape[1:]))
         merged[0::2], merged[1::2] = values, mids
         values, step = merged, step / 2
     bad_value("rtol", rtol, f"a tolerance reached within {max_halvings} halvings of the step "
