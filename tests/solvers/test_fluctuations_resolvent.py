@@ -22,7 +22,8 @@ def test_resolvent_agrees_with_the_dense_solve(name: str, gamma: float, cells: i
     omega = [0.0, 0.5, 7.0]
     dense = solvers.fluctuations(model, gamma, state=state, method="dense", omega=omega)
     sparse = solvers.fluctuations(model, gamma, state=state, method="resolvent", omega=omega)
-    assert sparse.info["method"] == "resolvent" and sparse.covariance.shape == (0, 0)
+    assert sparse.info["method"] == "resolvent"
+    assert sparse.covariance.shape == (0, 0)
     for key in ("m", "mean"):
         scale = np.max(np.abs(dense.cov[key]))
         assert np.max(np.abs(sparse.cov[key] - dense.cov[key])) < 1e-8 * scale, key
