@@ -48,6 +48,18 @@ def test_auto_switches_to_the_resolvent_beyond_the_dense_limit() -> None:
     assert np.all(np.abs(order - 2) < 0.3), order
 
 
+def test_resolvent_result_round_trips(tmp_path) -> None:
+    pytest.importorskip("xarray")
+    model = mf.models.chemical_single()
+    fl = solvers.fluctuations(model, 10.0, cells=200, method="resolvent", omega=[0.0, 2.0])
+    fl.save(tmp_path / "r.nc")
+    back = solvers.load(tmp_path / "r.nc")
+    np.testing.assert_allclose(back.m_var, fl.m_var, rtol=1e-14)
+    np.testing.assert_allclose(back.power_spectrum("m", [2.0]), fl.power_spectrum("m", [2.0]),
+                               rtol=1e-12)
+    assert back.info["method"] == "resolvent"
+
+
 def test_resolvent_bad_input() -> None:
     model = mf.models.chemical_single()
     state = _stable(model, 10.0, 100)
