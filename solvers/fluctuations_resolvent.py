@@ -95,9 +95,14 @@ class ResolventSystem:
             out = out + np.swapaxes(dz.conj(), -1, -2) @ (self.bands.traffic[p][:, None] * dz)
         return out
 
-    def spectrum(self, W: np.ndarray, omega: np.ndarray, *, chunk: int = 64) -> np.ndarray:
-        """``S(ω) = Zᴴ Q Z`` (nω, k, k) for the readouts ``W`` (P·M, k), ``chunk`` ω at a time."""
+    def spectrum(self, W: np.ndarray, omega: np.ndarray, *, chunk: int | None = None
+                 ) -> np.ndarray:
+        """``S(ω) = Zᴴ Q Z`` (nω, k, k) for the readouts ``W`` (P·M, k), ``chunk`` ω at a time
+        (default: about 4·10⁶ complex numbers of work space per chunk)."""
         omega = np.asarray(omega, dtype=float)
+        if chunk is None:
+            P, M = self.shape
+            chunk = int(np.clip(4_000_000 // (P * M * (W.shape[1] + P)), 16, 2048))
         out = np.empty((omega.size, W.shape[1], W.shape[1]), dtype=complex)
         for start in range(0, omega.size, chunk):
             part = omega[start:start + chunk]
