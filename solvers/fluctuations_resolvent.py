@@ -110,7 +110,7 @@ class ResolventSystem:
         return out
 
 
-def resolvent_moments(system: ResolventSystem, W: np.ndarray, *, rtol: float = 1e-10,
+def resolvent_moments(system: ResolventSystem, W: np.ndarray, *, rtol: float = 1e-9,
                       max_halvings: int = 6) -> tuple[np.ndarray, np.ndarray]:
     """``(n·Cov(y), S(0))`` for ``y = Wᵀη`` by the trapezoidal rule in ``log ω`` (module doc).
 

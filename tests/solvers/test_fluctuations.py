@@ -139,7 +139,7 @@ def test_bad_input(single: mf.Model) -> None:
     with pytest.raises(TypeError, match="model"):
         solvers.fluctuations("single", 1.0)
     with pytest.raises(ValueError, match="P·M <= 4000"):
-        solvers.fluctuations(single, 1.0, cells=5000)
+        solvers.fluctuations(single, 1.0, cells=5000, method="dense")
     state = _stable(single, 1.0, 20)
     with pytest.raises(ValueError, match="gamma=2"):
         solvers.fluctuations(single, 2.0, state=state)

@@ -7,6 +7,7 @@ import pytest
 
 import meanfield as mf
 import solvers
+from solvers.fluctuations_resolvent import resolvent_moments
 
 
 def _stable(model: mf.Model, gamma: float, cells: int) -> solvers.StationaryState:
@@ -76,3 +77,5 @@ def test_resolvent_bad_input() -> None:
         fl.power_spectrum("m", [0.0])
     with pytest.raises(ValueError, match="omega"):
         solvers.fluctuations(model, 10.0, state=state, method="resolvent", omega=[-1.0])
+    with pytest.raises(ValueError, match="rtol=1e-16"):  # below the rounding floor
+        resolvent_moments(fl.system, fl.system.bands.psi, rtol=1e-16, max_halvings=1)
