@@ -343,9 +343,13 @@ def _resolvent(model: Model, gamma: float, st: StationaryState, gmap: GibbsMap,
                               or np.any(freqs < 0)):
         bad_value("omega", omega, "a 1-D array of finite angular frequencies >= 0")
     cov, var, tc, spec = {}, {}, {}, {}
-    for name in names:
-        W = system.bands.psi if name == "m" else system.bands.x
-        K, S0 = resolvent_moments(system, W)
+    P = model.P
+    readouts = {"m": system.bands.psi, "mean": system.bands.x}
+    K_all, S0_all = resolvent_moments(system, np.concatenate([readouts[n] for n in names], axis=1))
+    for i, name in enumerate(names):
+        W = readouts[name]
+        block = slice(i * P, (i + 1) * P)
+        K, S0 = K_all[block, block], S0_all[block, block]
         cov[name], var[name] = K, np.diag(K).copy()
         tc[name] = np.diag(S0) / (2 * var[name])
         if omega is not None:

@@ -98,11 +98,11 @@ class ResolventSystem:
     def spectrum(self, W: np.ndarray, omega: np.ndarray, *, chunk: int | None = None
                  ) -> np.ndarray:
         """``S(ω) = Zᴴ Q Z`` (nω, k, k) for the readouts ``W`` (P·M, k), ``chunk`` ω at a time
-        (default: about 4·10⁶ complex numbers of work space per chunk)."""
+        (default: about 8·10⁶ complex numbers of work space per chunk)."""
         omega = np.asarray(omega, dtype=float)
         if chunk is None:
             P, M = self.shape
-            chunk = int(np.clip(4_000_000 // (P * M * (W.shape[1] + P)), 16, 2048))
+            chunk = int(np.clip(8_000_000 // (P * M * (W.shape[1] + P)), 16, 2048))
         out = np.empty((omega.size, W.shape[1], W.shape[1]), dtype=complex)
         for start in range(0, omega.size, chunk):
             part = omega[start:start + chunk]
@@ -116,8 +116,8 @@ def resolvent_moments(system: ResolventSystem, W: np.ndarray, *, rtol: float = 1
 
     ``ω`` runs from ``ω_lo = 10⁻¹⁰ s`` to ``ω_hi = 10⁴ s``, ``s = max|diag L|`` the fastest
     rate; ``S(0)`` is taken as ``S(ω_lo)`` (relative error ``(ω_lo/|λ|_min)²``). The step starts
-    at 0.5 and is halved until the covariance changes by less than ``rtol`` (relative, max over
-    entries); ValueError if ``max_halvings`` halvings do not reach it.
+    at 0.5 and is halved until every entry changes by less than ``rtol √(C_ii C_jj)``;
+    ValueError if ``max_halvings`` halvings do not reach it.
     """
     b = system.bands
     scale = float(np.max(np.abs(b.diag)))
@@ -140,7 +140,8 @@ def resolvent_moments(system: ResolventSystem, W: np.ndarray, *, rtol: float = 1
         u_hi = lo + step * (values.shape[0] - 1)
         total += values[0] + high / np.exp(u_hi)  # ∫₀^{ω_lo} S ≈ ω_lo S(ω_lo); tail WᵀQW/ω_hi
         cov = total / np.pi
-        if previous is not None and np.max(np.abs(cov - previous)) <= rtol * np.max(np.abs(cov)):
+        norm = np.sqrt(np.outer(np.abs(np.diag(cov)), np.abs(np.diag(cov))))
+        if previous is not None and np.all(np.abs(cov - previous) <= rtol * norm):
             return (cov + cov.T) / 2, (s0 + s0.T) / 2
         previous = cov
         mids = integrand(lo + step * (np.arange(values.shape[0] - 1) + 0.5))
