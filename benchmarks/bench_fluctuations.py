@@ -11,8 +11,10 @@ Measured once (prediction on resolved grids, one seed of 800 τ_c per case): eve
 Timing: ``solvers.fluctuations`` at P·M = 800 (E/I chemical model, 400 cells, given state;
 target ≤ 2 s) with the dense and the resolvent method, and the resolvent method at
 P·M = 10 000 (beyond the dense limit), each against one dense LU of size 800 measured in the
-same run (printed ratio). Measured on a loaded 2-core machine: dense 17 LUs (3.0 s while the
-LU took 0.18 s; about 0.4 s unloaded).
+same run (printed ratio). Measured on a shared 2-core machine: at P·M = 800 dense 0.57 s
+(23 LUs) and resolvent 0.27 s (11 LUs), both within the 2 s target; the resolvent at
+P·M = 10 000 took 15 s (633 LUs: about 2000 frequencies, each a Thomas sweep in a Python loop
+over the cells vectorised over frequencies).
 
 Acceptance: for each model and γ, ``n·Var(m_q)`` and the correlation time of ``m_q`` from
 seeded networks (``scheme="ou"``, ``dt = τ_c/50``, started from the stationary state, time
