@@ -257,8 +257,8 @@ def fluctuations(model: Model, gamma: float, *, state: StationaryState | None = 
     normalised autocorrelations are tabulated, ``omega``: angular frequencies of the tabulated
     spectra (both optional; :meth:`Fluctuations.autocovariance` and
     :meth:`Fluctuations.power_spectrum` evaluate them anywhere). The dense solvers take
-    O((P·M)³) time and P·M ≤ ``solvers.lyapunov.DENSE_LIMIT`` (ValueError beyond: use a
-    non-uniform ``grid=`` concentrated where the mass is). A state that is not linearly stable
+    O((P·M)³) time and need P·M ≤ ``solvers.lyapunov.DENSE_LIMIT`` (``method="dense"`` raises
+    ValueError beyond; ``"auto"`` switches to the resolvent method). A state that is not linearly stable
     raises ValueError. The stationary covariance uses the reversibility of the scheme at a
     stationary state (:func:`solvers.lyapunov.stationary_covariance_modes`: a symmetric
     tridiagonal eigenproblem per population and one linear system of size P²·(M−1), up to

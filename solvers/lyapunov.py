@@ -19,7 +19,9 @@ covariance is the multinomial ``diag(p) − p p^T`` exactly.
 Solvers: :func:`stationary_covariance` (Bartels–Stewart on the reduced system, any stable
 ``A``), :func:`stationary_covariance_modes` (exact and faster at a stationary state, from the
 reversibility of the scheme; docs/fluctuations.md §5) and :func:`lyapunov_step` (Crank–Nicolson
-for the differential Lyapunov equation).
+for the differential Lyapunov equation). :func:`noise_bands` gives the same system in sparse
+form (tridiagonal blocks, rank-P columns, face intensities) for
+:mod:`solvers.fluctuations_resolvent`.
 """
 
 from __future__ import annotations
