@@ -37,11 +37,14 @@ from meanfield.errors import (
 )
 from meanfield.model import Model
 from meanfield.numeric import numeric
+from solvers.fluctuations_resolvent import ResolventSystem, resolvent_moments
 from solvers.grid import Grid, make_grid
 from solvers.lyapunov import (
+    DENSE_LIMIT,
     check_size,
     lyapunov_step,
     multinomial,
+    noise_bands,
     noise_system,
     project,
     stationary_covariance,
@@ -51,6 +54,7 @@ from solvers.lyapunov import (
 from solvers.stationary import GibbsMap, StationaryState, stationary_states
 
 OBSERVABLES = ("m", "mean")
+METHODS = ("auto", "dense", "resolvent")
 MODES_LIMIT = 4000
 """Largest P²·(M−1) for the reversible-mode solver (its linear system is that size); the
 Bartels–Stewart solver is used beyond."""
@@ -65,6 +69,8 @@ class Fluctuations:
     (``"m"``, ``"mean"``); ``correlation_time[name]`` (P,); when tabulated, ``tau`` (nτ,) and
     ``autocorrelation[name]`` (nτ, P) the normalised autocorrelations, ``omega`` (nω,) and
     ``spectrum[name]`` (nω, P) the power spectra ``S(ω) = ∫ e^{−iωτ} n·Cov(y(t+τ), y(t)) dτ``.
+    With ``info["method"] == "resolvent"`` there is no cell covariance (``covariance`` is
+    empty, (0, 0)) and no autocovariance; everything else is the same.
     """
 
     model: Model
@@ -106,7 +112,8 @@ class Fluctuations:
     def _readout(self, name: str) -> np.ndarray:
         if name not in self.cov:
             bad_value("name", name, f"one of {sorted(self.cov)}")
-        return self.system.psi if name == "m" else self.system.x
+        system = self.system.bands if isinstance(self.system, ResolventSystem) else self.system
+        return system.psi if name == "m" else system.x
 
     def autocovariance(self, name: str, tau: Sequence[float] | np.ndarray) -> np.ndarray:
         """``n·Cov(y(t+τ), y(t)) = Wᵀ e^{Aτ} C W`` (nτ, P, P) at the lags ``tau >= 0``."""
@@ -114,11 +121,20 @@ class Fluctuations:
         if lags.ndim != 1 or np.any(lags < 0) or not np.all(np.isfinite(lags)):
             bad_value("tau", tau, "a 1-D array of finite lags >= 0")
         W = self._readout(name)
+        if isinstance(self.system, ResolventSystem):
+            bad_value("method", "resolvent", "method='dense' for autocovariances (the resolvent "
+                      "method gives variances, correlation times and spectra)")
         return _autocovariance(self.system, self.covariance, W, lags)
 
     def power_spectrum(self, name: str, omega: Sequence[float] | np.ndarray) -> np.ndarray:
         """Cross-spectra ``S(ω)`` (nω, P, P), complex Hermitian for each ω (see the class)."""
-        return _spectrum(self.system, self._readout(name), np.asarray(omega, dtype=float))
+        freqs = np.asarray(omega, dtype=float)
+        if isinstance(self.system, ResolventSystem):
+            if freqs.ndim != 1 or not np.all(np.isfinite(freqs)) or np.any(freqs <= 0):
+                bad_value("omega", omega, "a 1-D array of angular frequencies > 0 (the "
+                          "resolvent method; S(0) = 2 τ_c n·Var)")
+            return self.system.spectrum(self._readout(name), freqs)
+        return _spectrum(self.system, self._readout(name), freqs)
 
     def to_xarray(self) -> Any:
         """An ``xarray.Dataset`` with CF metadata (:mod:`solvers.fluctuations_io`)."""
@@ -231,7 +247,7 @@ def _pick_state(model: Model, gamma: float, state: Any, grid: Grid) -> Stationar
 def fluctuations(model: Model, gamma: float, *, state: StationaryState | None = None,
                  cells: int | None = None, grid: Grid | None = None,
                  observables: Sequence[str] = OBSERVABLES, tau: Sequence[float] | None = None,
-                 omega: Sequence[float] | None = None) -> Fluctuations:
+                 omega: Sequence[float] | None = None, method: str = "auto") -> Fluctuations:
     """The stationary linear-noise prediction of the network's fluctuations at coupling ``gamma``.
 
     ``state``: the stationary state (default: the unique stable one of
@@ -241,28 +257,43 @@ def fluctuations(model: Model, gamma: float, *, state: StationaryState | None = 
     normalised autocorrelations are tabulated, ``omega``: angular frequencies of the tabulated
     spectra (both optional; :meth:`Fluctuations.autocovariance` and
     :meth:`Fluctuations.power_spectrum` evaluate them anywhere). The dense solvers take
-    O((P·M)³) time and P·M ≤ ``solvers.lyapunov.DENSE_LIMIT`` (ValueError beyond: use a
-    non-uniform ``grid=`` concentrated where the mass is). A state that is not linearly stable
+    O((P·M)³) time and need P·M ≤ ``solvers.lyapunov.DENSE_LIMIT`` (``method="dense"`` raises
+    ValueError beyond; ``"auto"`` switches to the resolvent method). A state that is not linearly stable
     raises ValueError. The stationary covariance uses the reversibility of the scheme at a
     stationary state (:func:`solvers.lyapunov.stationary_covariance_modes`: a symmetric
     tridiagonal eigenproblem per population and one linear system of size P²·(M−1), up to
     ``MODES_LIMIT``; Bartels–Stewart beyond).
+
+    ``method``: ``"dense"`` (the above), ``"resolvent"`` (only the observables: n·Cov as the
+    integral of the spectrum, one banded solve per frequency, O(P²·M) memory, any number of
+    cells; no cell covariance and no ``tau``; :mod:`solvers.fluctuations_resolvent`) or
+    ``"auto"`` (dense up to ``P·M = DENSE_LIMIT``, resolvent beyond).
     """
     if not isinstance(model, Model):
         bad_type("model", model, "a meanfield.Model")
     gamma = check_finite_number("gamma", gamma, nonnegative=True)
     names = _observables(observables)
+    if method not in METHODS:
+        bad_value("method", method, f"one of {METHODS}")
     if state is None:
         grid_ = make_grid(model.domain, cells, grid, default_cells=400)
     else:
         if cells is not None or grid is not None:
             bad_value("cells", cells, "no cells=/grid= when state= is given (its grid is used)")
         grid_ = state.grid
-    check_size(model.P * grid_.cells)
+    if method == "auto":
+        method = "dense" if model.P * grid_.cells <= DENSE_LIMIT else "resolvent"
+    if method == "dense":
+        check_size(model.P * grid_.cells)
+    elif tau is not None:
+        bad_value("tau", tau, "None with method='resolvent' (no autocorrelations; use "
+                  "method='dense')")
     start = _time.perf_counter()
     st = _pick_state(model, gamma, state, grid_)
     _check_resolution(st)
     gmap = GibbsMap(numeric(model), st.grid, gamma)
+    if method == "resolvent":
+        return _resolvent(model, gamma, st, gmap, names, omega, start)
     system = noise_system(gmap, st.rho, st.m)
     Ar, _ = system.reduced()
     if model.P**2 * (st.x.size - 1) <= MODES_LIMIT:
@@ -297,11 +328,44 @@ def fluctuations(model: Model, gamma: float, *, state: StationaryState | None = 
             acf[name] = np.diagonal(auto, axis1=1, axis2=2) / var[name]
         if omega is not None:
             spec[name] = np.diagonal(_spectrum(system, W, freqs), axis1=1, axis2=2).real
-    info = {"size": int(C.shape[0]), "cells": int(st.x.size),
+    info = {"size": int(C.shape[0]), "cells": int(st.x.size), "method": "dense",
             "wall_time": _time.perf_counter() - start, "state_residual": float(st.residual)}
     return Fluctuations(model=model, gamma=gamma, x=st.x, rho=st.rho, m=st.m, covariance=C,
                         cov=cov, var=var, tau=lags, autocorrelation=acf, correlation_time=tc,
                         omega=freqs, spectrum=spec, edges=st.edges, system=system, info=info)
+
+
+def _resolvent(model: Model, gamma: float, st: StationaryState, gmap: GibbsMap,
+               names: tuple[str, ...], omega: Sequence[float] | None, start: float) -> Fluctuations:
+    system = ResolventSystem(noise_bands(gmap, st.rho, st.m))
+    freqs = np.zeros(0) if omega is None else np.asarray(omega, dtype=float)
+    if omega is not None and (freqs.ndim != 1 or not np.all(np.isfinite(freqs))
+                              or np.any(freqs < 0)):
+        bad_value("omega", omega, "a 1-D array of finite angular frequencies >= 0")
+    cov, var, tc, spec = {}, {}, {}, {}
+    P = model.P
+    readouts = {"m": system.bands.psi, "mean": system.bands.x}
+    K_all, S0_all = resolvent_moments(system, np.concatenate([readouts[n] for n in names], axis=1))
+    for i, name in enumerate(names):
+        W = readouts[name]
+        block = slice(i * P, (i + 1) * P)
+        K, S0 = K_all[block, block], S0_all[block, block]
+        cov[name], var[name] = K, np.diag(K).copy()
+        tc[name] = np.diag(S0) / (2 * var[name])
+        if omega is not None:
+            low = freqs == 0
+            values = np.empty((freqs.size, model.P))
+            values[low] = np.diag(S0)
+            if np.any(~low):
+                values[~low] = np.diagonal(system.spectrum(W, freqs[~low]).real, axis1=1, axis2=2)
+            spec[name] = values
+    size = model.P * st.x.size
+    info = {"size": int(size), "cells": int(st.x.size), "method": "resolvent",
+            "wall_time": _time.perf_counter() - start, "state_residual": float(st.residual)}
+    return Fluctuations(model=model, gamma=gamma, x=st.x, rho=st.rho, m=st.m,
+                        covariance=np.zeros((0, 0)), cov=cov, var=var, tau=np.zeros(0),
+                        autocorrelation={}, correlation_time=tc, omega=freqs, spectrum=spec,
+                        edges=st.edges, system=system, info=info)
 
 
 @dataclass(frozen=True, eq=False)

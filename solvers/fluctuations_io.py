@@ -74,14 +74,16 @@ def transient_dataset(tr: Any) -> Any:
                          extra=_meta(tr.cov))
 
 
-def _common(r: Reader, lead: tuple[str, ...]) -> tuple[Any, Any, Any, dict[str, Any]]:
+def _common(r: Reader, lead: tuple[str, ...], *, cells: bool = True
+            ) -> tuple[Any, Any, Any, dict[str, Any]]:
+    """Shared checks; ``cells=False``: the cell covariance is empty (the resolvent method)."""
     from solvers.io import read_grid
 
     model = r.model()
     r.size("population", model.P)
     r.size("population2", model.P)
     edges, x = read_grid(r)
-    size = model.P * x.size
+    size = model.P * x.size if cells else 0
     r.array("covariance", (*lead, "cell", "cell2"))
     r.size("cell", size)
     r.size("cell2", size)
@@ -96,13 +98,16 @@ def read_fluctuations(ds: Any, path: Any) -> Any:
     stored state, so :meth:`autocovariance` and :meth:`power_spectrum` work after loading)."""
     from meanfield.numeric import numeric
     from solvers.fluctuations import Fluctuations
+    from solvers.fluctuations_resolvent import ResolventSystem
     from solvers.grid import Grid
     from solvers.io import read_density
-    from solvers.lyapunov import noise_system
+    from solvers.lyapunov import noise_bands, noise_system
     from solvers.stationary import GibbsMap
 
     r = Reader(ds, path, "Fluctuations")
-    model, edges, x, found = _common(r, ())
+    info = r.mapping("info")
+    resolvent = info.get("method") == "resolvent"
+    model, edges, x, found = _common(r, (), cells=not resolvent)
     names = found["names"]
     gamma = r.number("gamma", minimum=0)
     rho = read_density(r, "rho", ("population", "x"))
@@ -115,12 +120,14 @@ def read_fluctuations(ds: Any, path: Any) -> Any:
            if f"{n}_autocorrelation" in ds.variables}
     spec = {n: r.array(f"{n}_spectrum", ("omega", "population")) for n in names
             if f"{n}_spectrum" in ds.variables}
-    system = noise_system(GibbsMap(numeric(model), Grid(edges), gamma), rho, m)
+    gmap = GibbsMap(numeric(model), Grid(edges), gamma)
+    system = (ResolventSystem(noise_bands(gmap, rho, m)) if resolvent
+              else noise_system(gmap, rho, m))
     return Fluctuations(model=model, gamma=gamma, x=x, rho=rho, m=m,
                         covariance=r.array("covariance", ("cell", "cell2")), cov=cov, var=var,
                         tau=r.array("tau", ("tau",)), autocorrelation=acf, correlation_time=tc,
                         omega=r.array("omega", ("omega",)), spectrum=spec, edges=edges,
-                        system=system, info=r.mapping("info"))
+                        system=system, info=info)
 
 
 def read_transient(ds: Any, path: Any) -> Any:

@@ -19,7 +19,9 @@ covariance is the multinomial ``diag(p) − p p^T`` exactly.
 Solvers: :func:`stationary_covariance` (Bartels–Stewart on the reduced system, any stable
 ``A``), :func:`stationary_covariance_modes` (exact and faster at a stationary state, from the
 reversibility of the scheme; docs/fluctuations.md §5) and :func:`lyapunov_step` (Crank–Nicolson
-for the differential Lyapunov equation).
+for the differential Lyapunov equation). :func:`noise_bands` gives the same system in sparse
+form (tridiagonal blocks, rank-P columns, face intensities) for
+:mod:`solvers.fluctuations_resolvent`.
 """
 
 from __future__ import annotations
@@ -98,14 +100,32 @@ def zero_mass_basis(P: int, M: int) -> np.ndarray:
     return V
 
 
-def noise_system(gmap: GibbsMap, rho: np.ndarray, m: np.ndarray, time: float = 0.0,
-                 basis: np.ndarray | None = None) -> NoiseSystem:
-    """The linear-noise system at densities ``rho`` (P, M) with moments ``m`` (P,).
+@dataclass(frozen=True, eq=False)
+class NoiseBands:
+    """The linear-noise system in sparse form: ``A = blockdiag(L_p) + U Rᵀ``, ``Q`` from faces.
 
-    ``rho`` need not be stationary (the transient equation linearises along a trajectory); the
-    external inputs are taken at ``time``. The local part and the nonlocal columns are the same
-    Scharfetter–Gummel pieces as :func:`solvers.stationary.linearised_spectrum`, in mass units.
+    ``lower``/``diag``/``upper`` (P, M−1)/(P, M)/(P, M−1): the tridiagonal local blocks ``L_p``
+    in mass coordinates (``(L η)_i = lower_{i−1} η_{i−1} + diag_i η_i + upper_i η_{i+1}``);
+    ``columns`` (P·M, P) ``U``, ``psi``/``x`` (P·M, P) the readouts (``R = psi``),
+    ``traffic`` (P, M−1) the face intensities ``a_i ρ_i + b_i ρ_{i+1}`` of ``Q``,
+    ``forward``/``backward`` (P, M−1) the jump rates and ``masses`` (P·M,).
     """
+
+    lower: np.ndarray
+    diag: np.ndarray
+    upper: np.ndarray
+    columns: np.ndarray
+    psi: np.ndarray
+    x: np.ndarray
+    traffic: np.ndarray
+    forward: np.ndarray
+    backward: np.ndarray
+    masses: np.ndarray
+
+
+def noise_bands(gmap: GibbsMap, rho: np.ndarray, m: np.ndarray, time: float = 0.0) -> NoiseBands:
+    """The pieces of the linear-noise system at densities ``rho`` (P, M), moments ``m`` (P,),
+    external inputs at ``time``, in O(P²·M) memory (no dense matrix)."""
     nm, grid, gamma = gmap.nm, gmap.grid, gmap.gamma
     P, M = nm.P, grid.cells
     h = grid.h
@@ -115,39 +135,57 @@ def noise_system(gmap: GibbsMap, rho: np.ndarray, m: np.ndarray, time: float = 0
     lower, diag, upper = divergence_bands(a, b, h)
     dJ_ddelta = (nm.D[:, None] / grid.dx[None, :]) * (
         bernoulli_derivative(delta) * rho[:, :-1] + bernoulli_derivative(-delta) * rho[:, 1:])
-    A = np.zeros((P * M, P * M))
-    Q = np.zeros((P * M, P * M))
+    columns = np.zeros((P * M, P))
     psi = np.zeros((P * M, P))
     xs = np.zeros((P * M, P))
+    for p in range(P):
+        s = slice(p * M, (p + 1) * M)
+        for j in range(P):
+            dJ = dJ_ddelta[p] * gamma * nm.g[p, j] * gmap.dG[p, j] / nm.D[p]
+            columns[s, j][:-1] -= dJ
+            columns[s, j][1:] += dJ
+        psi[s, p] = gmap.psi[p]
+        xs[s, p] = grid.x
+    # mass coordinates: (H L H⁻¹)_{ij} = h_i L_ij / h_j
+    return NoiseBands(lower=lower * (h[1:] / h[:-1])[None, :], diag=diag,
+                      upper=upper * (h[:-1] / h[1:])[None, :], columns=columns, psi=psi, x=xs,
+                      traffic=a * rho[:, :-1] + b * rho[:, 1:], forward=a / h[None, :-1],
+                      backward=b / h[None, 1:], masses=(rho * h).ravel())
+
+
+def noise_system(gmap: GibbsMap, rho: np.ndarray, m: np.ndarray, time: float = 0.0,
+                 basis: np.ndarray | None = None) -> NoiseSystem:
+    """The linear-noise system at densities ``rho`` (P, M) with moments ``m`` (P,), dense.
+
+    ``rho`` need not be stationary (the transient equation linearises along a trajectory); the
+    external inputs are taken at ``time``. The local part and the nonlocal columns are the same
+    Scharfetter–Gummel pieces as :func:`solvers.stationary.linearised_spectrum`, in mass units
+    (:func:`noise_bands`).
+    """
+    bands = noise_bands(gmap, rho, m, time)
+    P, M = bands.diag.shape
+    A = np.zeros((P * M, P * M))
+    Q = np.zeros((P * M, P * M))
     idx = np.arange(M)
-    columns_all = np.zeros((P * M, P))
     for p in range(P):
         s = slice(p * M, (p + 1) * M)
         block = np.zeros((M, M))
-        # mass coordinates: (H L H⁻¹)_{ij} = h_i L_ij / h_j
-        block[idx, idx] = diag[p]
-        block[idx[1:], idx[:-1]] = lower[p] * h[1:] / h[:-1]
-        block[idx[:-1], idx[1:]] = upper[p] * h[:-1] / h[1:]
+        block[idx, idx] = bands.diag[p]
+        block[idx[1:], idx[:-1]] = bands.lower[p]
+        block[idx[:-1], idx[1:]] = bands.upper[p]
         A[s, s] = block
         for j in range(P):
-            dJ = dJ_ddelta[p] * gamma * nm.g[p, j] * gmap.dG[p, j] / nm.D[p]
-            column = np.zeros(M)
-            column[:-1] -= dJ
-            column[1:] += dJ
-            A[s, j * M:(j + 1) * M] += np.outer(column, gmap.psi[j])
-            columns_all[s, j] = column
-        traffic = a[p] * rho[p, :-1] + b[p] * rho[p, 1:]
+            A[s, j * M:(j + 1) * M] += np.outer(bands.columns[s, j], bands.psi[j * M:(j + 1) * M, j])
+        traffic = bands.traffic[p]
         noise = np.zeros((M, M))
         noise[idx, idx] = np.concatenate([traffic, [0.0]]) + np.concatenate([[0.0], traffic])
         noise[idx[1:], idx[:-1]] = -traffic
         noise[idx[:-1], idx[1:]] = -traffic
         Q[s, s] = noise
-        psi[s, p] = gmap.psi[p]
-        xs[s, p] = grid.x
     V = zero_mass_basis(P, M) if basis is None else basis
-    return NoiseSystem(A=A, Q=Q, basis=V, psi=psi, x=xs, masses=(rho * h).ravel(),
-                       columns=columns_all, forward=a / h[None, :-1], backward=b / h[None, 1:],
-                       local_diag=diag)
+    return NoiseSystem(A=A, Q=Q, basis=V, psi=bands.psi, x=bands.x, masses=bands.masses,
+                       columns=bands.columns, forward=bands.forward, backward=bands.backward,
+                       local_diag=bands.diag)
 
 
 def check_size(size: int) -> None:

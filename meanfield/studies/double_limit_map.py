@@ -262,10 +262,18 @@ def plot_exponents(ds: Any, quantity: str = "input_fluctuation") -> Any:
                 "os^"[p % 3], color=colour, markerfacecolor="none", markersize=8 - 2 * (p % 3),
                 label=f"{name}: network simulation")
     ax.plot(alphas, ds["leading_exponent"].sel(quantity=quantity).values, "k--",
-            label="leading order")
+            label="leading order at large γ")
+    ax.axhline(0.0, color="0.6", lw=0.8, zorder=0)
+    if quantity == "input_fluctuation":
+        ax.text(alphas.min(), 0.0, " grows with n above, vanishes below", color="0.35",
+                fontsize=8, va="bottom")
+    ns = ds["n"].values
+    seeds = len(json.loads(ds.attrs.get("seeds", "[0]")))
     ax.set_xlabel("schedule exponent α  (γ = c·n^α)")
-    ax.set_ylabel(f"exponent in n of {quantity.replace('_', ' ')}")
-    ax.set_title(f"Double limit: {quantity.replace('_', ' ')} against α")
-    ax.legend(fontsize=8)
+    ax.set_ylabel(f"exponent in n of the {quantity.replace('_', ' ')}")
+    ax.set_title(f"{quantity.replace('_', ' ').capitalize()} ∝ n^exponent along γ = c·n^α\n"
+                 f"(fits over n = {ns.min()}…{ns.max()}, {seeds} seed{'s' * (seeds > 1)})",
+                 fontsize=10)
+    ax.legend(fontsize=8, loc="lower right")
     fig.tight_layout()
     return fig
