@@ -48,8 +48,12 @@ def observe(nm: NumericModel, grid: Grid, rho: np.ndarray, times: np.ndarray) ->
     mean = (rho @ (x * h)) / safe
     var = np.einsum("tpi,tpi,i->tp", rho, (x[None, None, :] - mean[..., None]) ** 2, h) / safe
     m = coupling_moments(nm, grid, rho)
+    # h_p(x; t) = Σ_j g_pj m_j(t) Φ_pj(x): the Φ_pj evaluated once, the moments per frame
+    all_m = np.array([nm.all_moments(m[k], float(t)) for k, t in
+                      enumerate(np.asarray(times, dtype=float))]).reshape(len(rho), nm.J)
     residual = np.empty_like(mass)
-    for k, time in enumerate(np.asarray(times, dtype=float)):
-        for p in range(nm.P):
-            residual[k, p] = np.abs(nm.field(p, x, m[k], float(time))) * rho[k, p] @ h
+    for p in range(nm.P):
+        phi = np.array([nm.phi[p][j](x) * np.ones_like(x) for j in range(nm.J)])  # (J, M)
+        field = (all_m * nm.g[p]) @ phi  # (nt, M)
+        residual[:, p] = (np.abs(field) * rho[:, p]) @ h
     return Observables(mass=mass, mean=mean, var=var, m=m, balance_residual=residual)
