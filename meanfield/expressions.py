@@ -96,7 +96,7 @@ def check_symbols(expr: sp.Expr, name: str, allowed: tuple[sp.Symbol, ...] = (x,
 def check_on_domain(expr: sp.Expr, name: str, domain: tuple[float, float], *,
                     samples: int = 2001, nonnegative: bool = False) -> None:
     """Evaluate ``expr(x)`` on a dense sample of ``domain``; reject complex, infinite, NaN values."""
-    fn = sp.lambdify(x, expr, modules="numpy")
+    fn = sp.lambdify(x, expr, modules="numpy", docstring_limit=0)
     grid = np.linspace(domain[0], domain[1], samples)
     with np.errstate(all="ignore"):
         try:

@@ -29,7 +29,7 @@ _PANEL = 0.05  # longest sub-interval of the composite Gauss–Legendre rule
 
 
 def _vectorise(expr: sp.Expr, symbol: sp.Symbol = x) -> ArrayFn:
-    fn = sp.lambdify(symbol, expr, modules="numpy")
+    fn = sp.lambdify(symbol, expr, modules="numpy", docstring_limit=0)
 
     def call(values: np.ndarray) -> np.ndarray:
         values = np.asarray(values, dtype=float)
@@ -37,7 +37,7 @@ def _vectorise(expr: sp.Expr, symbol: sp.Symbol = x) -> ArrayFn:
             out = fn(values)
         return np.broadcast_to(np.asarray(out, dtype=float), values.shape).copy()
 
-    call.__doc__ = f"Vectorised {expr}"
+    call.expr = expr  # type: ignore[attr-defined]  # what it evaluates (printing it costs ~1 ms)
     return call
 
 
@@ -260,8 +260,8 @@ def field_functions(model: Model, p: int) -> tuple[Callable[..., Any], Callable[
     symbols = sp.symbols(f"_m0:{len(phis)}", real=True)
     expr = sum((sp.Float(float(g[j])) * phis[j] * symbols[j] for j in range(len(phis))
                 if float(g[j]) != 0), sp.Integer(0))
-    return (sp.lambdify((x, *symbols), expr, modules="numpy"),
-            sp.lambdify((x, *symbols), sp.diff(expr, x), modules="numpy"))
+    return (sp.lambdify((x, *symbols), expr, modules="numpy", docstring_limit=0),
+            sp.lambdify((x, *symbols), sp.diff(expr, x), modules="numpy", docstring_limit=0))
 
 
 def _table_function(model: Model) -> Callable[..., Any]:
@@ -274,7 +274,7 @@ def _table_function(model: Model) -> Callable[..., Any]:
         row = [pop.drift, *(phi if float(gj) != 0 else sp.Integer(0)
                             for phi, gj in zip(phis, g, strict=True)), model.psi[p]]
         entries += [sp.sympify(e).subs(x, symbols[p]) for e in row]
-    return sp.lambdify(symbols, entries, modules="numpy")
+    return sp.lambdify(symbols, entries, modules="numpy", docstring_limit=0)
 
 
 COEFFICIENTS = sp.IndexedBase("c")
@@ -309,7 +309,7 @@ class PopulationExpressions:
         if part not in ("drift", "coupling", "stiffness", "readout"):
             raise ValueError(f"part must be 'drift', 'coupling', 'stiffness' or 'readout', got {part!r}")
         args = (x, COEFFICIENTS) if part in ("coupling", "stiffness") else (x,)
-        return sp.lambdify(args, getattr(self, part), modules=modules)
+        return sp.lambdify(args, getattr(self, part), modules=modules, docstring_limit=0)
 
 
 def population_expressions(model: Model) -> tuple[PopulationExpressions, ...]:
@@ -368,7 +368,7 @@ def pointwise(model: Model) -> PointwiseModel:
     pairs = [field_functions(model, p) for p in range(model.P)]
 
     def one(expr: sp.Expr) -> Callable[[float], float]:
-        return sp.lambdify(x, expr, modules="numpy")
+        return sp.lambdify(x, expr, modules="numpy", docstring_limit=0)
 
     return PointwiseModel(
         h=tuple(h for h, _ in pairs), dh=tuple(dh for _, dh in pairs),
@@ -380,7 +380,7 @@ def pointwise(model: Model) -> PointwiseModel:
 def external_functions(model: Model) -> tuple[Callable[[float], float], ...]:
     """The moments ``m_k(t)`` of the external inputs as functions of the slow time."""
     def one(expr: sp.Expr) -> Callable[[float], float]:
-        return sp.lambdify(t, expr, modules="math") if expr.has(t) else (
+        return sp.lambdify(t, expr, modules="math", docstring_limit=0) if expr.has(t) else (
             lambda _time, value=float(expr): value)
 
     return tuple(one(inp.m) for inp in model.inputs)
