@@ -57,6 +57,7 @@ def test_bad_initial_data(initial, match):
         solvers.solve(MODEL, initial=initial, **QUICK)
 
 
+@pytest.mark.usefixtures("strict_floats")
 def test_initial_forms_are_normalised_to_unit_mass():
     grid = solvers.Grid.uniform(-5.0, 5.0, 60)
     bump = np.exp(-grid.x**2)
@@ -409,6 +410,7 @@ def test_diffusion_underflow_is_rejected_naming_sigma():
 
 
 @pytest.mark.parametrize("scale", [1e308, 1e-310])
+@pytest.mark.usefixtures("strict_floats")
 def test_extreme_initial_values_are_normalised_to_unit_mass(scale):
     model = models.chemical_single()
     x = solvers.Grid.uniform(-3, 5, 80).x

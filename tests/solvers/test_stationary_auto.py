@@ -51,6 +51,7 @@ def test_split_cells_keeps_the_edges_and_splits_equally():
     assert np.allclose(fine.edges, [0, 1, 2, 3, 4, 5, 6], rtol=0, atol=1e-15)
 
 
+@pytest.mark.usefixtures("strict_floats")
 def test_tiny_noise_auto_finds_the_three_exact_states_where_a_coarse_grid_reports_seven():
     model = mf.models.chemical_single(sigma=1e-6)
     D = 0.5e-12
@@ -73,6 +74,7 @@ def test_tiny_noise_auto_finds_the_three_exact_states_where_a_coarse_grid_report
         assert state.grid.h.max() / state.grid.h.min() > 1e3
 
 
+@pytest.mark.usefixtures("strict_floats")
 def test_wide_domain_auto_gets_the_active_state_where_a_uniform_grid_gives_mean_1000():
     model = mf.models.chemical_single(domain=(-1e6, 1e6))
     wrong, record = _records(lambda: solvers.stationary_states(model, gamma=10.0, cells=1000,
@@ -133,6 +135,7 @@ def test_auto_cells_with_a_grid_is_rejected():
         solvers.continuation(mf.models.chemical_single(), [1.0], cells="fine")
 
 
+@pytest.mark.usefixtures("strict_floats")
 def test_noise_beyond_any_grid_gives_the_right_states_with_a_warning_not_a_crash():
     """σ = 1e-150: widths of 1e-150 cannot be resolved in floating point; the adapted grid stops
     at round-off, finds the three states (the σ → 0 fixed points) and warns."""
