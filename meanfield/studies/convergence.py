@@ -53,6 +53,7 @@ from typing import Any
 
 import numpy as np
 
+from meanfield.balance import is_concentrating
 from meanfield.errors import ResolutionWarning, bad_value, check_finite_number, check_int
 from meanfield.model import Model
 from meanfield.studies.fitting import exclude_unresolved, resolution_flags, slope_anchor
@@ -67,7 +68,6 @@ from meanfield.studies.native import (
 )
 from meanfield.studies.predictions import (
     gamma_slopes,
-    is_concentrating,
     stationary_predictions,
     truncation_slopes,
 )

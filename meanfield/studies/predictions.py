@@ -14,13 +14,6 @@ import numpy as np
 from meanfield.model import Model
 
 
-def is_concentrating(model: Model) -> bool:
-    """Whether some coupling factor ``Φ_pq`` depends on ``x`` (the densities then concentrate)."""
-    from meanfield.expressions import x
-
-    return any(e.has(x) for row in model.phi for e in row)
-
-
 def gamma_slopes(order: int = 1, *, concentrating: bool = True) -> dict[str, float]:
     """Predicted slopes in γ of the errors of :func:`gamma_convergence` (expansion ``order``).
 
