@@ -133,6 +133,16 @@ def _tail(problem: StageProblem, rho: np.ndarray, rhs: np.ndarray, kappa: float,
                   problem.widths)
 
 
+def _deviation(problem: StageProblem, state: StepState, h: float, rho: np.ndarray, bdf2: bool,
+               fixed: np.ndarray) -> np.ndarray:
+    """``Σ|ρ_{n+1} − p| h`` per population: ``fixed`` (the predictor at fixed grid points), or,
+    when the stage problem has a ``deviation(state, h, rho, bdf2)`` method (a moving grid whose
+    new level is placed off the grid's own extrapolation), the deviation it returns from the
+    predictor carried onto its grid."""
+    hook = getattr(problem, "deviation", None)
+    return fixed if hook is None else hook(state, h, rho, bdf2)
+
+
 def clip_allowed(sums: np.ndarray, rtol: float, atol: float, factor: float) -> bool:
     """Whether a BDF2 stage with negative entries may keep its limited densities (see above).
 
@@ -173,7 +183,8 @@ def take_step(problem: StageProblem, state: StepState, h: float, scheme: str, *,
                 moments = stage.m if getattr(problem.coupling, "target", None) else sums[5]
                 stage = StageResult(rho, moments, stage.iterations, True, stage.residual)
         if use_bdf2:
-            error = sums[0] * ((h + h1) / (3 * h + 2 * h1))
+            error = _deviation(problem, state, h, rho, True, sums[0]) * (
+                (h + h1) / (3 * h + 2 * h1))
     if not use_bdf2:
         kappa, rhs = h, state.rho
         stage, extra = _stage(problem, state, rhs, kappa, t_new, h)
@@ -181,7 +192,7 @@ def take_step(problem: StageProblem, state: StepState, h: float, scheme: str, *,
         if not stage.converged:
             return StepResult(None, np.inf, 1, newton, fallback)
         rho, f_new, slope, sums = _tail(problem, stage.rho, rhs, kappa, state, False, 0.0, h)
-        error = sums[0] * 0.5  # (BE from ρ_n ≥ 0 is non-negative: nothing is limited)
+        error = _deviation(problem, state, h, rho, False, sums[0]) * 0.5  # (nothing limited)
     new = StepState(t=t_new, rho=rho, m=stage.m, f=f_new, t_prev=state.t,
                     rho_prev=state.rho, m_prev=state.m, m_slope=slope, frame=problem.frame)
     norm = float(np.max(error / (atol + rtol * sums[1])))
