@@ -37,7 +37,10 @@ Reuse: :func:`take_step` advances a :class:`StepState` by one step of a given si
 combines them over a list of output times (fixed ``dt`` or adaptive) and :func:`integrate` wraps
 it for a fixed grid. A moving frame (:mod:`solvers.rescaled`) hands :func:`march` a callable
 ``stage_for(state, h)`` that builds the stage problem of the step from ``state`` to
-``state.t + h`` (its frame in ``problem.frame``, which the new state carries on).
+``state.t + h`` (its frame in ``problem.frame``, which the new state carries on); a stage
+problem with a method ``deviation(state, h, rho, bdf2)`` supplies ``Σ_i h_i |ρ_{n+1} − p|`` per
+population itself (the predictor carried onto its moving grid), in place of the comparison at
+fixed grid points.
 
 Cost: the BDF2 right-hand side is one fused pass (``kernel.combine``), the stage one compiled
 Newton call when the kernel has one (:mod:`solvers.implicit`), and the tail of the step (``f``,

@@ -166,8 +166,9 @@ def follow(frame: Frame, grid: ZoomGrid, q: np.ndarray, f: np.ndarray, t_new: fl
     scheme implies, the same difference the scheme applies to the densities:
     ``(c_{n+1} − c_n)/h`` for backward Euler and, for BDF2,
     ``c' = c_{n+1}/κ − (h + h₁)/(h h₁) c_n + h/(h₁(h + h₁)) c_{n−1}``,
-    ``κ = h(h + h₁)/(2h + h₁)`` (likewise ``β'``): the moving-frame potential then matches how
-    the levels are placed in time, and the scheme keeps its order.
+    ``κ = h(h + h₁)/(2h + h₁)``, and ``β' = β_{n+1}·(log β)'`` with the same difference of
+    ``log β`` (exact for the exponential contraction of a wide profile): the moving-frame
+    potential then matches how the levels are placed in time, and the scheme keeps its order.
     """
     h = t_new - frame.t
     history = frame.t_prev is not None and frame.mean_prev is not None
@@ -222,8 +223,8 @@ def carried_deviation(old: Frame, new: Frame, grid: ZoomGrid, q: np.ndarray, f: 
     ``x`` is unchanged by it.
     """
     centre, half, velocity, rate = old.centre, old.half, old.velocity, old.rate
-    at = centre + h * velocity
-    span = half + h * rate
+    log_half, log_rate = np.log(half), rate / half
+    at, log_span = centre + h * velocity, log_half + h * log_rate
     if q_prev is None:
         p = q + h * f
     else:
@@ -231,7 +232,8 @@ def carried_deviation(old: Frame, new: Frame, grid: ZoomGrid, q: np.ndarray, f: 
         bend = (h / h1) ** 2
         p = q * (1.0 - bend) + q_prev * bend + f * (h * (1.0 + h / h1))
         at = at + bend * (old.centre_prev - centre + h1 * velocity)
-        span = span + bend * (old.half_prev - half + h1 * rate)
+        log_span = log_span + bend * (np.log(old.half_prev) - log_half + h1 * log_rate)
+    span = np.exp(log_span)
     z = grid.centres[None]
     shift = ((new.centre - at)[:, None] + (new.half - span)[:, None] * z) / span[:, None]
     dz = grid.widths[0]

@@ -125,9 +125,10 @@ def follow_numpy(q: np.ndarray, f: np.ndarray, centres: np.ndarray, widths: np.n
     if history and bdf2:
         a0, a1, a2 = (2 * h + h1) / (h * (h + h1)), (h + h1) / (h * h1), h / (h1 * (h + h1))
         new_velocity = a0 * new_centre - a1 * centre + a2 * previous[0]
-        new_rate = a0 * new_half - a1 * half + a2 * previous[1]
+        new_rate = new_half * (a0 * np.log(new_half) - a1 * log_half + a2 * np.log(previous[1]))
     else:
-        new_velocity, new_rate = (new_centre - centre) / h, (new_half - half) / h
+        new_velocity = (new_centre - centre) / h
+        new_rate = new_half * (np.log(new_half) - log_half) / h
     return np.array([new_centre, new_half, new_velocity, new_rate, mean, log_std])
 
 

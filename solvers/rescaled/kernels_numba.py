@@ -132,9 +132,11 @@ def follow(q, f, centres, widths, frame, previous, h, h1, history, bdf2, window,
         new_centre, new_half = (lo + hi) / 2, (hi - lo) / 2
         if history and bdf2:
             new_velocity = a0 * new_centre - a1 * centre + a2 * previous[0, p]
-            new_rate = a0 * new_half - a1 * half + a2 * previous[1, p]
+            new_rate = new_half * (a0 * math.log(new_half) - a1 * log_half
+                                   + a2 * math.log(previous[1, p]))
         else:
-            new_velocity, new_rate = (new_centre - centre) / h, (new_half - half) / h
+            new_velocity = (new_centre - centre) / h
+            new_rate = new_half * (math.log(new_half) - log_half) / h
         out[0, p], out[1, p], out[2, p] = new_centre, new_half, new_velocity
         out[3, p], out[4, p], out[5, p] = new_rate, mean, log_std
     return out
