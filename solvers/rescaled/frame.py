@@ -29,7 +29,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from solvers.rescaled.kernels import follow_numpy, moments_numpy, placement_numpy
+from solvers.rescaled.kernels import carried_numpy, follow_numpy, moments_numpy, placement_numpy
+
+_NO_ROWS = np.empty((0, 0))
 
 
 @dataclass(frozen=True, eq=False)
@@ -208,37 +210,33 @@ def remap(edges: np.ndarray, q: np.ndarray, new_edges: np.ndarray) -> np.ndarray
 
 
 def carried_deviation(old: Frame, new: Frame, grid: ZoomGrid, q: np.ndarray, f: np.ndarray,
-                      q_prev: np.ndarray | None, h: float, q_new: np.ndarray) -> np.ndarray:
+                      q_prev: np.ndarray | None, h: float, q_new: np.ndarray,
+                      kernel: Callable[..., np.ndarray] = carried_numpy) -> np.ndarray:
     r"""``Σ_i |q_{n+1} − p̃| h_i`` per population: the step's deviation from its predictor
     carried onto the new frame (the local error estimate of :mod:`solvers.stepping`).
 
     The predictor ``p`` at fixed ``z`` (``q_n + h f_n``, or for BDF2, ``q_prev`` given, the
     quadratic through ``q_{n−1}``, ``q_n`` with slope ``f_n``) is the profile on the frame
     ``Q`` that the same extrapolation of the frame points gives (``c_n + hc'_n``, or the
-    quadratic through ``c_{n−1}``, ``c_n`` with slope ``c'_n``; ``β`` likewise). The new level
+    quadratic through ``c_{n−1}``, ``c_n`` with slope ``c'_n``; ``log β`` likewise). The new level
     sits on ``(c_{n+1}, β_{n+1})``, placed from the profile, so ``p`` is carried there before
     the comparison: ``p̃(z) = (β_{n+1}/Q_β) p(z')``, ``z' = (c_{n+1} − Q_c + β_{n+1} z)/Q_β``
-    (second-order Taylor in ``s = z' − z``). Compared at fixed ``z`` instead, the offset of
-    the frame from its own path would count as an error of the step although the density in
-    ``x`` is unchanged by it.
+    (second-order Taylor in ``s = z' − z``; the sum by ``kernel``,
+    :func:`solvers.rescaled.kernels.carried_numpy` or its numba twin). Compared at fixed ``z``
+    instead, the offset of the frame from its own path would count as an error of the step
+    although the density in ``x`` is unchanged by it.
     """
     centre, half, velocity, rate = old.centre, old.half, old.velocity, old.rate
     log_half, log_rate = np.log(half), rate / half
     at, log_span = centre + h * velocity, log_half + h * log_rate
-    if q_prev is None:
-        p = q + h * f
-    else:
+    bend, h1, previous = 0.0, h, _NO_ROWS
+    if q_prev is not None:
         h1 = old.t - old.t_prev
         bend = (h / h1) ** 2
-        p = q * (1.0 - bend) + q_prev * bend + f * (h * (1.0 + h / h1))
         at = at + bend * (old.centre_prev - centre + h1 * velocity)
         log_span = log_span + bend * (np.log(old.half_prev) - log_half + h1 * log_rate)
+        previous = q_prev
     span = np.exp(log_span)
-    z = grid.centres[None]
-    shift = ((new.centre - at)[:, None] + (new.half - span)[:, None] * z) / span[:, None]
-    dz = grid.widths[0]
-    slope = np.gradient(p, dz, axis=1)
-    curve = np.zeros_like(p)
-    curve[:, 1:-1] = (p[:, 2:] - 2 * p[:, 1:-1] + p[:, :-2]) / dz**2
-    carried = (new.half / span)[:, None] * (p + shift * (slope + 0.5 * shift * curve))
-    return np.abs(q_new - carried) @ grid.widths
+    return kernel(q, f, previous, q_new, float(bend), float(h), float(h1),
+                  (new.centre - at) / span, (new.half - span) / span, new.half / span,
+                  grid.centres, grid.widths)

@@ -20,7 +20,9 @@ Two pieces run once per step on every population's window ``x = c_p + β_p z`` (
   ``z̄``, the variance ``Σ h (z − z̄)² q / mass``, and ``Σ h z f / mass``,
   ``Σ h (z − z̄)² f / mass``;
 - :func:`follow_numpy`, from those statistics the frame of the next time level (the rule of
-  :func:`solvers.rescaled.frame.follow`).
+  :func:`solvers.rescaled.frame.follow`);
+- :func:`carried_numpy`, the local error deviation of a step from its predictor carried onto
+  the new frame (:func:`solvers.rescaled.frame.carried_deviation`).
 
 The numba twins fuse each into one pass over the cells; they agree with these to round-off
 (``tests/solvers/test_rescaled_kernels.py``).
@@ -132,24 +134,50 @@ def follow_numpy(q: np.ndarray, f: np.ndarray, centres: np.ndarray, widths: np.n
     return np.array([new_centre, new_half, new_velocity, new_rate, mean, log_std])
 
 
+def carried_numpy(q: np.ndarray, f: np.ndarray, q_prev: np.ndarray, q_new: np.ndarray,
+                  bend: float, h: float, h1: float, shift0: np.ndarray, shift1: np.ndarray,
+                  jacobian: np.ndarray, centres: np.ndarray, widths: np.ndarray) -> np.ndarray:
+    """``Σ_i h_i |q_new − J(p + s ∂_z p + s²/2 ∂_z² p)|`` per population, ``s = s₀ + s₁ z``.
+
+    ``p = (1 − ω²) q + ω² q_prev + h(1 + h/h₁) f`` (``ω² = bend``; ``p = q + h f`` when
+    ``q_prev`` has no rows), ``∂_z p`` by centred differences (one-sided at the ends),
+    ``∂_z² p`` by the three-point difference (zero at the ends) on the uniform cells.
+    """
+    if q_prev.shape[0] == q.shape[0]:
+        p = q * (1.0 - bend) + q_prev * bend + f * (h * (1.0 + h / h1))
+    else:
+        p = q + h * f
+    dz = widths[0]
+    slope = np.empty_like(p)
+    slope[:, 1:-1] = (p[:, 2:] - p[:, :-2]) / (2 * dz)
+    slope[:, 0], slope[:, -1] = (p[:, 1] - p[:, 0]) / dz, (p[:, -1] - p[:, -2]) / dz
+    curve = np.zeros_like(p)
+    curve[:, 1:-1] = (p[:, 2:] - 2 * p[:, 1:-1] + p[:, :-2]) / dz**2
+    shift = shift0[:, None] + shift1[:, None] * centres[None]
+    carried = jacobian[:, None] * (p + shift * (slope + 0.5 * shift * curve))
+    return np.abs(q_new - carried) @ widths
+
+
 @dataclass(frozen=True)
 class FrameKernel:
-    """:func:`assemble_numpy`, :func:`moments_numpy`, :func:`follow_numpy` or their numba twins."""
+    """:func:`assemble_numpy`, :func:`moments_numpy`, :func:`follow_numpy`,
+    :func:`carried_numpy` or their numba twins."""
 
     name: str
     assemble: Callable[..., tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]
     moments: Callable[..., np.ndarray]
     follow: Callable[..., np.ndarray]
+    carried: Callable[..., np.ndarray]
 
 
-FRAME_NUMPY = FrameKernel("numpy", assemble_numpy, moments_numpy, follow_numpy)
+FRAME_NUMPY = FrameKernel("numpy", assemble_numpy, moments_numpy, follow_numpy, carried_numpy)
 
 
 def frame_kernel(name: str) -> FrameKernel:
     """The kernel pair for ``name`` (``"numba"`` or ``"numpy"``, as resolved by
     :func:`solvers.kernels.stage_kernel`)."""
     if name == "numba" and numba_available():
-        from solvers.rescaled.kernels_numba import assemble, follow, moments
+        from solvers.rescaled.kernels_numba import assemble, carried, follow, moments
 
-        return FrameKernel("numba", assemble, moments, follow)
+        return FrameKernel("numba", assemble, moments, follow, carried)
     return FRAME_NUMPY

@@ -4,7 +4,8 @@ Same formulas, one pass over the cells per population: :func:`assemble` computes
 integrals of ``f_p`` and every ``Φ_pj`` and writes ``base``, ``slopes``, ``scale`` and the
 readout ``weights`` in the same loop; :func:`moments` sums mass and first moments, then the
 centred second moments, of ``q`` and ``f``; :func:`follow` places the next frame from them
-(per population, scalar arithmetic). Compiled once and cached on disk.
+(per population, scalar arithmetic); :func:`carried` forms the predictor, carries it onto the
+new frame and sums the deviation in one pass. Compiled once and cached on disk.
 """
 
 from __future__ import annotations
@@ -139,4 +140,34 @@ def follow(q, f, centres, widths, frame, previous, h, h1, history, bdf2, window,
             new_rate = new_half * (math.log(new_half) - log_half) / h
         out[0, p], out[1, p], out[2, p] = new_centre, new_half, new_velocity
         out[3, p], out[4, p], out[5, p] = new_rate, mean, log_std
+    return out
+
+
+@numba.njit(**_JIT)
+def carried(q, f, q_prev, q_new, bend, h, h1, shift0, shift1, jacobian, centres, widths):
+    P, M = q.shape
+    history = q_prev.shape[0] == P
+    a, b, c = 1.0 - bend, bend, h * (1.0 + h / h1)
+    p = np.empty(M)
+    out = np.zeros(P)
+    dz = widths[0]
+    for k in range(P):
+        for i in range(M):
+            if history:
+                p[i] = q[k, i] * a + q_prev[k, i] * b + f[k, i] * c
+            else:
+                p[i] = q[k, i] + h * f[k, i]
+        total = 0.0
+        for i in range(M):
+            if i == 0:
+                slope, curve = (p[1] - p[0]) / dz, 0.0
+            elif i == M - 1:
+                slope, curve = (p[M - 1] - p[M - 2]) / dz, 0.0
+            else:
+                slope = (p[i + 1] - p[i - 1]) / (2 * dz)
+                curve = (p[i + 1] - 2 * p[i] + p[i - 1]) / (dz * dz)
+            shift = shift0[k] + shift1[k] * centres[i]
+            value = jacobian[k] * (p[i] + shift * (slope + 0.5 * shift * curve))
+            total += abs(q_new[k, i] - value) * widths[i]
+        out[k] = total
     return out

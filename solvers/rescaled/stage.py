@@ -32,7 +32,7 @@ from meanfield.numeric import NumericModel
 from solvers.implicit import AffineCoupling, StageProblem
 from solvers.kernels import StageKernel
 from solvers.rescaled.frame import Frame, ZoomGrid, carried_deviation
-from solvers.rescaled.kernels import assemble_numpy
+from solvers.rescaled.kernels import assemble_numpy, carried_numpy
 
 MOMENT_RTOL = 1e-14
 """Newton tolerance of the moments: below the native 1e-12, because on a window much wider than
@@ -47,10 +47,11 @@ class FrameStage(StageProblem):
     new frame (:func:`solvers.rescaled.frame.carried_deviation`)."""
 
     grid: ZoomGrid | None = None
+    carry: Callable[..., np.ndarray] = carried_numpy
 
     def deviation(self, state: Any, h: float, rho: np.ndarray, bdf2: bool) -> np.ndarray:
         return carried_deviation(state.frame, self.frame, self.grid, state.rho, state.f,
-                                 state.rho_prev if bdf2 else None, h, rho)
+                                 state.rho_prev if bdf2 else None, h, rho, self.carry)
 
 
 def frame_terms(frame: Frame, grid: ZoomGrid) -> np.ndarray:
@@ -66,8 +67,8 @@ def readout_weights(nm: NumericModel, frame: Frame, grid: ZoomGrid) -> np.ndarra
 
 
 def exact_problem(nm: NumericModel, gamma: float, frame: Frame, grid: ZoomGrid,
-                  kernel: StageKernel, assemble: Callable[..., Any] = assemble_numpy
-                  ) -> StageProblem:
+                  kernel: StageKernel, assemble: Callable[..., Any] = assemble_numpy,
+                  carry: Callable[..., np.ndarray] = carried_numpy) -> StageProblem:
     """The stage of the exact mean-field PDE in ``frame`` (``δ`` affine in the moments).
 
     The model is evaluated once, for every population at once, on the ``samples`` of the
@@ -80,7 +81,8 @@ def exact_problem(nm: NumericModel, gamma: float, frame: Frame, grid: ZoomGrid,
         nm.D, gamma * nm.g)
     coupling = AffineCoupling(base=base, slopes=slopes, external=nm.external_m, unknowns=nm.P)
     return FrameStage(scale=scale, widths=grid.widths, weights=weights, coupling=coupling,
-                      kernel=kernel, frame=frame, moment_rtol=MOMENT_RTOL, grid=grid)
+                      kernel=kernel, frame=frame, moment_rtol=MOMENT_RTOL, grid=grid,
+                      carry=carry)
 
 
 Velocity = Callable[[int, np.ndarray, np.ndarray, np.ndarray, float], np.ndarray]
@@ -130,11 +132,12 @@ class CallableCoupling:
 
 def callable_problem(nm: NumericModel, velocity: Velocity, balance: Balance, eps: float,
                      frame: Frame, grid: ZoomGrid, kernel: StageKernel,
-                     guess: dict[str, Any]) -> StageProblem:
+                     guess: dict[str, Any], carry: Callable[..., np.ndarray] = carried_numpy
+                     ) -> StageProblem:
     """The stage of a zoomed equation with the drift given by ``velocity`` (see above)."""
     coupling = CallableCoupling(velocity=velocity, balance=balance, eps=eps, D=nm.D,
                                 frame=frame, grid=grid, guess=guess)
     return FrameStage(scale=nm.D[:, None] / (frame.half[:, None] ** 2 * grid.gaps[None]),
                       widths=grid.widths, weights=readout_weights(nm, frame, grid),
                       coupling=coupling, kernel=kernel, frame=frame, moment_rtol=MOMENT_RTOL,
-                      grid=grid)
+                      grid=grid, carry=carry)

@@ -44,6 +44,14 @@ def test_numba_kernels_agree_with_the_numpy_twins(rng):
                         10.0, -3.0, 4.0)
                 np.testing.assert_allclose(follow(*args), follow_numpy(*args), rtol=1e-10,
                                            atol=1e-12)
+    from solvers.rescaled.kernels import carried_numpy
+    from solvers.rescaled.kernels_numba import carried
+
+    q_new = q + 1e-3 * rng.normal(size=q.shape)
+    shifts = (rng.normal(size=3) * 1e-2, rng.normal(size=3) * 1e-2, rng.uniform(0.9, 1.1, 3))
+    for q_prev in (q * 1.01, np.empty((0, 0))):
+        args = (q, f, q_prev, q_new, 0.64, 1e-3, 1.25e-3, *shifts, grid.centres, grid.widths)
+        np.testing.assert_allclose(carried(*args), carried_numpy(*args), rtol=1e-10)
 
 
 def test_simpson_gap_integrals_are_exact_for_the_cubic_drift_of_the_catalogue():
