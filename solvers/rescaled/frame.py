@@ -226,17 +226,10 @@ def carried_deviation(old: Frame, new: Frame, grid: ZoomGrid, q: np.ndarray, f: 
     instead, the offset of the frame from its own path would count as an error of the step
     although the density in ``x`` is unchanged by it.
     """
-    centre, half, velocity, rate = old.centre, old.half, old.velocity, old.rate
-    log_half, log_rate = np.log(half), rate / half
-    at, log_span = centre + h * velocity, log_half + h * log_rate
-    bend, h1, previous = 0.0, h, _NO_ROWS
-    if q_prev is not None:
-        h1 = old.t - old.t_prev
-        bend = (h / h1) ** 2
-        at = at + bend * (old.centre_prev - centre + h1 * velocity)
-        log_span = log_span + bend * (np.log(old.half_prev) - log_half + h1 * log_rate)
-        previous = q_prev
-    span = np.exp(log_span)
-    return kernel(q, f, previous, q_new, float(bend), float(h), float(h1),
-                  (new.centre - at) / span, (new.half - span) / span, new.half / span,
-                  grid.centres, grid.widths)
+    frame = np.array([old.centre, old.half, old.velocity, old.rate])
+    if q_prev is None:
+        previous, h1, q_prev = frame[:2], h, _NO_ROWS
+    else:
+        previous, h1 = np.array([old.centre_prev, old.half_prev]), old.t - old.t_prev
+    return kernel(q, f, q_prev, q_new, frame, previous, np.array([new.centre, new.half]),
+                  float(h), float(h1), grid.centres, grid.widths)

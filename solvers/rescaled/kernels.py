@@ -135,25 +135,38 @@ def follow_numpy(q: np.ndarray, f: np.ndarray, centres: np.ndarray, widths: np.n
 
 
 def carried_numpy(q: np.ndarray, f: np.ndarray, q_prev: np.ndarray, q_new: np.ndarray,
-                  bend: float, h: float, h1: float, shift0: np.ndarray, shift1: np.ndarray,
-                  jacobian: np.ndarray, centres: np.ndarray, widths: np.ndarray) -> np.ndarray:
-    """``Σ_i h_i |q_new − J(p + s ∂_z p + s²/2 ∂_z² p)|`` per population, ``s = s₀ + s₁ z``.
+                  frame: np.ndarray, previous: np.ndarray, new: np.ndarray, h: float,
+                  h1: float, centres: np.ndarray, widths: np.ndarray) -> np.ndarray:
+    """``Σ_i h_i |q_new − J(p + s ∂_z p + s²/2 ∂_z² p)|`` per population
+    (:func:`solvers.rescaled.frame.carried_deviation` documents the rule).
 
-    ``p = (1 − ω²) q + ω² q_prev + h(1 + h/h₁) f`` (``ω² = bend``; ``p = q + h f`` when
-    ``q_prev`` has no rows), ``∂_z p`` by centred differences (one-sided at the ends),
-    ``∂_z² p`` by the three-point difference (zero at the ends) on the uniform cells.
+    ``frame`` rows ``(c, β, c', β')`` (4, P) at ``t_n``, ``previous`` rows ``(c_{n−1}, β_{n−1})``
+    and ``new`` rows ``(c_{n+1}, β_{n+1})`` (2, P); ``h = t_{n+1} − t_n``, ``h₁ = t_n − t_{n−1}``.
+    With ``ω² = (h/h₁)²``: ``p = (1 − ω²) q + ω² q_prev + h(1 + h/h₁) f`` (``p = q + h f`` when
+    ``q_prev`` has no rows; likewise the frame ``Q``: ``c`` and ``log β`` extrapolated),
+    ``s = (c_{n+1} − Q_c)/Q_β + (β_{n+1}/Q_β − 1) z``, ``J = β_{n+1}/Q_β``; ``∂_z p`` by centred
+    differences (one-sided at the ends), ``∂_z² p`` by the three-point difference (zero at the
+    ends) on the uniform cells.
     """
+    centre, half, velocity, rate = frame
+    log_half, log_rate = np.log(half), rate / half
+    at, log_span = centre + h * velocity, log_half + h * log_rate
     if q_prev.shape[0] == q.shape[0]:
+        bend = (h / h1) ** 2
         p = q * (1.0 - bend) + q_prev * bend + f * (h * (1.0 + h / h1))
+        at = at + bend * (previous[0] - centre + h1 * velocity)
+        log_span = log_span + bend * (np.log(previous[1]) - log_half + h1 * log_rate)
     else:
         p = q + h * f
+    span = np.exp(log_span)
+    jacobian = new[1] / span
     dz = widths[0]
     slope = np.empty_like(p)
     slope[:, 1:-1] = (p[:, 2:] - p[:, :-2]) / (2 * dz)
     slope[:, 0], slope[:, -1] = (p[:, 1] - p[:, 0]) / dz, (p[:, -1] - p[:, -2]) / dz
     curve = np.zeros_like(p)
     curve[:, 1:-1] = (p[:, 2:] - 2 * p[:, 1:-1] + p[:, :-2]) / dz**2
-    shift = shift0[:, None] + shift1[:, None] * centres[None]
+    shift = ((new[0] - at) / span)[:, None] + (jacobian - 1.0)[:, None] * centres[None]
     carried = jacobian[:, None] * (p + shift * (slope + 0.5 * shift * curve))
     return np.abs(q_new - carried) @ widths
 

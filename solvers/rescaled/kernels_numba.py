@@ -144,14 +144,24 @@ def follow(q, f, centres, widths, frame, previous, h, h1, history, bdf2, window,
 
 
 @numba.njit(**_JIT)
-def carried(q, f, q_prev, q_new, bend, h, h1, shift0, shift1, jacobian, centres, widths):
+def carried(q, f, q_prev, q_new, frame, previous, new, h, h1, centres, widths):
     P, M = q.shape
     history = q_prev.shape[0] == P
+    bend = (h / h1) ** 2 if history else 0.0
     a, b, c = 1.0 - bend, bend, h * (1.0 + h / h1)
     p = np.empty(M)
     out = np.zeros(P)
     dz = widths[0]
     for k in range(P):
+        centre, half, velocity, rate = frame[0, k], frame[1, k], frame[2, k], frame[3, k]
+        log_half, log_rate = math.log(half), rate / half
+        at, log_span = centre + h * velocity, log_half + h * log_rate
+        if history:
+            at += bend * (previous[0, k] - centre + h1 * velocity)
+            log_span += bend * (math.log(previous[1, k]) - log_half + h1 * log_rate)
+        span = math.exp(log_span)
+        jacobian = new[1, k] / span
+        shift0, shift1 = (new[0, k] - at) / span, jacobian - 1.0
         for i in range(M):
             if history:
                 p[i] = q[k, i] * a + q_prev[k, i] * b + f[k, i] * c
@@ -166,8 +176,8 @@ def carried(q, f, q_prev, q_new, bend, h, h1, shift0, shift1, jacobian, centres,
             else:
                 slope = (p[i + 1] - p[i - 1]) / (2 * dz)
                 curve = (p[i + 1] - 2 * p[i] + p[i - 1]) / (dz * dz)
-            shift = shift0[k] + shift1[k] * centres[i]
-            value = jacobian[k] * (p[i] + shift * (slope + 0.5 * shift * curve))
+            shift = shift0 + shift1 * centres[i]
+            value = jacobian * (p[i] + shift * (slope + 0.5 * shift * curve))
             total += abs(q_new[k, i] - value) * widths[i]
         out[k] = total
     return out

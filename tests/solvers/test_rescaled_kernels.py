@@ -48,9 +48,10 @@ def test_numba_kernels_agree_with_the_numpy_twins(rng):
     from solvers.rescaled.kernels_numba import carried
 
     q_new = q + 1e-3 * rng.normal(size=q.shape)
-    shifts = (rng.normal(size=3) * 1e-2, rng.normal(size=3) * 1e-2, rng.uniform(0.9, 1.1, 3))
+    new = np.array([centre + 1e-3, half * 1.01])
     for q_prev in (q * 1.01, np.empty((0, 0))):
-        args = (q, f, q_prev, q_new, 0.64, 1e-3, 1.25e-3, *shifts, grid.centres, grid.widths)
+        args = (q, f, q_prev, q_new, frame, previous[:2], new, 1e-3, 1.25e-3, grid.centres,
+                grid.widths)
         np.testing.assert_allclose(carried(*args), carried_numpy(*args), rtol=1e-10)
 
 
