@@ -37,7 +37,10 @@ Reuse: :func:`take_step` advances a :class:`StepState` by one step of a given si
 combines them over a list of output times (fixed ``dt`` or adaptive) and :func:`integrate` wraps
 it for a fixed grid. A moving frame (:mod:`solvers.rescaled`) hands :func:`march` a callable
 ``stage_for(state, h)`` that builds the stage problem of the step from ``state`` to
-``state.t + h`` (its frame in ``problem.frame``, which the new state carries on).
+``state.t + h`` (its frame in ``problem.frame``, which the new state carries on); a stage
+problem with a method ``deviation(state, h, rho, bdf2)`` supplies ``Σ_i h_i |ρ_{n+1} − p|`` per
+population itself (the predictor carried onto its moving grid), in place of the comparison at
+fixed grid points.
 On a fixed grid with a constant affine coupling, :func:`integrate` runs by default the compiled
 twin of :func:`march` (:mod:`solvers.march_numba`): the same steps, counters and results to
 round-off, with the constants of both loops in one :class:`StepRules` (:data:`RULES`).
@@ -180,6 +183,16 @@ def _tail(problem: StageProblem, rho: np.ndarray, rhs: np.ndarray, kappa: float,
                   problem.widths)
 
 
+def _deviation(problem: StageProblem, state: StepState, h: float, rho: np.ndarray, bdf2: bool,
+               fixed: np.ndarray) -> np.ndarray:
+    """``Σ|ρ_{n+1} − p| h`` per population: ``fixed`` (the predictor at fixed grid points), or,
+    when the stage problem has a ``deviation(state, h, rho, bdf2)`` method (a moving grid whose
+    new level is placed off the grid's own extrapolation), the deviation it returns from the
+    predictor carried onto its grid."""
+    hook = getattr(problem, "deviation", None)
+    return fixed if hook is None else hook(state, h, rho, bdf2)
+
+
 def clip_allowed(sums: np.ndarray, rtol: float, atol: float, factor: float) -> bool:
     """Whether a BDF2 stage with negative entries may keep its limited densities (see above).
 
@@ -221,7 +234,8 @@ def take_step(problem: StageProblem, state: StepState, h: float, scheme: str, *,
                 moments = stage.m if getattr(problem.coupling, "target", None) else sums[5]
                 stage = StageResult(rho, moments, stage.iterations, True, stage.residual)
         if use_bdf2:
-            error = sums[0] * ((h + h1) / (3 * h + 2 * h1))
+            error = _deviation(problem, state, h, rho, True, sums[0]) * (
+                (h + h1) / (3 * h + 2 * h1))
     if not use_bdf2:
         kappa, rhs = h, state.rho
         stage, extra = _stage(problem, state, rhs, kappa, t_new, h)
@@ -229,7 +243,7 @@ def take_step(problem: StageProblem, state: StepState, h: float, scheme: str, *,
         if not stage.converged:
             return StepResult(None, np.inf, 1, newton, fallback)
         rho, f_new, slope, sums = _tail(problem, stage.rho, rhs, kappa, state, False, 0.0, h)
-        error = sums[0] * 0.5  # (BE from ρ_n ≥ 0 is non-negative: nothing is limited)
+        error = _deviation(problem, state, h, rho, False, sums[0]) * 0.5  # (nothing limited)
     new = StepState(t=t_new, rho=rho, m=stage.m, f=f_new, t_prev=state.t,
                     rho_prev=state.rho, m_prev=state.m, m_slope=slope, frame=problem.frame)
     norm = float(np.max(error / (atol + rtol * sums[1])))

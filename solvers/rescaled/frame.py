@@ -29,7 +29,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from solvers.rescaled.kernels import follow_numpy, moments_numpy, placement_numpy
+from solvers.rescaled.kernels import carried_numpy, follow_numpy, moments_numpy, placement_numpy
+
+_NO_ROWS = np.empty((0, 0))
 
 
 @dataclass(frozen=True, eq=False)
@@ -166,8 +168,9 @@ def follow(frame: Frame, grid: ZoomGrid, q: np.ndarray, f: np.ndarray, t_new: fl
     scheme implies, the same difference the scheme applies to the densities:
     ``(c_{n+1} − c_n)/h`` for backward Euler and, for BDF2,
     ``c' = c_{n+1}/κ − (h + h₁)/(h h₁) c_n + h/(h₁(h + h₁)) c_{n−1}``,
-    ``κ = h(h + h₁)/(2h + h₁)`` (likewise ``β'``): the moving-frame potential then matches how
-    the levels are placed in time, and the scheme keeps its order.
+    ``κ = h(h + h₁)/(2h + h₁)``, and ``β' = β_{n+1}·(log β)'`` with the same difference of
+    ``log β`` (exact for the exponential contraction of a wide profile): the moving-frame
+    potential then matches how the levels are placed in time, and the scheme keeps its order.
     """
     h = t_new - frame.t
     history = frame.t_prev is not None and frame.mean_prev is not None
@@ -204,3 +207,29 @@ def remap(edges: np.ndarray, q: np.ndarray, new_edges: np.ndarray) -> np.ndarray
     values[0], values[-1] = 0.0, total
     out = np.maximum(np.diff(values), 0.0)
     return out * (total / out.sum()) / np.diff(new_edges)
+
+
+def carried_deviation(old: Frame, new: Frame, grid: ZoomGrid, q: np.ndarray, f: np.ndarray,
+                      q_prev: np.ndarray | None, h: float, q_new: np.ndarray,
+                      kernel: Callable[..., np.ndarray] = carried_numpy) -> np.ndarray:
+    r"""``Σ_i |q_{n+1} − p̃| h_i`` per population: the step's deviation from its predictor
+    carried onto the new frame (the local error estimate of :mod:`solvers.stepping`).
+
+    The predictor ``p`` at fixed ``z`` (``q_n + h f_n``, or for BDF2, ``q_prev`` given, the
+    quadratic through ``q_{n−1}``, ``q_n`` with slope ``f_n``) is the profile on the frame
+    ``Q`` that the same extrapolation of the frame points gives (``c_n + hc'_n``, or the
+    quadratic through ``c_{n−1}``, ``c_n`` with slope ``c'_n``; ``log β`` likewise). The new level
+    sits on ``(c_{n+1}, β_{n+1})``, placed from the profile, so ``p`` is carried there before
+    the comparison: ``p̃(z) = (β_{n+1}/Q_β) p(z')``, ``z' = (c_{n+1} − Q_c + β_{n+1} z)/Q_β``
+    (second-order Taylor in ``s = z' − z``; the sum by ``kernel``,
+    :func:`solvers.rescaled.kernels.carried_numpy` or its numba twin). Compared at fixed ``z``
+    instead, the offset of the frame from its own path would count as an error of the step
+    although the density in ``x`` is unchanged by it.
+    """
+    frame = np.array([old.centre, old.half, old.velocity, old.rate])
+    if q_prev is None:
+        previous, h1, q_prev = frame[:2], h, _NO_ROWS
+    else:
+        previous, h1 = np.array([old.centre_prev, old.half_prev]), old.t - old.t_prev
+    return kernel(q, f, q_prev, q_new, frame, previous, np.array([new.centre, new.half]),
+                  float(h), float(h1), grid.centres, grid.widths)

@@ -21,7 +21,9 @@ Two pieces run once per step on every population's window ``x = c_p + β_p z`` (
   ``z̄``, the variance ``Σ h (z − z̄)² q / mass``, and ``Σ h z f / mass``,
   ``Σ h (z − z̄)² f / mass``;
 - :func:`follow_numpy`, from those statistics the frame of the next time level (the rule of
-  :func:`solvers.rescaled.frame.follow`).
+  :func:`solvers.rescaled.frame.follow`);
+- :func:`carried_numpy`, the local error deviation of a step from its predictor carried onto
+  the new frame (:func:`solvers.rescaled.frame.carried_deviation`).
 
 The numba twins fuse each into one pass over the cells; they agree with these to round-off
 (``tests/solvers/test_rescaled_kernels.py``).
@@ -126,30 +128,70 @@ def follow_numpy(q: np.ndarray, f: np.ndarray, centres: np.ndarray, widths: np.n
     if history and bdf2:
         a0, a1, a2 = (2 * h + h1) / (h * (h + h1)), (h + h1) / (h * h1), h / (h1 * (h + h1))
         new_velocity = a0 * new_centre - a1 * centre + a2 * previous[0]
-        new_rate = a0 * new_half - a1 * half + a2 * previous[1]
+        new_rate = new_half * (a0 * np.log(new_half) - a1 * log_half + a2 * np.log(previous[1]))
     else:
-        new_velocity, new_rate = (new_centre - centre) / h, (new_half - half) / h
+        new_velocity = (new_centre - centre) / h
+        new_rate = new_half * (np.log(new_half) - log_half) / h
     return np.array([new_centre, new_half, new_velocity, new_rate, mean, log_std])
+
+
+def carried_numpy(q: np.ndarray, f: np.ndarray, q_prev: np.ndarray, q_new: np.ndarray,
+                  frame: np.ndarray, previous: np.ndarray, new: np.ndarray, h: float,
+                  h1: float, centres: np.ndarray, widths: np.ndarray) -> np.ndarray:
+    """``Σ_i h_i |q_new − J(p + s ∂_z p + s²/2 ∂_z² p)|`` per population
+    (:func:`solvers.rescaled.frame.carried_deviation` documents the rule).
+
+    ``frame`` rows ``(c, β, c', β')`` (4, P) at ``t_n``, ``previous`` rows ``(c_{n−1}, β_{n−1})``
+    and ``new`` rows ``(c_{n+1}, β_{n+1})`` (2, P); ``h = t_{n+1} − t_n``, ``h₁ = t_n − t_{n−1}``.
+    With ``ω² = (h/h₁)²``: ``p = (1 − ω²) q + ω² q_prev + h(1 + h/h₁) f`` (``p = q + h f`` when
+    ``q_prev`` has no rows; likewise the frame ``Q``: ``c`` and ``log β`` extrapolated),
+    ``s = (c_{n+1} − Q_c)/Q_β + (β_{n+1}/Q_β − 1) z``, ``J = β_{n+1}/Q_β``; ``∂_z p`` by centred
+    differences (one-sided at the ends), ``∂_z² p`` by the three-point difference (zero at the
+    ends) on the uniform cells.
+    """
+    centre, half, velocity, rate = frame
+    log_half, log_rate = np.log(half), rate / half
+    at, log_span = centre + h * velocity, log_half + h * log_rate
+    if q_prev.shape[0] == q.shape[0]:
+        bend = (h / h1) ** 2
+        p = q * (1.0 - bend) + q_prev * bend + f * (h * (1.0 + h / h1))
+        at = at + bend * (previous[0] - centre + h1 * velocity)
+        log_span = log_span + bend * (np.log(previous[1]) - log_half + h1 * log_rate)
+    else:
+        p = q + h * f
+    span = np.exp(log_span)
+    jacobian = new[1] / span
+    dz = widths[0]
+    slope = np.empty_like(p)
+    slope[:, 1:-1] = (p[:, 2:] - p[:, :-2]) / (2 * dz)
+    slope[:, 0], slope[:, -1] = (p[:, 1] - p[:, 0]) / dz, (p[:, -1] - p[:, -2]) / dz
+    curve = np.zeros_like(p)
+    curve[:, 1:-1] = (p[:, 2:] - 2 * p[:, 1:-1] + p[:, :-2]) / dz**2
+    shift = ((new[0] - at) / span)[:, None] + (jacobian - 1.0)[:, None] * centres[None]
+    carried = jacobian[:, None] * (p + shift * (slope + 0.5 * shift * curve))
+    return np.abs(q_new - carried) @ widths
 
 
 @dataclass(frozen=True)
 class FrameKernel:
-    """:func:`assemble_numpy`, :func:`moments_numpy`, :func:`follow_numpy` or their numba twins."""
+    """:func:`assemble_numpy`, :func:`moments_numpy`, :func:`follow_numpy`,
+    :func:`carried_numpy` or their numba twins."""
 
     name: str
     assemble: Callable[..., tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]
     moments: Callable[..., np.ndarray]
     follow: Callable[..., np.ndarray]
+    carried: Callable[..., np.ndarray]
 
 
-FRAME_NUMPY = FrameKernel("numpy", assemble_numpy, moments_numpy, follow_numpy)
+FRAME_NUMPY = FrameKernel("numpy", assemble_numpy, moments_numpy, follow_numpy, carried_numpy)
 
 
 def frame_kernel(name: str) -> FrameKernel:
     """The kernel pair for ``name`` (``"numba"`` or ``"numpy"``, as resolved by
     :func:`solvers.kernels.stage_kernel`)."""
     if name == "numba" and numba_available():
-        from solvers.rescaled.kernels_numba import assemble, follow, moments
+        from solvers.rescaled.kernels_numba import assemble, carried, follow, moments
 
-        return FrameKernel("numba", assemble, moments, follow)
+        return FrameKernel("numba", assemble, moments, follow, carried)
     return FRAME_NUMPY

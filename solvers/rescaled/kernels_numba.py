@@ -4,7 +4,8 @@ Same formulas, one pass over the cells per population: :func:`assemble` computes
 integrals of ``f_p`` and every ``Φ_pj`` and writes ``base``, ``slopes``, ``scale`` and the
 readout ``weights`` in the same loop; :func:`moments` sums mass and first moments, then the
 centred second moments, of ``q`` and ``f``; :func:`follow` places the next frame from them
-(per population, scalar arithmetic). Compiled once and cached on disk.
+(per population, scalar arithmetic); :func:`carried` forms the predictor, carries it onto the
+new frame and sums the deviation in one pass. Compiled once and cached on disk.
 """
 
 from __future__ import annotations
@@ -132,9 +133,51 @@ def follow(q, f, centres, widths, frame, previous, h, h1, history, bdf2, window,
         new_centre, new_half = (lo + hi) / 2, (hi - lo) / 2
         if history and bdf2:
             new_velocity = a0 * new_centre - a1 * centre + a2 * previous[0, p]
-            new_rate = a0 * new_half - a1 * half + a2 * previous[1, p]
+            new_rate = new_half * (a0 * math.log(new_half) - a1 * log_half
+                                   + a2 * math.log(previous[1, p]))
         else:
-            new_velocity, new_rate = (new_centre - centre) / h, (new_half - half) / h
+            new_velocity = (new_centre - centre) / h
+            new_rate = new_half * (math.log(new_half) - log_half) / h
         out[0, p], out[1, p], out[2, p] = new_centre, new_half, new_velocity
         out[3, p], out[4, p], out[5, p] = new_rate, mean, log_std
+    return out
+
+
+@numba.njit(**_JIT)
+def carried(q, f, q_prev, q_new, frame, previous, new, h, h1, centres, widths):
+    P, M = q.shape
+    history = q_prev.shape[0] == P
+    bend = (h / h1) ** 2 if history else 0.0
+    a, b, c = 1.0 - bend, bend, h * (1.0 + h / h1)
+    p = np.empty(M)
+    out = np.zeros(P)
+    dz = widths[0]
+    for k in range(P):
+        centre, half, velocity, rate = frame[0, k], frame[1, k], frame[2, k], frame[3, k]
+        log_half, log_rate = math.log(half), rate / half
+        at, log_span = centre + h * velocity, log_half + h * log_rate
+        if history:
+            at += bend * (previous[0, k] - centre + h1 * velocity)
+            log_span += bend * (math.log(previous[1, k]) - log_half + h1 * log_rate)
+        span = math.exp(log_span)
+        jacobian = new[1, k] / span
+        shift0, shift1 = (new[0, k] - at) / span, jacobian - 1.0
+        for i in range(M):
+            if history:
+                p[i] = q[k, i] * a + q_prev[k, i] * b + f[k, i] * c
+            else:
+                p[i] = q[k, i] + h * f[k, i]
+        total = 0.0
+        for i in range(M):
+            if i == 0:
+                slope, curve = (p[1] - p[0]) / dz, 0.0
+            elif i == M - 1:
+                slope, curve = (p[M - 1] - p[M - 2]) / dz, 0.0
+            else:
+                slope = (p[i + 1] - p[i - 1]) / (2 * dz)
+                curve = (p[i + 1] - 2 * p[i] + p[i - 1]) / (dz * dz)
+            shift = shift0 + shift1 * centres[i]
+            value = jacobian * (p[i] + shift * (slope + 0.5 * shift * curve))
+            total += abs(q_new[k, i] - value) * widths[i]
+        out[k] = total
     return out

@@ -109,10 +109,10 @@ def solve_rescaled(model: Model, *, gamma: float, t_final: float, cells: int = 2
         model, gamma, t_final, cells, scheme, method, rtol, atol, window, dt, max_steps)
     nm = numeric(model)
     kernel_name, kernel = stage_kernel("auto")
-    assemble = frame_kernel(kernel_name).assemble
+    assemble, carry = frame_kernel(kernel_name).assemble, frame_kernel(kernel_name).carried
 
     def build(frame: Frame, grid: ZoomGrid) -> StageProblem:
-        return exact_problem(nm, gamma, frame, grid, kernel, assemble)
+        return exact_problem(nm, gamma, frame, grid, kernel, assemble, carry)
 
     def check(m0: np.ndarray, mean0: np.ndarray) -> None:
         fields = Fields.of(nm)
@@ -151,7 +151,8 @@ def solve_zoomed(model: Model, *, gamma: float, t_final: float, velocity: Veloci
     guess: dict[str, np.ndarray] = {}
 
     def build(frame: Frame, grid: ZoomGrid) -> StageProblem:
-        return callable_problem(nm, velocity, balance, eps, frame, grid, kernel, guess)
+        return callable_problem(nm, velocity, balance, eps, frame, grid, kernel, guess,
+                                frame_kernel(kernel_name).carried)
 
     def check(m0: np.ndarray, mean0: np.ndarray) -> None:
         guess["c"] = np.asarray(balance(m0, 0.0, mean0), dtype=float)

@@ -31,13 +31,27 @@ import numpy as np
 from meanfield.numeric import NumericModel
 from solvers.implicit import AffineCoupling, StageProblem
 from solvers.kernels import StageKernel
-from solvers.rescaled.frame import Frame, ZoomGrid
-from solvers.rescaled.kernels import assemble_numpy
+from solvers.rescaled.frame import Frame, ZoomGrid, carried_deviation
+from solvers.rescaled.kernels import assemble_numpy, carried_numpy
 
 MOMENT_RTOL = 1e-14
 """Newton tolerance of the moments: below the native 1e-12, because on a window much wider than
 the concentration width (a wide start at large γ) the drift is γ·β times the moments and their
 rounding would show as noise in the error control."""
+
+
+@dataclass(frozen=True, eq=False)
+class FrameStage(StageProblem):
+    """A stage on a moving frame: ``grid`` is the zoom grid, and :meth:`deviation` is the hook
+    of :mod:`solvers.stepping` that measures the step against its predictor carried onto the
+    new frame (:func:`solvers.rescaled.frame.carried_deviation`)."""
+
+    grid: ZoomGrid | None = None
+    carry: Callable[..., np.ndarray] = carried_numpy
+
+    def deviation(self, state: Any, h: float, rho: np.ndarray, bdf2: bool) -> np.ndarray:
+        return carried_deviation(state.frame, self.frame, self.grid, state.rho, state.f,
+                                 state.rho_prev if bdf2 else None, h, rho, self.carry)
 
 
 def frame_terms(frame: Frame, grid: ZoomGrid) -> np.ndarray:
@@ -53,8 +67,8 @@ def readout_weights(nm: NumericModel, frame: Frame, grid: ZoomGrid) -> np.ndarra
 
 
 def exact_problem(nm: NumericModel, gamma: float, frame: Frame, grid: ZoomGrid,
-                  kernel: StageKernel, assemble: Callable[..., Any] = assemble_numpy
-                  ) -> StageProblem:
+                  kernel: StageKernel, assemble: Callable[..., Any] = assemble_numpy,
+                  carry: Callable[..., np.ndarray] = carried_numpy) -> StageProblem:
     """The stage of the exact mean-field PDE in ``frame`` (``δ`` affine in the moments).
 
     The model is evaluated once, for every population at once, on the ``samples`` of the
@@ -66,8 +80,9 @@ def exact_problem(nm: NumericModel, gamma: float, frame: Frame, grid: ZoomGrid,
         values, frame.half, frame.velocity, frame.rate, grid.gaps, grid.squares, grid.widths,
         nm.D, gamma * nm.g)
     coupling = AffineCoupling(base=base, slopes=slopes, external=nm.external_m, unknowns=nm.P)
-    return StageProblem(scale=scale, widths=grid.widths, weights=weights, coupling=coupling,
-                        kernel=kernel, frame=frame, moment_rtol=MOMENT_RTOL)
+    return FrameStage(scale=scale, widths=grid.widths, weights=weights, coupling=coupling,
+                      kernel=kernel, frame=frame, moment_rtol=MOMENT_RTOL, grid=grid,
+                      carry=carry)
 
 
 Velocity = Callable[[int, np.ndarray, np.ndarray, np.ndarray, float], np.ndarray]
@@ -117,11 +132,12 @@ class CallableCoupling:
 
 def callable_problem(nm: NumericModel, velocity: Velocity, balance: Balance, eps: float,
                      frame: Frame, grid: ZoomGrid, kernel: StageKernel,
-                     guess: dict[str, Any]) -> StageProblem:
+                     guess: dict[str, Any], carry: Callable[..., np.ndarray] = carried_numpy
+                     ) -> StageProblem:
     """The stage of a zoomed equation with the drift given by ``velocity`` (see above)."""
     coupling = CallableCoupling(velocity=velocity, balance=balance, eps=eps, D=nm.D,
                                 frame=frame, grid=grid, guess=guess)
-    return StageProblem(scale=nm.D[:, None] / (frame.half[:, None] ** 2 * grid.gaps[None]),
-                        widths=grid.widths, weights=readout_weights(nm, frame, grid),
-                        coupling=coupling, kernel=kernel, frame=frame,
-                        moment_rtol=MOMENT_RTOL)
+    return FrameStage(scale=nm.D[:, None] / (frame.half[:, None] ** 2 * grid.gaps[None]),
+                      widths=grid.widths, weights=readout_weights(nm, frame, grid),
+                      coupling=coupling, kernel=kernel, frame=frame, moment_rtol=MOMENT_RTOL,
+                      grid=grid, carry=carry)
