@@ -7,8 +7,7 @@ For every population ``p`` (docs/mathematics.md §2) the equation is written as 
 
 i.e. ``TransientTerm() == DiffusionTerm(D_p) - ExponentialConvectionTerm(u_p)`` on a ``Grid1D``
 with the cells of the :class:`~solvers.grid.Grid` (non-uniform widths allowed), the velocity a
-rank-1 ``FaceVariable`` set to zero on the two boundary faces (zero flux: FiPy's default no-flux
-diffusion plus no convective flux), one backward-Euler step per ``sweep`` set.
+rank-1 ``FaceVariable`` zero on the boundary faces (zero flux), one backward-Euler step a sweep.
 
 The nonlocal moments ``m_q = ∫Ψ_q ρ_q`` are updated by *sweeps* (Picard iteration) inside every
 step: solve all P populations with the current ``m``, recompute ``m``, repeat until the relative

@@ -39,11 +39,10 @@ it for a fixed grid. A moving frame (:mod:`solvers.rescaled`) hands :func:`march
 ``stage_for(state, h)`` that builds the stage problem of the step from ``state`` to
 ``state.t + h`` (its frame in ``problem.frame``, which the new state carries on); a stage
 problem with a method ``deviation(state, h, rho, bdf2)`` supplies ``Σ_i h_i |ρ_{n+1} − p|`` per
-population itself (the predictor carried onto its moving grid), in place of the comparison at
-fixed grid points.
-On a fixed grid with a constant affine coupling, :func:`integrate` runs by default the compiled
-twin of :func:`march` (:mod:`solvers.march_numba`): the same steps, counters and results to
-round-off, with the constants of both loops in one :class:`StepRules` (:data:`RULES`).
+population itself (the predictor carried onto its moving grid). On a fixed grid with a constant
+affine coupling, :func:`integrate` runs by default the compiled twin of :func:`march`
+(:mod:`solvers.march_numba`): the same steps, counters and results to round-off, with the
+constants of both loops in one :class:`StepRules` (:data:`RULES`).
 
 Cost: the BDF2 right-hand side is one fused pass (``kernel.combine``), the stage one compiled
 Newton call when the kernel has one (:mod:`solvers.implicit`), and the tail of the step (``f``,
@@ -185,10 +184,8 @@ def _tail(problem: StageProblem, rho: np.ndarray, rhs: np.ndarray, kappa: float,
 
 def _deviation(problem: StageProblem, state: StepState, h: float, rho: np.ndarray, bdf2: bool,
                fixed: np.ndarray) -> np.ndarray:
-    """``Σ|ρ_{n+1} − p| h`` per population: ``fixed`` (the predictor at fixed grid points), or,
-    when the stage problem has a ``deviation(state, h, rho, bdf2)`` method (a moving grid whose
-    new level is placed off the grid's own extrapolation), the deviation it returns from the
-    predictor carried onto its grid."""
+    """``Σ|ρ_{n+1} − p| h`` per population: ``fixed`` (predictor at fixed grid points), or what
+    the stage problem's ``deviation(state, h, rho, bdf2)`` returns (a moving grid)."""
     hook = getattr(problem, "deviation", None)
     return fixed if hook is None else hook(state, h, rho, bdf2)
 
