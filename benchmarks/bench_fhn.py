@@ -26,7 +26,7 @@ import numpy as np
 from meanfield.errors import ResolutionWarning
 from meanfield.fhn import GaussianStart, fhn_chemical, fhn_electrical
 from solvers import simulate_fhn_network, solve_fhn_native, solve_fhn_pde
-from solvers.network2d_kernels import numba_available
+from solvers.fhn.network_kernels import numba_available
 
 
 def bench_pde(sizes: list[int], steps: int) -> None:
@@ -78,8 +78,8 @@ def bench_network(sizes: list[int], steps: int) -> None:
 
 
 def _native_per_step(model, start, size: int, steps: int, dt: float) -> float:
+    from solvers.fhn.fipy2d import gaussian_density
     from solvers.fhn.native import build_plan, integrate
-    from solvers.fipy2d import gaussian_density
 
     plan = build_plan(model, 1.0, size, size, (-3.0, 3.0), (-1.8, 0.8), "auto")
     rho0 = gaussian_density(start, model.P, plan.v, plan.w, plan.area)

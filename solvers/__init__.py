@@ -8,14 +8,14 @@ the n-agent network simulator, the solver of the rescaled (desingularized) equat
 
 from meanfield.errors import ResolutionWarning
 from solvers.fhn import FhnNativeResult, solve_fhn_native
-from solvers.fipy2d import FhnPdeResult, solve_fhn_pde
+from solvers.fhn.fipy2d import FhnPdeResult, solve_fhn_pde
+from solvers.fhn.network import FhnNetworkResult, simulate_fhn_network
 from solvers.fipy_backend import SweepDivergenceError, sweep_contraction
 from solvers.fluctuations import Fluctuations, TransientFluctuations, fluctuations, transient_fluctuations
 from solvers.grid import Grid
 from solvers.io import load
 from solvers.limits import BalanceTrajectory, ConstrainedSolution, EarlyBehaviour
 from solvers.network import NetworkResult, simulate_network
-from solvers.network2d import FhnNetworkResult, simulate_fhn_network
 from solvers.rescaled import Gaussian, RescaledSolution, solve_rescaled
 from solvers.resolution import ResolutionReport
 from solvers.solution import Solution

@@ -39,10 +39,10 @@ import numpy as np
 
 from meanfield.errors import ResolutionWarning, bad_type, bad_value, check_finite_number, check_int
 from meanfield.fhn import ElectricalCoupling, FhnModel, GaussianStart
+from solvers.fhn.fipy2d import _interval, _observe, gaussian_density
 from solvers.fhn.kernels import outflow_speed, row_kernel, transport_kernel, transport_substeps
 from solvers.fhn.resolution import SPACE_TOL, default_grid, richardson, verdict
 from solvers.fhn.result import FhnNativeResult
-from solvers.fipy2d import _interval, _observe, gaussian_density
 from solvers.implicit import StageProblem, solve_stage
 from solvers.stepping import Controller
 

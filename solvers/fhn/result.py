@@ -7,7 +7,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from solvers.fipy2d import FhnPdeResult
+from solvers.fhn.fipy2d import FhnPdeResult
 
 _ESTIMATE = ("estimated space error of {}", "same as {}", "two-grid Richardson estimate of the "
              "discretisation error of {} (signed: true ≈ computed − estimate; NaN when not "

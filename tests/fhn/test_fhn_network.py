@@ -1,4 +1,4 @@
-"""The FitzHugh–Nagumo network simulator (solvers.network2d): 1/γ variance, the ODE limit, schemes."""
+"""The FitzHugh–Nagumo network simulator (solvers.fhn.network): 1/γ variance, the ODE limit, schemes."""
 
 import numpy as np
 import pytest

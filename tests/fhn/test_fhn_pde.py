@@ -1,4 +1,4 @@
-"""The 2-D mean-field PDE of FitzHugh–Nagumo populations (solvers.fipy2d; against networks)."""
+"""The 2-D mean-field PDE of FitzHugh–Nagumo populations (solvers.fhn.fipy2d; against networks)."""
 
 import warnings
 

@@ -1,7 +1,7 @@
 r"""One step of the FitzHugh–Nagumo network (exponential splitting): a numpy path and a numba twin.
 
 Agents are stored population by population (``offsets[p]:offsets[p+1]``). One step of length
-``Δt`` (see :mod:`solvers.network2d`):
+``Δt`` (see :mod:`solvers.fhn.network`):
 
 1. intrinsic drift, ``v' = v + (v − v³/3 − w + I_p) Δt``, and ``w`` exactly with ``v`` frozen,
    ``w ← e^{−ε_p b_p Δt} w + ε_p φ₁(ε_p b_p)(v + a_p)``;

@@ -33,7 +33,7 @@ import numpy as np
 
 from meanfield.errors import bad_type, bad_value, check_finite_number, check_int
 from meanfield.fhn import FhnModel, GaussianStart
-from solvers.network2d_kernels import StepConstants, numba_available, step_numba, step_numpy
+from solvers.fhn.network_kernels import StepConstants, numba_available, step_numba, step_numpy
 
 SCHEMES = ("exponential", "euler")
 
