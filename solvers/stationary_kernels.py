@@ -79,58 +79,36 @@ def _numba_kernel() -> GibbsKernel | None:
         psi0 = psi[mode]
         z = h[mode]  # the mode itself: e = 0, dp = 0, dg = 0
         low = 0.0  # the smallest exponent met: weights are exp(low − e)
-        u = 0.0
-        for i in range(mode + 1, M):  # rightwards: U_i − U_* summed over the edges
-            du = -dF[i - 1]
+        for step in (1, -1):  # rightwards, then leftwards: U_i − U_* summed over the edges
+            u = 0.0
             for j in range(J):
-                du += c[j] * dG[j, i - 1]
-                g[j] += dG[j, i - 1]
-            u += du
-            e = u / D
-            if e < low:  # below the located mode (noisy node values): rescale the sums
-                scale = np.exp(e - low)
-                z *= scale
-                s_psi *= scale
+                g[j] = 0.0
+            i = mode + step
+            while 0 <= i < M:
+                edge = i - 1 if step == 1 else i  # the edge between i and its neighbour to the mode
+                du = -dF[edge]
                 for j in range(J):
-                    s_g[j] *= scale
-                    s_pg[j] *= scale
-                low = e
-            if e - low > 700.0:  # below e^-700: no subnormal arithmetic, far below round-off
-                continue
-            w = np.exp(low - e) * h[i]
-            z += w
-            dp = psi[i] - psi0
-            s_psi += w * dp
-            for j in range(J):
-                s_g[j] += w * g[j]
-                s_pg[j] += w * dp * g[j]
-        u = 0.0
-        for j in range(J):
-            g[j] = 0.0
-        for i in range(mode - 1, -1, -1):  # leftwards
-            du = -dF[i]
-            for j in range(J):
-                du += c[j] * dG[j, i]
-                g[j] -= dG[j, i]
-            u -= du
-            e = u / D
-            if e < low:
-                scale = np.exp(e - low)
-                z *= scale
-                s_psi *= scale
-                for j in range(J):
-                    s_g[j] *= scale
-                    s_pg[j] *= scale
-                low = e
-            if e - low > 700.0:
-                continue
-            w = np.exp(low - e) * h[i]
-            z += w
-            dp = psi[i] - psi0
-            s_psi += w * dp
-            for j in range(J):
-                s_g[j] += w * g[j]
-                s_pg[j] += w * dp * g[j]
+                    du += c[j] * dG[j, edge]
+                    g[j] += step * dG[j, edge]
+                u += step * du
+                e = u / D
+                if e < low:  # below the located mode (noisy node values): rescale the sums
+                    scale = np.exp(e - low)
+                    z *= scale
+                    s_psi *= scale
+                    for j in range(J):
+                        s_g[j] *= scale
+                        s_pg[j] *= scale
+                    low = e
+                if e - low <= 700.0:  # below e^-700: no subnormal arithmetic, far below round-off
+                    w = np.exp(low - e) * h[i]
+                    z += w
+                    dp = psi[i] - psi0
+                    s_psi += w * dp
+                    for j in range(J):
+                        s_g[j] += w * g[j]
+                        s_pg[j] += w * dp * g[j]
+                i += step
         mean_psi = s_psi / z
         cov = np.empty(J)
         for j in range(J):
