@@ -10,16 +10,23 @@ the same M cells in ``z``. With ``q_p = β_p ρ_p`` (the density in ``z``, unit 
         + \beta\,(\partial_x U + c' + \beta' z)\,q\big)\Big],
 
 a Fokker–Planck equation in ``z`` whose potential is shifted by the frame velocity
-``c' + β' z``. The window is placed on the density itself: centred on its mean and
-``window`` standard deviations wide on each side (kept inside the domain), placed for the new
-time level on the profile's mean and spread extrapolated from the solution (:func:`follow`). It
-therefore follows the profile through the initial layer, where the profile travels many
-concentration widths in a time O(1/γ), and the contraction of a wide profile: the flow relative
-to the frame is the small relaxation of the shape, so the cell Péclet number stays O(1) on the
-default grid. The frame velocity entering the stage is the time scheme's own difference of the
-frame points (the derivative of the curve the scheme implies through them), so the moving-frame
-potential is consistent with how the levels are placed in time and BDF2 keeps order 2; mass is
-conserved to round-off because the cells in ``z`` never change.
+``c' + β' z``. The window is placed on the density itself: it starts ``window`` standard
+deviations wide on each side of the mean (cut to the domain), and each new level keeps the
+profile where it sits in its window (the same reaches, in standard deviations below and above
+the mean) at the mean and spread extrapolated from the solution (:func:`follow`); cut windows
+relax back to ``window`` standard deviations at the diffusive rate ``D/σ²``. The frame therefore
+moves *affinely with the profile*: through the initial layer, where the profile travels many
+concentration widths in a time O(1/γ), and through the contraction of a wide profile (even one
+that starts against a wall of the domain) the flow relative to the frame is only the change of
+the profile's shape. That matters: where the flow across the cells is fast (cell Péclet number
+≫ 1) the Scharfetter–Gummel flux is upwind and smears the profile by about half a cell per
+unit of relative displacement, so a frame that lets a wide profile slide across it (as a window
+held at a wall does) costs percents of the variance on the default grid (the estimate of
+:mod:`solvers.rescaled.smearing` watches it). The frame velocity entering the stage is the
+time scheme's own difference of the frame points (the derivative of the curve the scheme
+implies through them), so the moving-frame potential is consistent with how the levels are
+placed in time and BDF2 keeps order 2; mass is conserved to round-off because the cells in
+``z`` never change.
 """
 
 from __future__ import annotations
@@ -29,7 +36,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from solvers.rescaled.kernels import carried_numpy, follow_numpy, moments_numpy, placement_numpy
+from solvers.rescaled.kernels import (
+    carried_numpy,
+    follow_numpy,
+    moments_numpy,
+    placement_numpy,
+)
 
 _NO_ROWS = np.empty((0, 0))
 
@@ -85,8 +97,9 @@ class Frame:
     @classmethod
     def at_rest(cls, t: float, mean: np.ndarray, std: np.ndarray, window: float,
                 domain: tuple[float, float]) -> Frame:
-        """The first window: ``mean ± window·std`` (clipped to the domain), not moving."""
-        centre, half = placement(mean, std, window, domain)
+        """The first window: ``mean ± window·std`` (cut to the domain), not moving."""
+        reach = np.full_like(mean, window)
+        centre, half = placement(mean, std, reach, reach, domain)
         zero = np.zeros_like(centre)
         return cls(t=float(t), centre=centre, half=half, velocity=zero, rate=zero)
 
@@ -96,16 +109,12 @@ class Frame:
         return self.centre.reshape(shape) + self.half.reshape(shape) * z
 
 
-def placement(mean: np.ndarray, std: np.ndarray, window: float, domain: tuple[float, float]
-              ) -> tuple[np.ndarray, np.ndarray]:
-    """Centre and half-width of ``mean ± window·std`` kept inside the domain ``[a, b]``.
-
-    The ends are the smooth minimum ``b − s·log(1 + e^{(b − mean − window·std)/s})`` (and its
-    mirror at ``a``), ``s = window·std/10``: equal to ``mean ± window·std`` away from the walls,
-    to the wall beyond it, and smooth in between, so that a window leaving a wall (a wide
-    profile contracting) does not jerk the frame.
-    """
-    return placement_numpy(mean, std, window, *domain)
+def placement(mean: np.ndarray, std: np.ndarray, lower: np.ndarray, upper: np.ndarray,
+              domain: tuple[float, float]) -> tuple[np.ndarray, np.ndarray]:
+    """Centre and half-width of the window ``[mean − lower·std, mean + upper·std]`` cut to the
+    domain ``[a, b]``: the reaches ``lower``, ``upper`` (in standard deviations) are the
+    profile's place in its window, kept from level to level (:func:`follow`)."""
+    return placement_numpy(mean, std, lower, upper, *domain)
 
 
 def statistics(frame: Frame, grid: ZoomGrid, q: np.ndarray, f: np.ndarray,
@@ -123,30 +132,30 @@ def statistics(frame: Frame, grid: ZoomGrid, q: np.ndarray, f: np.ndarray,
     return mean, std, mean_rate, std_rate
 
 
-def placed(mean: np.ndarray, std: np.ndarray, mean_rate: np.ndarray, std_rate: np.ndarray,
-           window: float, domain: tuple[float, float]
-           ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """The :func:`placement` ``C ± H`` of ``mean ± window·std`` and its rates ``(C', H')`` along
-    ``(mean', std')`` (a centred difference over ``10⁻⁶`` of the time to move one ``std``)."""
-    speed = np.maximum(np.abs(mean_rate), window * np.abs(std_rate))
-    tau = 1e-6 * std / np.maximum(speed, 1e-300)
-    centre, half = placement(mean, std, window, domain)
-    ahead, wider = placement(mean + tau * mean_rate, std + tau * std_rate, window, domain)
-    behind, narrower = placement(mean - tau * mean_rate, std - tau * std_rate, window, domain)
-    return centre, half, (ahead - behind) / (2 * tau), (wider - narrower) / (2 * tau)
-
-
 def placement_rates(frame: Frame, grid: ZoomGrid, q: np.ndarray, f: np.ndarray, window: float,
-                    domain: tuple[float, float],
+                    domain: tuple[float, float], D: np.ndarray,
                     moments: Callable[..., np.ndarray] = moments_numpy
                     ) -> tuple[np.ndarray, np.ndarray]:
-    """The rates ``(C', H')`` of the placement ``C ± H`` of the profile ``q`` (:func:`placed`
-    at its :func:`statistics`)."""
-    return placed(*statistics(frame, grid, q, f, moments), window, domain)[2:]
+    """The rates ``(c', β')`` of the window of the profile ``q`` (rates ``f = ∂_t q``) that
+    :func:`follow` places: its ends ``μ − lσ`` and ``μ + uσ`` move with the profile's
+    :func:`statistics` and the relaxation of the reaches ``l``, ``u`` towards ``window``
+    (``(log r)' = (D/σ²)(log window − log r)``); an end at a wall of the domain stays there
+    while it would move out."""
+    mean, std, mean_rate, std_rate = statistics(frame, grid, q, f, moments)
+    nu = D / std**2
+    ends = []
+    for sign, wall in ((-1.0, domain[0]), (1.0, domain[1])):
+        reach = np.maximum(sign * (frame.centre + sign * frame.half - mean) / std, 1e-3)
+        reach_rate = nu * reach * np.log(window / reach)
+        rate = mean_rate + sign * (reach * std_rate + reach_rate * std)
+        at_wall = np.isclose(frame.centre + sign * frame.half, wall, rtol=0.0,
+                             atol=1e-12 * (domain[1] - domain[0]))
+        ends.append(np.where(at_wall & (sign * rate > 0), 0.0, rate))
+    return (ends[0] + ends[1]) / 2, (ends[1] - ends[0]) / 2
 
 
 def follow(frame: Frame, grid: ZoomGrid, q: np.ndarray, f: np.ndarray, t_new: float, *,
-           window: float, domain: tuple[float, float], scheme: str = "bdf2",
+           window: float, domain: tuple[float, float], D: np.ndarray, scheme: str = "bdf2",
            kernel: Callable[..., np.ndarray] = follow_numpy) -> Frame:
     r"""The frame at ``t_new = t_n + h`` for the step from ``frame`` (profiles ``q``, their rate
     ``f = ∂_t q`` at ``t_n``; ``h₁ = t_n − t_{n−1}``).
@@ -155,9 +164,11 @@ def follow(frame: Frame, grid: ZoomGrid, q: np.ndarray, f: np.ndarray, t_new: fl
     ``t_new``, the mean ``μ`` and ``log σ`` on the quadratic through their values at
     ``t_{n−1}`` and ``t_n`` with the slope at ``t_n`` (``u + hu' + (u_{n−1} − u + h₁u')(h/h₁)²``,
     the tangent on the first step; a change beyond ``window·σ/2`` or a factor ``e`` is
-    saturated), plus the offset ``c_n − C_n`` of the frame from the placement of the profile at
-    ``t_n`` carried with the factor ``h₁/(h + h₁)`` (so it decays over a few steps and the
-    target tends to ``c_n`` as ``h → 0``). The new frame point is the frame's own extrapolation
+    saturated), with the reaches the profile has in the frame at ``t_n``,
+    ``l = (μ − c_n + β_n)/σ`` and ``u = (c_n + β_n − μ)/σ``, relaxed towards ``window`` by
+    :func:`solvers.rescaled.kernels.reaches_numpy` (``log r`` by the factor ``e^{−hD/σ²}``).
+    While the profile moves and contracts affinely the target is then its own window carried
+    along, and the profile does not move in ``z``. The new frame point is the frame's own extrapolation
     ``Q`` (the quadratic through ``c_{n−1}``, ``c_n`` with the slope ``c'_n``) moved the
     fraction ``ω = min(1, (h/h₁)²)`` towards the target (``log β`` likewise): on equal or
     growing steps the frame is the target; a retried shorter step moves it off its own path
@@ -183,7 +194,7 @@ def follow(frame: Frame, grid: ZoomGrid, q: np.ndarray, f: np.ndarray, t_new: fl
     out = kernel(q, f, grid.centres, grid.widths,
                  np.array([frame.centre, frame.half, frame.velocity, frame.rate]), previous,
                  float(h), float(h1), history, scheme == "bdf2", float(window),
-                 float(domain[0]), float(domain[1]))
+                 np.asarray(D, dtype=float), float(domain[0]), float(domain[1]))
     return Frame(t=float(t_new), centre=out[0], half=out[1], velocity=out[2], rate=out[3],
                  t_prev=frame.t, centre_prev=frame.centre, half_prev=frame.half,
                  mean_prev=out[4], log_std_prev=out[5])

@@ -68,15 +68,23 @@ def moments_numpy(q: np.ndarray, f: np.ndarray, centres: np.ndarray, widths: np.
                      np.einsum("pi,pi->p", f, centred) / mass])
 
 
-def placement_numpy(mean: np.ndarray, std: np.ndarray, window: float, a: float, b: float
-               ) -> tuple[np.ndarray, np.ndarray]:
-    """Centre and half-width of ``mean ± window·std`` kept smoothly inside ``[a, b]``
+def placement_numpy(mean: np.ndarray, std: np.ndarray, lower: np.ndarray, upper: np.ndarray,
+                    a: float, b: float) -> tuple[np.ndarray, np.ndarray]:
+    """Centre and half-width of ``[mean − lower·std, mean + upper·std]`` cut to ``[a, b]``
     (:func:`solvers.rescaled.frame.placement` documents the rule)."""
-    reach = window * std
-    s = reach / 10
-    hi = b - s * np.logaddexp(0.0, (b - mean - reach) / s)
-    lo = a + s * np.logaddexp(0.0, (mean - reach - a) / s)
+    lo, hi = np.maximum(mean - lower * std, a), np.minimum(mean + upper * std, b)
     return (lo + hi) / 2, (hi - lo) / 2
+
+
+def reaches_numpy(centre: np.ndarray, half: np.ndarray, mean: np.ndarray, std: np.ndarray,
+                  D: np.ndarray, h: float, window: float) -> tuple[np.ndarray, np.ndarray]:
+    """The reaches ``(lower, upper)`` of the window ``centre ± half`` in standard deviations
+    below and above the mean, each relaxed towards ``window`` over the time ``h`` at the
+    diffusive rate ``ν = D/σ²`` (``log r ← log w + (log r − log w)e^{−νh}``)."""
+    fade = np.exp(-h * D / std**2)
+    lower = np.maximum((mean - centre + half) / std, 1e-3)
+    upper = np.maximum((centre + half - mean) / std, 1e-3)
+    return window * (lower / window) ** fade, window * (upper / window) ** fade
 
 
 def _saturate(change: np.ndarray, limit: np.ndarray | float) -> np.ndarray:
@@ -86,7 +94,7 @@ def _saturate(change: np.ndarray, limit: np.ndarray | float) -> np.ndarray:
 
 def follow_numpy(q: np.ndarray, f: np.ndarray, centres: np.ndarray, widths: np.ndarray,
                  frame: np.ndarray, previous: np.ndarray, h: float, h1: float, history: bool,
-                 bdf2: bool, window: float, a: float, b: float) -> np.ndarray:
+                 bdf2: bool, window: float, D: np.ndarray, a: float, b: float) -> np.ndarray:
     """The next frame of :func:`solvers.rescaled.frame.follow` (which documents the rule).
 
     ``frame`` rows ``(c, β, c', β')`` (4, P) at ``t_n``; ``previous`` rows
@@ -115,11 +123,8 @@ def follow_numpy(q: np.ndarray, f: np.ndarray, centres: np.ndarray, widths: np.n
         own_log = own_log + bend * (np.log(half_prev) - log_half + h1 * log_half_rate)
     mean_new = mean + _saturate(mean_new - mean, window * std / 2)
     log_new = log_std + _saturate(log_new - log_std, 1.0)
-    here, spread = placement_numpy(mean, std, window, a, b)
-    target, wide = placement_numpy(mean_new, np.exp(log_new), window, a, b)
-    keep = h1 / (h + h1) if history else 1.0
-    target = target + keep * (centre - here)
-    wide = wide * np.exp(keep * np.log(half / spread))
+    lower, upper = reaches_numpy(centre, half, mean, std, D, h, window)
+    target, wide = placement_numpy(mean_new, np.exp(log_new), lower, upper, a, b)
     weight = min(1.0, (h / h1) ** 2)
     new_centre = own_centre + weight * (target - own_centre)
     new_half = np.exp(own_log + weight * (np.log(wide) - own_log))

@@ -73,18 +73,14 @@ def moments(q, f, centres, widths):
 
 
 @numba.njit(**_JIT)
-def _logaddexp0(u):
-    """``log(1 + e^u)`` without overflow."""
-    return max(u, 0.0) + math.log1p(math.exp(-abs(u)))
+def _placement(mean, std, lower, upper, a, b):
+    lo, hi = max(mean - lower * std, a), min(mean + upper * std, b)
+    return (lo + hi) / 2, (hi - lo) / 2
 
 
 @numba.njit(**_JIT)
-def _placement(mean, std, window, a, b):
-    reach = window * std
-    s = reach / 10
-    hi = b - s * _logaddexp0((b - mean - reach) / s)
-    lo = a + s * _logaddexp0((mean - reach - a) / s)
-    return (lo + hi) / 2, (hi - lo) / 2
+def _reach(side, fade, window):
+    return window * (max(side, 1e-3) / window) ** fade
 
 
 @numba.njit(**_JIT)
@@ -93,14 +89,13 @@ def _saturate(change, limit):
 
 
 @numba.njit(**_JIT)
-def follow(q, f, centres, widths, frame, previous, h, h1, history, bdf2, window, a, b):
+def follow(q, f, centres, widths, frame, previous, h, h1, history, bdf2, window, D, a, b):
     stats = moments(q, f, centres, widths)
     P = q.shape[0]
     out = np.empty((6, P))
     if not history:
         h1 = h
     bend = (h / h1) ** 2
-    keep = h1 / (h + h1) if history else 1.0
     weight = min(1.0, (h / h1) ** 2)
     a0 = (2 * h + h1) / (h * (h + h1))
     a1 = (h + h1) / (h * h1)
@@ -123,10 +118,10 @@ def follow(q, f, centres, widths, frame, previous, h, h1, history, bdf2, window,
             own_log += bend * (math.log(previous[1, p]) - log_half + h1 * log_half_rate)
         mean_new = mean + _saturate(mean_new - mean, window * std / 2)
         log_new = log_std + _saturate(log_new - log_std, 1.0)
-        here, spread = _placement(mean, std, window, a, b)
-        target, wide = _placement(mean_new, math.exp(log_new), window, a, b)
-        target += keep * (centre - here)
-        wide *= math.exp(keep * math.log(half / spread))
+        fade = math.exp(-h * D[p] / std**2)
+        lower = _reach((mean - centre + half) / std, fade, window)
+        upper = _reach((centre + half - mean) / std, fade, window)
+        target, wide = _placement(mean_new, math.exp(log_new), lower, upper, a, b)
         new_centre = own_centre + weight * (target - own_centre)
         new_half = math.exp(own_log + weight * (math.log(wide) - own_log))
         lo, hi = max(new_centre - new_half, a), min(new_centre + new_half, b)

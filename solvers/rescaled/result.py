@@ -21,8 +21,9 @@ class RescaledSolution:
     ``y = (x − center)/eps``; ``rho`` (nt, P, M) the density in ``x`` on those cells (``x_edges``).
     ``info`` holds the counters of :mod:`solvers.stepping` (steps, rejections, Newton work, the
     accepted steps whose densities were limited to stay ≥ 0, ``positivity_clips``, or redone
-    with backward Euler, ``positivity_fallbacks``) and the largest cell Péclet number met
-    (``max_peclet``).
+    with backward Euler, ``positivity_fallbacks``) and the expected relative error of each
+    variance from the cells at every saved time (``variance_error`` (nt, P),
+    :mod:`solvers.rescaled.smearing`).
     """
 
     model: Model

@@ -8,6 +8,7 @@ import pytest
 import asymptotics as asy
 import meanfield as mf
 import solvers
+from meanfield.errors import ResolutionWarning
 from solvers.limits import balance_points
 from solvers.rescaled import Gaussian, remap, solve_rescaled
 
@@ -61,8 +62,11 @@ def test_huge_gamma_on_200_cells_matches_the_first_order_expansion(name, gamma):
 
 
 def test_backward_euler_is_positive_and_conservative_through_the_initial_layer():
-    sol = solve_rescaled(mf.models.chemical(), gamma=1e6, t_final=1e-4, cells=100,
-                         scheme="be", rtol=1e-3)
+    # 100 cells smear the contracting profile by ~2% of its variance (1.9e-2 against 1600
+    # cells), and the solver says so
+    with pytest.warns(ResolutionWarning, match=r"off by about 0\.0[12].*cells=2\d\d"):
+        sol = solve_rescaled(mf.models.chemical(), gamma=1e6, t_final=1e-4, cells=100,
+                             scheme="be", rtol=1e-3)
     assert sol.rho.min() >= 0
     np.testing.assert_allclose(sol.mass, 1.0, atol=1e-12)
     span = sol.y_edges[:, :, -1] - sol.y_edges[:, :, 0]  # the window followed the concentration
@@ -185,8 +189,11 @@ def test_a_narrow_compact_bump_anywhere_is_found_by_the_refined_scan():
     lo, hi = 1.2345, 1.2345 + 4e-6  # a top hat 4e-6 wide: no point of a 4000-cell scan hits it
     # (a short run, γt = 1e-3: what is tested is the start; the discontinuities of the top hat
     # take hundreds of small steps to smooth out)
-    sol = solve_rescaled(model, gamma=gamma, t_final=1e-15, cells=100, rtol=1e-3,
-                         initial=lambda x: ((x > lo) & (x < hi)).astype(float))
+    # the discontinuities smear on 100 cells while the hat travels 250 widths (variance 61% off
+    # at t_final against 1600 cells): the estimate sees it
+    with pytest.warns(ResolutionWarning, match="flux smears"):
+        sol = solve_rescaled(model, gamma=gamma, t_final=1e-15, cells=100, rtol=1e-3,
+                             initial=lambda x: ((x > lo) & (x < hi)).astype(float))
     cell = float(np.max(np.diff(sol.x_edges(0)[0])))  # midpoint samples of a discontinuity
     assert cell < (hi - lo) / 10
     assert abs(sol.mean[0, 0] - (lo + hi) / 2) < 0.1 * cell

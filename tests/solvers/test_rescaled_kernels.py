@@ -41,7 +41,7 @@ def test_numba_kernels_agree_with_the_numpy_twins(rng):
         for bdf2 in (False, True):
             for h, h1 in ((1e-3, 2e-3), (3e-3, 1e-3)):
                 args = (q, f, grid.centres, grid.widths, frame, previous, h, h1, history, bdf2,
-                        10.0, -3.0, 4.0)
+                        10.0, D, -3.0, 4.0)
                 np.testing.assert_allclose(follow(*args), follow_numpy(*args), rtol=1e-10,
                                            atol=1e-12)
     from solvers.rescaled.kernels import carried_numpy

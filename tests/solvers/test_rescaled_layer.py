@@ -55,4 +55,5 @@ def test_variance_is_exact_through_the_initial_layer_with_default_settings(gamma
     assert np.max(np.abs(sol.var / var - 1)) < 1e-2
     assert np.max(np.abs(sol.mean - mean) / width) < 1e-3
     np.testing.assert_allclose(sol.mass, 1.0, atol=1e-12)
-    assert sol.info["max_peclet"] < 4  # the window follows the profile: the flow across it is slow
+    # the window follows the profile: little flow across the cells, so little smearing
+    assert sol.info["variance_error"].max() < 1e-3
