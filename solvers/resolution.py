@@ -3,8 +3,12 @@ r"""One resolution diagnostic for every one-dimensional solver path (docs/mathem
 :func:`assess` takes densities on a cell-centred grid, the potential differences between
 neighbouring centres and the concentration widths, and returns a :class:`ResolutionReport` with
 
-- ``cells_per_width``: the concentration width :math:`w_p = \sqrt{D_p/(\gamma A_p)}` (``A_p`` the
-  slope of the field at the mean) over the width of the cell holding the mean;
+- ``cells_per_width``: the concentration width :math:`w_p = \sqrt{D_p/U_p''}` over the width of
+  the cell holding the mean, :math:`U_p'' = \gamma A_p - f_p'` the curvature of the potential at
+  the mean (``A_p = ∂_x h_p`` the slope of the field, ``f_p`` the intrinsic drift; at the densest
+  cell where the curvature at the mean is not positive, :func:`frame_widths`): the exact standard
+  deviation of the Gibbs state of a quadratic potential, which ``√(D_p/(γA_p))`` overestimates
+  whenever the intrinsic drift confines too (``f_p' < 0``);
 - ``peclet``: the mass-weighted mean *transport* cell Péclet number (largest over the frames),
   :math:`\sum_i \bar w_{i+1/2}\,|\delta_i|\, r_i` (face weight: the mean mass of its two cells),
   :math:`\delta_i = \Delta U_i/D` and
@@ -135,7 +139,8 @@ class ResolutionReport:
         width = [f"{n}: {c:.3g} cells per width" for n, c, b in
                  zip(self.names, self.cells_per_width, bad, strict=True) if b and c < c_need]
         if width:
-            out.append("the grid does not resolve the concentration width sqrt(D/(gamma*A)) ("
+            out.append("the grid does not resolve the concentration width sqrt(D/U''), "
+                       "U'' = gamma*A - f' the curvature of the potential ("
                        + ", ".join(width) + f"; need {c_need:.3g})")
         pe = [f"{n}: {v:.3g}" for n, v, b in zip(self.names, self.peclet, bad, strict=True)
               if b and v > pe_max]
@@ -194,14 +199,15 @@ def _bernoulli(z: np.ndarray) -> np.ndarray:
 
 def assess(*, names: Sequence[str], edges: np.ndarray, rho: np.ndarray,
            potential_jumps: np.ndarray | None, D: np.ndarray, width: np.ndarray,
-           tolerance: float = DEFAULT_TOLERANCE, times: Sequence[float] | None = None
-           ) -> ResolutionReport:
+           tolerance: float = DEFAULT_TOLERANCE, times: Sequence[float] | None = None,
+           where: np.ndarray | None = None) -> ResolutionReport:
     """The resolution report of densities ``rho`` (..., P, M) on the cells ``edges`` (M+1,).
 
     ``potential_jumps`` (..., P, M−1) are ``U_p(x_{i+1}) − U_p(x_i)`` of the same frames
     (``None`` for exact Gibbs states, whose flux vanishes: no transport, Péclet term 0),
     ``D`` (P,) the diffusion coefficients, ``width`` (..., P) the concentration widths
-    (``inf`` where nothing concentrates), ``times`` (optional) the time of each frame.
+    (``inf`` where nothing concentrates), ``times`` (optional) the time of each frame, ``where``
+    (optional, (..., P)) the points whose cell each width is compared with (default: the means).
     """
     edges = np.asarray(edges, dtype=float)
     h = np.diff(edges)
@@ -223,7 +229,9 @@ def assess(*, names: Sequence[str], edges: np.ndarray, rho: np.ndarray,
     share = mass / total[..., None]
     mean = (share * x).sum(axis=-1)
     std = np.sqrt(np.maximum((share * (x - mean[..., None]) ** 2).sum(axis=-1), 0.0))
-    index = np.clip(np.searchsorted(edges, mean) - 1, 0, M - 1)
+    at = mean if where is None else np.broadcast_to(np.asarray(where, dtype=float).reshape(
+        (-1, P)), (F, P))
+    index = np.clip(np.searchsorted(edges, at) - 1, 0, M - 1)
     local = h[index]
     # faces between cells holding less than 1e-30 of the largest cell carry no weight: skip them
     support = np.flatnonzero((share > 1e-30 * share.max(axis=-1, keepdims=True)).any(axis=(0, 1)))
@@ -270,18 +278,43 @@ def assess(*, names: Sequence[str], edges: np.ndarray, rho: np.ndarray,
                             tolerance=float(tolerance), time=float(stamps[worst_frame]))
 
 
-def field_slopes(nm: Any, rho: np.ndarray, grid: Any, time: float) -> tuple[np.ndarray, np.ndarray]:
-    """Means of ``rho`` (P, M) and the slopes ``A_p = ∂_x h_p`` there (centred differences)."""
-    mean, slopes = frame_slopes(nm, np.asarray(rho, dtype=float)[None], grid, [time])
-    return mean[0], slopes[0]
+def potential_width(D: np.ndarray, curvature: np.ndarray) -> np.ndarray:
+    r"""``√(D/U'')``: the standard deviation of the Gibbs profile of a potential of curvature ``U''``.
+
+    ``inf`` where ``U'' ≤ 0`` (the potential does not confine there).
+    """
+    curvature = np.asarray(curvature, dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(curvature > 0, np.sqrt(D / np.maximum(curvature, 1e-300)), np.inf)
 
 
-def frame_slopes(nm: Any, frames: np.ndarray, grid: Any, times: Sequence[float] | np.ndarray,
-                 psi: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """:func:`field_slopes` of every frame (F, P, M) at once: means and slopes, each (F, P).
+def _curvatures(nm: Any, gamma: float, points: np.ndarray, mj: np.ndarray) -> np.ndarray:
+    """``U_p''(y) = γ ∂_x h_p(y) − f_p'(y)`` at ``points`` (F, P) with the J-moments ``mj`` (F, J)."""
+    from meanfield.numeric import derivative
 
-    ``h_p(x) = Σ_j g_pj Φ_pj(x) m_j`` with each frame's moments ``m = Σ ρ Ψ h`` (``psi`` the
-    readouts times the cell widths, computed here when ``None``), differenced at ``mean ± η``.
+    out = np.empty_like(points)
+    for p, pop in enumerate(nm.model.populations):
+        y = points[:, p]
+        slope = nm.field_functions(p)[1](y, *mj.T)
+        with np.errstate(over="ignore", invalid="ignore"):
+            out[:, p] = gamma * np.broadcast_to(slope, y.shape) - derivative(pop.drift)(y)
+    return out
+
+
+def frame_widths(nm: Any, frames: np.ndarray, grid: Any, gamma: float,
+                 times: Sequence[float] | np.ndarray, psi: np.ndarray | None = None
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    r"""Means, concentration widths and the points where each width was taken, each (F, P).
+
+    The width of population ``p`` in a frame is :func:`potential_width` of the curvature of its
+    potential, :math:`U_p'' = \gamma\,\partial_x h_p - f_p'` (:math:`\partial_x U_p = -f_p +
+    \gamma h_p`, docs/mathematics.md §2), with ``h_p = Σ_j g_pj Φ_pj m_j`` at the frame's own
+    moments ``m = Σ ρ Ψ h`` (``psi`` the readouts times the cell widths, computed when ``None``):
+    the exact standard deviation of a Gibbs state of a quadratic potential, whose confinement the
+    intrinsic drift adds to (``f' < 0``) or takes from (``f' > 0``). It is taken at the mean; where
+    ``U'' ≤ 0`` there (a mean between two peaks, on a barrier or a repelling point) at the densest
+    cell instead, and where the potential does not confine there either the width is ``inf`` (no
+    concentration to resolve; the Péclet and wall terms still apply).
     """
     from solvers.observables import readouts
 
@@ -289,20 +322,18 @@ def frame_slopes(nm: Any, frames: np.ndarray, grid: Any, times: Sequence[float] 
     mass = frames @ grid.h
     mean = (frames @ (grid.x * grid.h)) / np.where(mass > 0, mass, 1.0)
     psi = readouts(nm, grid.x) * grid.h if psi is None else psi
-    m = np.einsum("fpi,pi->fp", frames, psi)
+    m = np.einsum("fpi,pi->fp", frames, psi) / np.where(mass > 0, mass, 1.0)
     mj = np.array([nm.all_moments(row, float(t)) for row, t in zip(m, np.ravel(times),
                                                                   strict=True)])
-    a, b = grid.domain
-    eta = 1e-6 * (b - a)
-    slopes = np.empty_like(mean)
-    for p in range(nm.P):
-        up, down = np.zeros(mean.shape[0]), np.zeros(mean.shape[0])
-        for j in range(nm.J):
-            scale = nm.g[p, j] * mj[:, j]
-            up += scale * np.broadcast_to(nm.phi[p][j](mean[:, p] + eta), up.shape)
-            down += scale * np.broadcast_to(nm.phi[p][j](mean[:, p] - eta), up.shape)
-        slopes[:, p] = (up - down) / (2 * eta)
-    return mean, slopes
+    curvature = _curvatures(nm, gamma, mean, mj)
+    where = mean.copy()
+    flat = ~(curvature > 0)
+    if np.any(flat):
+        mode = grid.x[np.argmax(frames, axis=-1)]
+        at_mode = _curvatures(nm, gamma, mode, mj)
+        curvature = np.where(flat, at_mode, curvature)
+        where = np.where(flat, mode, where)
+    return mean, potential_width(nm.D[None, :], curvature), where
 
 
 def assess_frames(nm: Any, grid: Any, gamma: float, frames: np.ndarray,
@@ -312,10 +343,10 @@ def assess_frames(nm: Any, grid: Any, gamma: float, frames: np.ndarray,
     """:func:`assess` for densities ``frames`` (F, P, M) of a :class:`~meanfield.numeric.NumericModel`.
 
     The potential differences ``ΔU_p = −ΔF_p + γ Σ_j g_pj m_j ΔG_pj`` and the widths
-    ``√(D_p/(γ A_p))`` are computed from each frame's own moments at its time.
+    ``√(D_p/U_p'')`` (:func:`frame_widths`) are computed from each frame's own moments at its time.
     ``equilibrium=True`` (exact Gibbs states) skips the transport term.
     """
-    from solvers.fv import concentration_width, potential_differences
+    from solvers.fv import potential_differences
     from solvers.observables import readouts
 
     frames = np.asarray(frames, dtype=float).reshape(-1, nm.P, grid.cells)
@@ -330,11 +361,10 @@ def assess_frames(nm: Any, grid: Any, gamma: float, frames: np.ndarray,
         mj = np.array([nm.all_moments(row, float(t)) for row, t in zip(m, stamps, strict=True)])
         dF, dG = differences
         jumps = -dF + gamma * np.einsum("pj,fj,pji->fpi", nm.g, mj, dG)
-    _, slopes = frame_slopes(nm, frames, grid, stamps, psi)
-    widths = concentration_width(nm.D, gamma, slopes)
+    _, widths, where = frame_widths(nm, frames, grid, gamma, stamps, psi)
     return assess(names=nm.model.names, edges=grid.edges, rho=frames,
                   potential_jumps=None if equilibrium else jumps,
-                  D=nm.D, width=widths, tolerance=tolerance, times=stamps)
+                  D=nm.D, width=widths, tolerance=tolerance, times=stamps, where=where)
 
 
 def report_from_dict(data: dict[str, Any]) -> ResolutionReport:

@@ -321,8 +321,7 @@ def _needed_pieces(gmap: GibbsMap, roots: list[np.ndarray], tolerance: float) ->
     state, and ``c = 1.25·width_target(tolerance)`` (but no narrower than 1024 round-offs of
     their position: beyond that the states stay unresolved and are warned about).
     """
-    from solvers.fv import concentration_width
-    from solvers.resolution import field_slopes
+    from solvers.resolution import frame_widths
 
     grid, nm = gmap.grid, gmap.nm
     x, h = grid.x, grid.h
@@ -334,14 +333,14 @@ def _needed_pieces(gmap: GibbsMap, roots: list[np.ndarray], tolerance: float) ->
     floor = np.maximum(floor, np.finfo(float).tiny)
     for root in roots:
         rho = gmap.densities(root)
-        mean, slopes = field_slopes(nm, rho, grid, gmap.time)
-        width = concentration_width(nm.D, gmap.gamma, slopes)
+        mean, width, _ = (a[0] for a in frame_widths(nm, rho[None], grid, gmap.gamma,
+                                                      [gmap.time]))
         share = rho * h
         std = np.sqrt(np.einsum("pi,pi->p", share, (x[None, :] - mean[:, None]) ** 2))
         for p in range(nm.P):
             local = h[min(max(int(np.searchsorted(grid.edges, mean[p])) - 1, 0), grid.cells - 1)]
             # the smaller of the width and the standard deviation, which an unresolved grid
-            # underestimates (aliasing) and which also counts the intrinsic drift's confinement
+            # underestimates (aliasing)
             w = min(float(width[p]), float(std[p]) if std[p] > 0 else np.inf)
             if not 0 < w < np.inf:
                 w = local / AUTO_SPLIT

@@ -30,7 +30,9 @@ class StudyAccessor:
         """The natural figure of the dataset (a ``matplotlib.figure.Figure``).
 
         Options (``name`` of the model for the title, ``title``, and for solves ``balance``,
-        ``max_frames``) go to :func:`meanfield.studies.plotting.plot`.
+        ``max_frames``) go to :func:`meanfield.studies.plotting.plot`. Without ``name`` the title
+        uses ``ds.attrs["model_name"]`` when the dataset records one, else the populations
+        (:func:`~meanfield.studies.plotting.model_label`).
         """
         return plot(self._dataset, **kwargs)
 

@@ -90,11 +90,24 @@ def save(figure: Any, path: str | Path, *, formats: Sequence[str] = ("png",),
     return written
 
 
+MODEL_NAME_ATTR = "model_name"
+"""Dataset attribute holding the model's name for titles (a :class:`~meanfield.Model` has none)."""
+
+
 def model_label(ds: Any, name: str | None = None) -> str:
-    """The model's name for titles: ``name`` if given, else the populations of ``ds``."""
-    if name:
+    """The model's name for titles: ``name`` if given, else ``ds.attrs["model_name"]`` (recorded
+    by whoever knew the name), else ``model (populations of ds)``."""
+    from meanfield.errors import bad_type
+
+    if name is not None and not isinstance(name, str):
+        bad_type("name", name, "a string (the model's name for figure titles) or None")
+    if name and name.strip():
         return name
-    pops = [str(p) for p in ds["population"].values] if "population" in ds.coords else []
+    recorded = getattr(ds, "attrs", {}).get(MODEL_NAME_ATTR)
+    if isinstance(recorded, str) and recorded.strip():
+        return recorded
+    coords = getattr(ds, "coords", {})
+    pops = [str(p) for p in coords["population"].values] if "population" in coords else []
     return f"model ({', '.join(pops)})" if pops else "model"
 
 
@@ -211,12 +224,16 @@ def densities_figure(ds: Any, *, title: str | None = None, name: str | None = No
 
 
 def concentration_figure(states: dict[float, Any], names: tuple[str, ...], *,
-                         title: str = "Densities concentrate on the balance voltages as γ grows",
-                         balance: np.ndarray | None = None) -> Any:
+                         title: str | None = None, balance: np.ndarray | None = None,
+                         name: str | None = None) -> Any:
     """One curve per γ of ``states`` (``{gamma: (x, rho (P, M))}``), a panel per population.
 
-    Each panel is zoomed on where some density exceeds ``10⁻³``; γ runs along viridis.
+    Each panel is zoomed on where some density exceeds ``10⁻³``; γ runs along viridis. The
+    default title starts with the model's ``name`` when given.
     """
+    if title is None:
+        text = "densities concentrate on the balance voltages as γ grows"
+        title = f"{model_label(None, name)}: {text}" if name else text[0].upper() + text[1:]
     fig = _figure(len(names))
     axes = fig.subplots(1, len(names), squeeze=False)[0]
     shades = ordered_colours(len(states))

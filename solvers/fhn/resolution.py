@@ -22,8 +22,14 @@ CELLS_PER_WIDTH = 6.0
 """Cells per concentration width of the default grid."""
 SPACE_TOL = 0.01
 """Default tolerance of the relative space error of the mean and variance of ``v`` and ``w``."""
-W_ORDER = 1.5
-"""Order assumed along ``w`` by the estimate (the limiter lowers 2 at extrema; 1.5 is safe)."""
+W_ORDER = 2.0
+"""Order assumed along ``w`` by the estimate ``(q_h − q_{2h})/(2^p − 1)``: the scheme's formal order.
+
+On the issue case (electrical, γ = 4, to t = 5, ``nv = 228``) the orders observed from three
+grids between ``nw = 36`` and 576 are 1.8–3.5 (2.4–2.8 for ``var w``, the largest error), and
+with ``p = 2`` the estimated relative errors are 1.2–3.0 times the true ones (1.5–2.2 for the
+largest) at ``nw = 72, 144, 288``; ``p = 1.5`` overestimated them 2–4.9 times and warned on grids
+that resolve the density (``tests/fhn/test_fhn_resolution.py``)."""
 MAX_CELLS = 512
 """Largest default number of cells along one axis."""
 

@@ -82,7 +82,7 @@ def test_space_order_along_v_and_w():
     ref_w = _order_run(24, 384)
     err_w = [abs(_order_run(24, n).var_w[-1, 0] - ref_w.var_w[-1, 0]) for n in sizes]
     order_w = _slope(2.4 / sizes, err_w)
-    assert order_w >= 1.5, (order_w, err_w)
+    assert order_w >= 2.0, (order_w, err_w)  # the order the w estimate assumes (W_ORDER)
     assert err_w[-1] < 2e-4
 
 

@@ -329,3 +329,28 @@ def test_bifurcation_figure_marks_unresolved_states_hollow() -> None:
         assert "unresolved (ResolutionWarning)" in [
             t.get_text() for t in ax.get_legend().get_texts()]
     plotting.close(figure)
+
+
+def test_titles_carry_the_model_name(bistable_states, tmp_path) -> None:
+    """A ``Model`` has no name: titles take the ``name`` passed, else the dataset's recorded
+    ``model_name``, else the populations."""
+    from meanfield.studies.tasks import stationary_dataset
+
+    ds = stationary_dataset(bistable_states, mf.models.chemical_single())
+    assert ds.study.plot().get_suptitle().startswith("model (E): stationary states")
+    path = tmp_path / "states.nc"
+    ds.assign_attrs({plotting.MODEL_NAME_ATTR: "chemical_single"}).to_netcdf(path)
+    with xr.open_dataset(path) as named:
+        title = named.study.plot().get_suptitle()
+        assert title.startswith("chemical_single: stationary states at γ = 2.5")
+        assert named.study.plot(name="bistable").get_suptitle().startswith("bistable: ")
+    with pytest.raises(TypeError, match=r"name has type int \(3\): expected a string"):
+        ds.study.plot(name=3)
+    branches = solvers.continuation(mf.models.chemical_single(), [2.0, 2.5], cells=100,
+                                    stability=False)
+    figure = branches[0].plot(others=branches[1:], name="chemical_single")
+    assert figure.get_suptitle().startswith("chemical_single: stationary states against γ")
+    shown = {2.5: (bistable_states[0].x, bistable_states[0].rho)}
+    figure = plotting.concentration_figure(shown, ("E",), name="chemical_single")
+    assert figure.get_suptitle().startswith("chemical_single: densities concentrate")
+    assert plotting.concentration_figure(shown, ("E",)).get_suptitle().startswith("Densities")

@@ -131,3 +131,69 @@ def test_advice_beyond_the_grid_cap_says_no_uniform_grid_fits():
     assert messages
     assert f"beyond the {MAX_CELLS} allowed" in messages[0]
     assert "use about cells=" not in messages[0]
+
+
+def _ou(alpha=3.0):
+    """One OU population: ``f = −α(x − 0.2)``, ``Φ = x − 0.5``, ``Ψ = 1`` (so ``m = 1``, ``A = 1``).
+
+    Its stationary state is ``N(·, D/(α + γ))`` exactly: the potential's curvature is ``α + γA``.
+    """
+    import meanfield as mf
+
+    return mf.models.linear_ou(names=("E",), alpha=alpha, mu=0.2, sigma=0.2, g=((1.0,),),
+                               reversal=0.5, readout_slope=0.0, domain=(-2.0, 2.0))
+
+
+@pytest.mark.parametrize("cells", [40, 400])
+def test_width_is_the_exact_std_with_the_intrinsic_drift_counted(cells):
+    from solvers import stationary_states
+
+    gamma, D = 1.0, 0.02
+    (state,) = stationary_states(_ou(), gamma=gamma, cells=cells, stability=False)
+    width = state.resolution.cells_per_width[0] * (4.0 / cells)
+    assert width == pytest.approx(math.sqrt(D / (3.0 + gamma)), rel=1e-6)
+
+
+def test_intrinsic_confinement_makes_an_unresolved_grid_warn():
+    """At γA = 1 and f' = −3 the width is half of √(D/(γA)): 30 cells give 0.53 cells per width
+    (variance 8 % off) where the field's slope alone claimed 1.06 (an aliasing error of 1e-8)."""
+    from solvers import stationary_states
+
+    gamma, D, cells = 1.0, 0.02, 30
+    h = 4.0 / cells
+    with pytest.warns(ResolutionWarning, match="does not resolve the concentration width") as rec:
+        (state,) = stationary_states(_ou(), gamma=gamma, cells=cells, stability=False)
+    assert len(rec) == 1
+    var = D / (3.0 + gamma)
+    assert abs(state.var[0] / var - 1) > 0.05  # the grid really is unresolved
+    assert state.resolution.cells_per_width[0] == pytest.approx(math.sqrt(var) / h, rel=1e-6)
+    assert state.resolution.expected_error[0] > 0.05
+    assert aliasing_error(math.sqrt(D / gamma) / h) < 1e-7  # what the slope alone predicted
+    assert state.resolution.cells_needed >= cells * width_target(1e-2) / 0.53
+
+
+def test_width_falls_back_to_the_densest_cell_where_the_mean_sits_on_a_barrier():
+    """Double well ``f = x − x³`` at γ = 0: the symmetric bimodal state has its mean on the
+    barrier (``U'' = −1``); the width is taken at the mode, ``√(D/(3x² − 1))``."""
+    import meanfield as mf
+    from solvers import Grid
+    from solvers.resolution import assess_frames, frame_widths
+
+    model = mf.Model([mf.Population("E", mf.x - mf.x**3, 0.4)], [[1.0]], [[mf.x]], [1],
+                     (-2.0, 2.0))
+    nm = mf.numeric(model)
+    grid = Grid(np.linspace(-2.0, 2.0, 401))
+    D = 0.08
+    U = -(grid.x**2) / 2 + grid.x**4 / 4
+    rho = np.exp(-U / D)
+    rho /= rho @ grid.h
+    mean, width, where = frame_widths(nm, rho[None, None], grid, 0.0, [0.0])
+    assert abs(mean[0, 0]) < 1e-9
+    mode = grid.x[np.argmax(rho)]
+    assert where[0, 0] == mode
+    assert width[0, 0] == pytest.approx(math.sqrt(D / (3 * mode**2 - 1)), rel=1e-9)
+    report = assess_frames(nm, grid, 0.0, rho[None, None], [0.0], equilibrium=True)
+    assert report.cells_per_width[0] == pytest.approx(width[0, 0] / 0.01, rel=1e-9)
+    flat = mf.Model([mf.Population("E", 0, 0.4)], [[1.0]], [[mf.x]], [1], (-2.0, 2.0))
+    uniform = np.full((1, 1, grid.cells), 0.25)
+    assert np.isinf(frame_widths(mf.numeric(flat), uniform, grid, 0.0, [0.0])[1][0, 0])

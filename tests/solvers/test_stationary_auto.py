@@ -111,7 +111,10 @@ def test_continuation_with_auto_cells_follows_the_exact_states_without_warning()
         for gamma, state in zip(branch.gammas, branch.states, strict=True):
             mean, var = _gaussian(state.m[0], gamma, D)
             assert state.var[0] == pytest.approx(var, rel=1e-2, abs=0)
-            assert abs(state.mean[0] - mean) <= state.error_mean[0] + 1e-12
+            # + round-off: at D = 5e-13 the discrete Gibbs mean scatters by ~1e-11 relative
+            # (refining the grid 2, 4, 8 times leaves it between 5e-13 and 4e-12 off here),
+            # which no Richardson estimate sees
+            assert abs(state.mean[0] - mean) <= state.error_mean[0] + 1e-11 * abs(mean)
 
 
 @pytest.mark.parametrize(("kwargs", "gammas", "cells"), [
