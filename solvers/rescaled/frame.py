@@ -93,6 +93,13 @@ class Frame:
     half_prev: np.ndarray | None = None
     mean_prev: np.ndarray | None = None
     log_std_prev: np.ndarray | None = None
+    rates_prev: np.ndarray | None = None
+    t_prev2: float | None = None
+    centre_prev2: np.ndarray | None = None
+    half_prev2: np.ndarray | None = None
+    mean_prev2: np.ndarray | None = None
+    log_std_prev2: np.ndarray | None = None
+    rates_prev2: np.ndarray | None = None
 
     @classmethod
     def at_rest(cls, t: float, mean: np.ndarray, std: np.ndarray, window: float,
@@ -161,43 +168,55 @@ def follow(frame: Frame, grid: ZoomGrid, q: np.ndarray, f: np.ndarray, t_new: fl
     ``f = ∂_t q`` at ``t_n``; ``h₁ = t_n − t_{n−1}``).
 
     Target: the :func:`placement` ``C ± H`` of the profile's statistics predicted for
-    ``t_new``, the mean ``μ`` and ``log σ`` on the quadratic through their values at
-    ``t_{n−1}`` and ``t_n`` with the slope at ``t_n`` (``u + hu' + (u_{n−1} − u + h₁u')(h/h₁)²``,
-    the tangent on the first step; a change beyond ``window·σ/2`` or a factor ``e`` is
-    saturated), with the reaches the profile has in the frame at ``t_n``,
-    ``l = (μ − c_n + β_n)/σ`` and ``u = (c_n + β_n − μ)/σ``, relaxed towards ``window`` by
+    ``t_new``: the mean ``μ`` and ``log σ`` on the cubic through their values at ``t_{n−2}``,
+    ``t_{n−1}``, ``t_n`` with the slope at ``t_n`` (:func:`solvers.rescaled.paths.ahead`; the
+    quadratic with one level of history, the tangent on the first step; a change beyond
+    ``window·σ/2`` or a factor ``e`` is capped by :func:`~solvers.rescaled.paths.saturate`),
+    with the reaches the profile has in the frame at ``t_n``, ``l = (μ − c_n + β_n)/σ`` and
+    ``u = (c_n + β_n − μ)/σ``, relaxed towards ``window`` by
     :func:`solvers.rescaled.kernels.reaches_numpy` (``log r`` by the factor ``e^{−hD/σ²}``).
     While the profile moves and contracts affinely the target is then its own window carried
-    along, and the profile does not move in ``z``. The new frame point is the frame's own extrapolation
-    ``Q`` (the quadratic through ``c_{n−1}``, ``c_n`` with the slope ``c'_n``) moved the
+    along, and the profile does not move in ``z``. The new frame point is the frame's own
+    extrapolation ``Q`` (the same cubic through its points with the slope ``c'_n``) moved the
     fraction ``ω = min(1, (h/h₁)²)`` towards the target (``log β`` likewise): on equal or
     growing steps the frame is the target; a retried shorter step moves it off its own path
-    only by ``O(h³)``, which the error estimate of the densities at fixed ``z`` would
-    otherwise see as an error of the step.
+    only a little, which the error estimate of the densities at fixed ``z`` would otherwise
+    see as an error of the step.
 
-    The velocity is the derivative at ``t_new`` of the curve through the frame points that the
-    scheme implies, the same difference the scheme applies to the densities:
-    ``(c_{n+1} − c_n)/h`` for backward Euler and, for BDF2,
-    ``c' = c_{n+1}/κ − (h + h₁)/(h h₁) c_n + h/(h₁(h + h₁)) c_{n−1}``,
-    ``κ = h(h + h₁)/(2h + h₁)``, and ``β' = β_{n+1}·(log β)'`` with the same difference of
-    ``log β`` (exact for the exponential contraction of a wide profile): the moving-frame
-    potential then matches how the levels are placed in time, and the scheme keeps its order.
+    The velocity: ``(c_{n+1} − c_n)/h`` for backward Euler; for BDF2 the scheme's own
+    difference of the frame points ``c_{n+1}/κ − (h + h₁)/(h h₁) c_n + h/(h₁(h + h₁)) c_{n−1}``,
+    ``κ = h(h + h₁)/(2h + h₁)`` (and ``β' = β_{n+1}·(log β)'`` with the same difference of
+    ``log β``), less its defect ``−h(h + h₁)c‴/6``, with ``c‴`` from the profile's own rates at
+    the last three levels (:func:`~solvers.rescaled.paths.third`; ``c' = μ' + (c − μ)σ'/σ`` on
+    an affine window; not while the window touches a wall). Any velocity consistent with a
+    smooth path through the frame points keeps the scheme second order; this one is the
+    profile's own velocity to third order, so the profile stays put in ``z`` and the BDF2 error
+    of its travel, a fixed fraction of its width at every step of a collapse (steps growing
+    with ``log γ``), is gone.
     """
     h = t_new - frame.t
     history = frame.t_prev is not None and frame.mean_prev is not None
+    h1, h2 = h, 0.0
+    previous = np.ones((12, frame.centre.size))
     if history:
-        previous = np.array([frame.centre_prev, frame.half_prev, frame.mean_prev,
-                             frame.log_std_prev])
+        previous[:4] = [frame.centre_prev, frame.half_prev, frame.mean_prev, frame.log_std_prev]
+        previous[4:6] = frame.rates_prev
         h1 = frame.t - frame.t_prev
-    else:
-        previous, h1 = np.ones((4, frame.centre.size)), h
+        if frame.t_prev2 is not None and frame.mean_prev2 is not None:
+            previous[6:10] = [frame.centre_prev2, frame.half_prev2, frame.mean_prev2,
+                              frame.log_std_prev2]
+            previous[10:] = frame.rates_prev2
+            h2 = frame.t_prev - frame.t_prev2
     out = kernel(q, f, grid.centres, grid.widths,
                  np.array([frame.centre, frame.half, frame.velocity, frame.rate]), previous,
-                 float(h), float(h1), history, scheme == "bdf2", float(window),
+                 float(h), float(h1), float(h2), history, scheme == "bdf2", float(window),
                  np.asarray(D, dtype=float), float(domain[0]), float(domain[1]))
     return Frame(t=float(t_new), centre=out[0], half=out[1], velocity=out[2], rate=out[3],
                  t_prev=frame.t, centre_prev=frame.centre, half_prev=frame.half,
-                 mean_prev=out[4], log_std_prev=out[5])
+                 mean_prev=out[4], log_std_prev=out[5], rates_prev=out[6:8],
+                 t_prev2=frame.t_prev, centre_prev2=frame.centre_prev,
+                 half_prev2=frame.half_prev, mean_prev2=frame.mean_prev,
+                 log_std_prev2=frame.log_std_prev, rates_prev2=frame.rates_prev)
 
 
 def remap(edges: np.ndarray, q: np.ndarray, new_edges: np.ndarray) -> np.ndarray:
@@ -228,8 +247,9 @@ def carried_deviation(old: Frame, new: Frame, grid: ZoomGrid, q: np.ndarray, f: 
 
     The predictor ``p`` at fixed ``z`` (``q_n + h f_n``, or for BDF2, ``q_prev`` given, the
     quadratic through ``q_{n−1}``, ``q_n`` with slope ``f_n``) is the profile on the frame
-    ``Q`` that the same extrapolation of the frame points gives (``c_n + hc'_n``, or the
-    quadratic through ``c_{n−1}``, ``c_n`` with slope ``c'_n``; ``log β`` likewise). The new level
+    ``Q`` that the frame's own extrapolation gives (``c_n + hc'_n``, or the curve of
+    :func:`follow`: the cubic through ``c_{n−2}``, ``c_{n−1}``, ``c_n`` with slope ``c'_n``;
+    ``log β`` likewise). The new level
     sits on ``(c_{n+1}, β_{n+1})``, placed from the profile, so ``p`` is carried there before
     the comparison: ``p̃(z) = (β_{n+1}/Q_β) p(z')``, ``z' = (c_{n+1} − Q_c + β_{n+1} z)/Q_β``
     (second-order Taylor in ``s = z' − z``; the sum by ``kernel``,
@@ -238,9 +258,12 @@ def carried_deviation(old: Frame, new: Frame, grid: ZoomGrid, q: np.ndarray, f: 
     although the density in ``x`` is unchanged by it.
     """
     frame = np.array([old.centre, old.half, old.velocity, old.rate])
+    previous, h1, h2 = np.ones((4, old.centre.size)), h, 0.0
     if q_prev is None:
-        previous, h1, q_prev = frame[:2], h, _NO_ROWS
+        q_prev = _NO_ROWS
     else:
-        previous, h1 = np.array([old.centre_prev, old.half_prev]), old.t - old.t_prev
+        previous[:2], h1 = [old.centre_prev, old.half_prev], old.t - old.t_prev
+        if old.t_prev2 is not None:
+            previous[2:], h2 = [old.centre_prev2, old.half_prev2], old.t_prev - old.t_prev2
     return kernel(q, f, q_prev, q_new, frame, previous, np.array([new.centre, new.half]),
-                  float(h), float(h1), grid.centres, grid.widths)
+                  float(h), float(h1), float(h2), grid.centres, grid.widths)

@@ -37,6 +37,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from solvers.kernels import numba_available
+from solvers.rescaled.paths import ahead, bdf2_slope, saturate, third
 
 
 def assemble_numpy(values: np.ndarray, half: np.ndarray, velocity: np.ndarray, rate: np.ndarray,
@@ -87,19 +88,16 @@ def reaches_numpy(centre: np.ndarray, half: np.ndarray, mean: np.ndarray, std: n
     return window * (lower / window) ** fade, window * (upper / window) ** fade
 
 
-def _saturate(change: np.ndarray, limit: np.ndarray | float) -> np.ndarray:
-    """``d/(1 + |d/L|³)^{1/3}`` (:func:`solvers.rescaled.frame.follow`)."""
-    return change / np.cbrt(1.0 + np.abs(change / limit) ** 3)
-
-
 def follow_numpy(q: np.ndarray, f: np.ndarray, centres: np.ndarray, widths: np.ndarray,
-                 frame: np.ndarray, previous: np.ndarray, h: float, h1: float, history: bool,
-                 bdf2: bool, window: float, D: np.ndarray, a: float, b: float) -> np.ndarray:
+                 frame: np.ndarray, previous: np.ndarray, h: float, h1: float, h2: float,
+                 history: bool, bdf2: bool, window: float, D: np.ndarray, a: float, b: float
+                 ) -> np.ndarray:
     """The next frame of :func:`solvers.rescaled.frame.follow` (which documents the rule).
 
     ``frame`` rows ``(c, β, c', β')`` (4, P) at ``t_n``; ``previous`` rows
-    ``(c_{n−1}, β_{n−1}, μ_{n−1}, log σ_{n−1})`` (4, P), used when ``history``;
-    ``h = t_{n+1} − t_n``, ``h1 = t_n − t_{n−1}``. Returns rows
+    ``(c, β, μ, log σ)`` at ``t_{n−1}`` and then at ``t_{n−2}`` (8, P), used when ``history``
+    (the second four when ``h2 > 0``); ``h = t_{n+1} − t_n``, ``h1 = t_n − t_{n−1}``,
+    ``h2 = t_{n−1} − t_{n−2}`` (0: unknown). Returns rows
     ``(c_{n+1}, β_{n+1}, c', β', μ_n, log σ_n)`` (6, P).
     """
     centre, half, velocity, rate = frame
@@ -109,20 +107,19 @@ def follow_numpy(q: np.ndarray, f: np.ndarray, centres: np.ndarray, widths: np.n
     mean_rate = velocity + rate * zbar + half * first_rate
     std_rate = rate * std_z + half * var_rate / (2 * std_z)
     log_std, log_rate = np.log(std), std_rate / std
-    mean_new, log_new = mean + h * mean_rate, log_std + h * log_rate
     log_half, log_half_rate = np.log(half), rate / half
-    own_centre, own_log = centre + h * velocity, log_half + h * log_half_rate
     if not history:
-        h1 = h
+        h1, h2 = h, 0.0
+        mean_new, log_new = mean + h * mean_rate, log_std + h * log_rate
+        own_centre, own_log = centre + h * velocity, log_half + h * log_half_rate
     else:
-        bend = (h / h1) ** 2
-        centre_prev, half_prev, mean_prev, log_std_prev = previous
-        mean_new = mean_new + bend * (mean_prev - mean + h1 * mean_rate)
-        log_new = log_new + bend * (log_std_prev - log_std + h1 * log_rate)
-        own_centre = own_centre + bend * (centre_prev - centre + h1 * velocity)
-        own_log = own_log + bend * (np.log(half_prev) - log_half + h1 * log_half_rate)
-    mean_new = mean + _saturate(mean_new - mean, window * std / 2)
-    log_new = log_std + _saturate(log_new - log_std, 1.0)
+        old = previous[6:] if h2 > 0 else previous[:6]
+        mean_new = ahead(old[2], previous[2], mean, mean_rate, h2, h1, h)
+        log_new = ahead(old[3], previous[3], log_std, log_rate, h2, h1, h)
+        own_centre = ahead(old[0], previous[0], centre, velocity, h2, h1, h)
+        own_log = ahead(np.log(old[1]), np.log(previous[1]), log_half, log_half_rate, h2, h1, h)
+    mean_new = mean + saturate(mean_new - mean, window * std / 2)
+    log_new = log_std + saturate(log_new - log_std, 1.0)
     lower, upper = reaches_numpy(centre, half, mean, std, D, h, window)
     target, wide = placement_numpy(mean_new, np.exp(log_new), lower, upper, a, b)
     weight = min(1.0, (h / h1) ** 2)
@@ -131,18 +128,29 @@ def follow_numpy(q: np.ndarray, f: np.ndarray, centres: np.ndarray, widths: np.n
     lo, hi = np.maximum(new_centre - new_half, a), np.minimum(new_centre + new_half, b)
     new_centre, new_half = (lo + hi) / 2, (hi - lo) / 2
     if history and bdf2:
-        a0, a1, a2 = (2 * h + h1) / (h * (h + h1)), (h + h1) / (h * h1), h / (h1 * (h + h1))
-        new_velocity = a0 * new_centre - a1 * centre + a2 * previous[0]
-        new_rate = new_half * (a0 * np.log(new_half) - a1 * log_half + a2 * np.log(previous[1]))
+        new_velocity = bdf2_slope(previous[0], centre, new_centre, h1, h)
+        new_log_rate = bdf2_slope(np.log(previous[1]), log_half, np.log(new_half), h1, h)
+        if h2 > 0:  # remove the BDF2 defect −h(h + h₁)u‴/6 of the profile's own path
+            free = (centre - half > a) & (centre + half < b)
+            skew = (centre - mean) / std  # the window moves with the profile: c − μ ∝ σ
+            path = third(previous[10] + skew * np.exp(previous[9]) * previous[11],
+                         previous[4] + skew * np.exp(previous[3]) * previous[5],
+                         mean_rate + skew * std * log_rate, h2, h1)
+            spread = third(previous[11], previous[5], log_rate, h2, h1)
+            lag = h * (h + h1) / 6
+            new_velocity = new_velocity + np.where(free, lag * path, 0.0)
+            new_log_rate = new_log_rate + np.where(free, lag * spread, 0.0)
+        new_rate = new_half * new_log_rate
     else:
         new_velocity = (new_centre - centre) / h
         new_rate = new_half * (np.log(new_half) - log_half) / h
-    return np.array([new_centre, new_half, new_velocity, new_rate, mean, log_std])
+    return np.array([new_centre, new_half, new_velocity, new_rate, mean, log_std, mean_rate,
+                     log_rate])
 
 
 def carried_numpy(q: np.ndarray, f: np.ndarray, q_prev: np.ndarray, q_new: np.ndarray,
                   frame: np.ndarray, previous: np.ndarray, new: np.ndarray, h: float,
-                  h1: float, centres: np.ndarray, widths: np.ndarray) -> np.ndarray:
+                  h1: float, h2: float, centres: np.ndarray, widths: np.ndarray) -> np.ndarray:
     """``Σ_i h_i |q_new − J(p + s ∂_z p + s²/2 ∂_z² p)|`` per population
     (:func:`solvers.rescaled.frame.carried_deviation` documents the rule).
 
@@ -160,8 +168,9 @@ def carried_numpy(q: np.ndarray, f: np.ndarray, q_prev: np.ndarray, q_new: np.nd
     if q_prev.shape[0] == q.shape[0]:
         bend = (h / h1) ** 2
         p = q * (1.0 - bend) + q_prev * bend + f * (h * (1.0 + h / h1))
-        at = at + bend * (previous[0] - centre + h1 * velocity)
-        log_span = log_span + bend * (np.log(previous[1]) - log_half + h1 * log_rate)
+        old = previous[2:] if h2 > 0 else previous[:2]
+        at = ahead(old[0], previous[0], centre, velocity, h2, h1, h)
+        log_span = ahead(np.log(old[1]), np.log(previous[1]), log_half, log_rate, h2, h1, h)
     else:
         p = q + h * f
     span = np.exp(log_span)

@@ -14,6 +14,13 @@ import math
 
 import numba
 import numpy as np
+from numba.extending import register_jitable
+
+from solvers.rescaled import paths
+
+for _piece in (paths.ahead, paths.bdf2_slope, paths.saturate, paths.third):
+    register_jitable(_piece)
+ahead, bdf2_slope, saturate, third = paths.ahead, paths.bdf2_slope, paths.saturate, paths.third
 
 _JIT = dict(cache=True, error_model="numpy")
 
@@ -84,22 +91,15 @@ def _reach(side, fade, window):
 
 
 @numba.njit(**_JIT)
-def _saturate(change, limit):
-    return change / np.cbrt(1.0 + abs(change / limit) ** 3)
-
-
-@numba.njit(**_JIT)
-def follow(q, f, centres, widths, frame, previous, h, h1, history, bdf2, window, D, a, b):
+def follow(q, f, centres, widths, frame, previous, h, h1, h2, history, bdf2, window, D, a, b):
     stats = moments(q, f, centres, widths)
     P = q.shape[0]
-    out = np.empty((6, P))
+    out = np.empty((8, P))
     if not history:
-        h1 = h
-    bend = (h / h1) ** 2
+        h1, h2 = h, 0.0
     weight = min(1.0, (h / h1) ** 2)
-    a0 = (2 * h + h1) / (h * (h + h1))
-    a1 = (h + h1) / (h * h1)
-    a2 = h / (h1 * (h + h1))
+    lag = h * (h + h1) / 6
+    old = 6 if h2 > 0 else 0
     for p in range(P):
         centre, half, velocity, rate = frame[0, p], frame[1, p], frame[2, p], frame[3, p]
         zbar, first_rate, var_rate = stats[1, p], stats[3, p], stats[4, p]
@@ -108,16 +108,18 @@ def follow(q, f, centres, widths, frame, previous, h, h1, history, bdf2, window,
         mean_rate = velocity + rate * zbar + half * first_rate
         std_rate = rate * std_z + half * var_rate / (2 * std_z)
         log_std, log_rate = math.log(std), std_rate / std
-        mean_new, log_new = mean + h * mean_rate, log_std + h * log_rate
         log_half, log_half_rate = math.log(half), rate / half
-        own_centre, own_log = centre + h * velocity, log_half + h * log_half_rate
         if history:
-            mean_new += bend * (previous[2, p] - mean + h1 * mean_rate)
-            log_new += bend * (previous[3, p] - log_std + h1 * log_rate)
-            own_centre += bend * (previous[0, p] - centre + h1 * velocity)
-            own_log += bend * (math.log(previous[1, p]) - log_half + h1 * log_half_rate)
-        mean_new = mean + _saturate(mean_new - mean, window * std / 2)
-        log_new = log_std + _saturate(log_new - log_std, 1.0)
+            mean_new = ahead(previous[old + 2, p], previous[2, p], mean, mean_rate, h2, h1, h)
+            log_new = ahead(previous[old + 3, p], previous[3, p], log_std, log_rate, h2, h1, h)
+            own_centre = ahead(previous[old, p], previous[0, p], centre, velocity, h2, h1, h)
+            own_log = ahead(math.log(previous[old + 1, p]), math.log(previous[1, p]), log_half,
+                            log_half_rate, h2, h1, h)
+        else:
+            mean_new, log_new = mean + h * mean_rate, log_std + h * log_rate
+            own_centre, own_log = centre + h * velocity, log_half + h * log_half_rate
+        mean_new = mean + saturate(mean_new - mean, window * std / 2)
+        log_new = log_std + saturate(log_new - log_std, 1.0)
         fade = math.exp(-h * D[p] / std**2)
         lower = _reach((mean - centre + half) / std, fade, window)
         upper = _reach((centre + half - mean) / std, fade, window)
@@ -127,19 +129,27 @@ def follow(q, f, centres, widths, frame, previous, h, h1, history, bdf2, window,
         lo, hi = max(new_centre - new_half, a), min(new_centre + new_half, b)
         new_centre, new_half = (lo + hi) / 2, (hi - lo) / 2
         if history and bdf2:
-            new_velocity = a0 * new_centre - a1 * centre + a2 * previous[0, p]
-            new_rate = new_half * (a0 * math.log(new_half) - a1 * log_half
-                                   + a2 * math.log(previous[1, p]))
+            new_velocity = bdf2_slope(previous[0, p], centre, new_centre, h1, h)
+            new_log_rate = bdf2_slope(math.log(previous[1, p]), log_half, math.log(new_half),
+                                      h1, h)
+            if h2 > 0 and centre - half > a and centre + half < b:
+                skew = (centre - mean) / std
+                new_velocity += lag * third(
+                    previous[10, p] + skew * math.exp(previous[9, p]) * previous[11, p],
+                    previous[4, p] + skew * math.exp(previous[3, p]) * previous[5, p],
+                    mean_rate + skew * std * log_rate, h2, h1)
+                new_log_rate += lag * third(previous[11, p], previous[5, p], log_rate, h2, h1)
+            new_rate = new_half * new_log_rate
         else:
             new_velocity = (new_centre - centre) / h
             new_rate = new_half * (math.log(new_half) - log_half) / h
-        out[0, p], out[1, p], out[2, p] = new_centre, new_half, new_velocity
-        out[3, p], out[4, p], out[5, p] = new_rate, mean, log_std
+        out[0, p], out[1, p], out[2, p], out[3, p] = new_centre, new_half, new_velocity, new_rate
+        out[4, p], out[5, p], out[6, p], out[7, p] = mean, log_std, mean_rate, log_rate
     return out
 
 
 @numba.njit(**_JIT)
-def carried(q, f, q_prev, q_new, frame, previous, new, h, h1, centres, widths):
+def carried(q, f, q_prev, q_new, frame, previous, new, h, h1, h2, centres, widths):
     P, M = q.shape
     history = q_prev.shape[0] == P
     bend = (h / h1) ** 2 if history else 0.0
@@ -152,8 +162,10 @@ def carried(q, f, q_prev, q_new, frame, previous, new, h, h1, centres, widths):
         log_half, log_rate = math.log(half), rate / half
         at, log_span = centre + h * velocity, log_half + h * log_rate
         if history:
-            at += bend * (previous[0, k] - centre + h1 * velocity)
-            log_span += bend * (math.log(previous[1, k]) - log_half + h1 * log_rate)
+            old = 2 if h2 > 0 else 0
+            at = ahead(previous[old, k], previous[0, k], centre, velocity, h2, h1, h)
+            log_span = ahead(math.log(previous[old + 1, k]), math.log(previous[1, k]), log_half,
+                             log_rate, h2, h1, h)
         span = math.exp(log_span)
         jacobian = new[1, k] / span
         shift0, shift1 = (new[0, k] - at) / span, jacobian - 1.0

@@ -36,12 +36,16 @@ def test_numba_kernels_agree_with_the_numpy_twins(rng):
                                moments_numpy(q, f, grid.centres, grid.widths), rtol=1e-12,
                                atol=1e-15)
     frame = np.array([centre, half, velocity, rate])
-    previous = np.array([centre - 0.01, half * 1.01, centre + 0.1, np.log(half / 12)])
+    previous = np.array([centre - 0.01, half * 1.01, centre + 0.1, np.log(half / 12),
+                         velocity * 0.9, rate / half * 1.1,  # level n−1
+                         centre - 0.03, half * 1.02, centre + 0.12, np.log(half / 11),
+                         velocity * 0.8, rate / half * 1.2])  # level n−2
     for history in (False, True):
         for bdf2 in (False, True):
-            for h, h1 in ((1e-3, 2e-3), (3e-3, 1e-3)):
-                args = (q, f, grid.centres, grid.widths, frame, previous, h, h1, history, bdf2,
-                        10.0, D, -3.0, 4.0)
+            for h, h1, h2 in ((1e-3, 2e-3, 0.0), (3e-3, 1e-3, 0.0), (1e-3, 2e-3, 1.5e-3),
+                              (3e-3, 1e-3, 2e-3)):
+                args = (q, f, grid.centres, grid.widths, frame, previous, h, h1, h2, history,
+                        bdf2, 10.0, D, -3.0, 4.0)
                 np.testing.assert_allclose(follow(*args), follow_numpy(*args), rtol=1e-10,
                                            atol=1e-12)
     from solvers.rescaled.kernels import carried_numpy
@@ -49,10 +53,12 @@ def test_numba_kernels_agree_with_the_numpy_twins(rng):
 
     q_new = q + 1e-3 * rng.normal(size=q.shape)
     new = np.array([centre + 1e-3, half * 1.01])
+    rows = previous[[0, 1, 6, 7]]
     for q_prev in (q * 1.01, np.empty((0, 0))):
-        args = (q, f, q_prev, q_new, frame, previous[:2], new, 1e-3, 1.25e-3, grid.centres,
-                grid.widths)
-        np.testing.assert_allclose(carried(*args), carried_numpy(*args), rtol=1e-10)
+        for h2 in (0.0, 2e-3):
+            args = (q, f, q_prev, q_new, frame, rows, new, 1e-3, 1.25e-3, h2, grid.centres,
+                    grid.widths)
+            np.testing.assert_allclose(carried(*args), carried_numpy(*args), rtol=1e-10)
 
 
 def test_simpson_gap_integrals_are_exact_for_the_cubic_drift_of_the_catalogue():

@@ -1,0 +1,57 @@
+r"""The frame's path in time: extrapolations and the BDF2 velocity with its defect corrected.
+
+A zoomed frame follows its profile; through the collapse of a wide start the profile travels
+and contracts by ``log(1/ε)`` e-folds, and every error of the frame's path counts as a fraction
+of the current width. The pieces here (plain arithmetic on floats or arrays; the numba kernels
+register them with ``register_jitable``) keep that error at fourth order:
+
+- :func:`ahead`: ``u(t_n + h)`` from ``u_{n−2}``, ``u_{n−1}``, ``u_n`` and the slope ``u'_n``
+  (the cubic through them; steps ``h₂ = t_{n−1} − t_{n−2}``, ``h₁ = t_n − t_{n−1}``), or, with
+  no ``u_{n−2}`` (``h₂ = 0``), the quadratic through ``u_{n−1}``, ``u_n`` with slope ``u'_n``;
+- :func:`bdf2_slope`: the BDF2 difference ``u'(t_{n+1}) ≈ u_{n+1}/κ − …`` (the derivative of
+  the quadratic through three levels), whose defect is ``−h(h + h₁)u‴/6``;
+- :func:`saturate`: a smooth cap on the predicted change of a step;
+- :func:`third`: ``u‴`` from the slopes at three levels, to remove that defect. The slopes
+  are the profile's own rates, from the moments of ``∂_t q`` (the drift it feels), not
+  differences of its levels: the levels of a BDF2 solution satisfy the BDF2 relation exactly,
+  so their differences cannot reveal the scheme's own defect.
+
+:mod:`solvers.rescaled.kernels_numba` compiles these very functions; its cached kernels do not
+see edits here, so clear the numba cache (``*.nbi``, ``*.nbc``) after changing this module.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def ahead(u2: Any, u1: Any, u: Any, slope: Any, h2: float, h1: float, h: float) -> Any:
+    """``u(t_n + h)`` on the cubic through ``u2``, ``u1``, ``u`` with ``slope`` at ``t_n``
+    (the quadratic without ``u2`` when ``h2 == 0``)."""
+    r1 = u1 - u + slope * h1
+    if h2 == 0.0:
+        return u + slope * h + r1 * (h / h1) ** 2
+    span = h1 + h2
+    r2 = u2 - u + slope * span
+    a = (r1 * span**3 - h1**3 * r2) / (h1**2 * span**2 * h2)
+    b = (span**2 * r1 - h1**2 * r2) / (h1**2 * span**2 * h2)
+    return u + slope * h + a * h**2 + b * h**3
+
+
+def bdf2_slope(u_prev: Any, u: Any, u_new: Any, h1: float, h: float) -> Any:
+    """The BDF2 difference at ``t_n + h`` of the levels ``u_{n−1}``, ``u_n``, ``u_{n+1}``."""
+    return ((2 * h + h1) / (h * (h + h1)) * u_new - (h + h1) / (h * h1) * u
+            + h / (h1 * (h + h1)) * u_prev)
+
+
+def third(r2: Any, r1: Any, r: Any, h2: float, h1: float) -> Any:
+    """``u‴`` at ``t_n`` from the slopes ``u'`` at ``t_{n−2}``, ``t_{n−1}``, ``t_n``
+    (twice their second divided difference)."""
+    return 2 * ((r - r1) / h1 - (r1 - r2) / h2) / (h1 + h2)
+
+
+def saturate(change: Any, limit: Any) -> Any:
+    """``d/(1 + (d/L)⁸)^{1/8}``: ``d`` itself to a relative ``(d/L)⁸/8`` below the limit ``L``
+    (a lower power would bias every step of a steady contraction at third order), ``±L``
+    far beyond it."""
+    return change / (1.0 + (change / limit) ** 8) ** 0.125
