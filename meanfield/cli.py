@@ -166,6 +166,7 @@ def _solve(args: argparse.Namespace) -> int:
         if options["method"] == "sg":
             _announce_compilation(args.state)
     ds = tasks.run_task(cfg.model_table, options, progress=args.progress)
+    ds.attrs[plotting.MODEL_NAME_ATTR] = _model_name(cfg)  # titles of later ds.study.plot()
     out = Path(args.out) if args.out else cfg.output.dir
     out.mkdir(parents=True, exist_ok=True)
     path = out / f"{cfg.output.name}.nc"

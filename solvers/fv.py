@@ -106,9 +106,3 @@ def gibbs(potential: np.ndarray, D: np.ndarray, widths: np.ndarray) -> np.ndarra
     # weights below e^-700 are set to 0 (no subnormal arithmetic, far below round-off of the mass)
     w = np.where(exponent > -700.0, np.exp(np.maximum(exponent, -700.0)), 0.0)
     return w / (w @ widths)[:, None]
-
-
-def concentration_width(D: np.ndarray, gamma: float, slope: np.ndarray) -> np.ndarray:
-    """``√(D/(γA))``: the width of a profile concentrated by a field of slope ``A`` (inf if A ≤ 0)."""
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(gamma * slope > 0, np.sqrt(D / np.maximum(gamma * slope, 1e-300)), np.inf)

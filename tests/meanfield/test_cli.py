@@ -126,6 +126,7 @@ def test_solve_stationary(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
     with xr.open_dataset(tmp_path / "out" / "ou.nc") as ds:
         ds = ds.load()
     assert ds["stable"].values.tolist() == [1]
+    assert ds.attrs["model_name"] == "linear_ou"  # the file remembers what to call the model
     (state,) = solvers.stationary_states(models.linear_ou(), gamma=50.0, cells=100, starts=4,
                                          stability=False)
     np.testing.assert_array_equal(ds["mean"].values[0], state.mean)
