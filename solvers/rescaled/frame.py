@@ -176,7 +176,8 @@ def follow(frame: Frame, grid: ZoomGrid, q: np.ndarray, f: np.ndarray, t_new: fl
     ``u = (c_n + β_n − μ)/σ``, relaxed towards ``window`` by
     :func:`solvers.rescaled.kernels.reaches_numpy` (``log r`` by the factor ``e^{−hD/σ²}``).
     While the profile moves and contracts affinely the target is then its own window carried
-    along, and the profile does not move in ``z``. The new frame point is the frame's own
+    along, and the profile does not move in ``z``. An edge recedes only over empty cells
+    (:func:`~solvers.rescaled.paths.hold`). The new frame point is the frame's own
     extrapolation ``Q`` (the same cubic through its points with the slope ``c'_n``) moved the
     fraction ``ω = min(1, (h/h₁)²)`` towards the target (``log β`` likewise): on equal or
     growing steps the frame is the target; a retried shorter step moves it off its own path

@@ -37,7 +37,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from solvers.kernels import numba_available
-from solvers.rescaled.paths import ahead, bdf2_slope, saturate, third
+from solvers.rescaled.paths import ahead, bdf2_slope, hold, saturate, third
 
 
 def assemble_numpy(values: np.ndarray, half: np.ndarray, velocity: np.ndarray, rate: np.ndarray,
@@ -126,6 +126,9 @@ def follow_numpy(q: np.ndarray, f: np.ndarray, centres: np.ndarray, widths: np.n
     new_centre = own_centre + weight * (target - own_centre)
     new_half = np.exp(own_log + weight * (np.log(wide) - own_log))
     lo, hi = np.maximum(new_centre - new_half, a), np.minimum(new_centre + new_half, b)
+    peak = q.max(axis=1)
+    lo = hold(centre - half, lo, q[:, 0] / peak, 1.0)
+    hi = hold(centre + half, hi, q[:, -1] / peak, -1.0)
     new_centre, new_half = (lo + hi) / 2, (hi - lo) / 2
     if history and bdf2:
         new_velocity = bdf2_slope(previous[0], centre, new_centre, h1, h)

@@ -18,9 +18,10 @@ from numba.extending import register_jitable
 
 from solvers.rescaled import paths
 
-for _piece in (paths.ahead, paths.bdf2_slope, paths.saturate, paths.third):
+for _piece in (paths.ahead, paths.bdf2_slope, paths.hold, paths.saturate, paths.third):
     register_jitable(_piece)
-ahead, bdf2_slope, saturate, third = paths.ahead, paths.bdf2_slope, paths.saturate, paths.third
+ahead, bdf2_slope, hold = paths.ahead, paths.bdf2_slope, paths.hold
+saturate, third = paths.saturate, paths.third
 
 _JIT = dict(cache=True, error_model="numpy")
 
@@ -127,6 +128,9 @@ def follow(q, f, centres, widths, frame, previous, h, h1, h2, history, bdf2, win
         new_centre = own_centre + weight * (target - own_centre)
         new_half = math.exp(own_log + weight * (math.log(wide) - own_log))
         lo, hi = max(new_centre - new_half, a), min(new_centre + new_half, b)
+        peak = q[p].max()
+        lo = hold(centre - half, lo, q[p, 0] / peak, 1.0)
+        hi = hold(centre + half, hi, q[p, -1] / peak, -1.0)
         new_centre, new_half = (lo + hi) / 2, (hi - lo) / 2
         if history and bdf2:
             new_velocity = bdf2_slope(previous[0, p], centre, new_centre, h1, h)

@@ -11,6 +11,7 @@ register them with ``register_jitable``) keep that error at fourth order:
 - :func:`bdf2_slope`: the BDF2 difference ``u'(t_{n+1}) ≈ u_{n+1}/κ − …`` (the derivative of
   the quadratic through three levels), whose defect is ``−h(h + h₁)u‴/6``;
 - :func:`saturate`: a smooth cap on the predicted change of a step;
+- :func:`hold`: a window edge recedes only over empty cells;
 - :func:`third`: ``u‴`` from the slopes at three levels, to remove that defect. The slopes
   are the profile's own rates, from the moments of ``∂_t q`` (the drift it feels), not
   differences of its levels: the levels of a BDF2 solution satisfy the BDF2 relation exactly,
@@ -23,6 +24,8 @@ see edits here, so clear the numba cache (``*.nbi``, ``*.nbc``) after changing t
 from __future__ import annotations
 
 from typing import Any
+
+import numpy as np
 
 
 def ahead(u2: Any, u1: Any, u: Any, slope: Any, h2: float, h1: float, h: float) -> Any:
@@ -55,3 +58,15 @@ def saturate(change: Any, limit: Any) -> Any:
     (a lower power would bias every step of a steady contraction at third order), ``±L``
     far beyond it."""
     return change / (1.0 + (change / limit) ** 8) ** 0.125
+
+
+def hold(end: Any, new_end: Any, tail: Any, inward: float) -> Any:
+    """``new_end``, with a move inwards (``inward = +1`` for a lower end, ``−1`` for an upper)
+    scaled down while the edge cell holds mass: by ``1 − S(u)``, ``S`` the smoothstep,
+    ``u = (log₁₀ tail + 12)/4`` in ``[0, 1]`` (all of it below ``tail = 10⁻¹²`` of the peak,
+    none above ``10⁻⁸``). A window edge recedes only over empty cells: a profile whose shape
+    changes (a uniform start growing Gaussian tails) keeps room for its tails."""
+    u = np.minimum(np.maximum((np.log10(np.maximum(tail, 1e-300)) + 6.0) / 2.0, 0.0), 1.0)
+    keep = 1.0 - u * u * (3.0 - 2.0 * u)
+    move = (new_end - end) * inward
+    return end + inward * (np.minimum(move, 0.0) + keep * np.maximum(move, 0.0))
