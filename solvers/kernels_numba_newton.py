@@ -10,7 +10,7 @@ import numba
 import numpy as np
 
 from solvers.kernels_numba_bernoulli import JIT
-from solvers.kernels_numba_sweep import evaluate
+from solvers.kernels_numba_sweep import OFF, ON, evaluate
 
 
 @numba.njit(**JIT)
@@ -77,7 +77,7 @@ def newton(base, slopes, scale, widths, weights, kappa, rhs, m_guess, max_iter, 
     trial = np.empty(P)
     step = np.empty(P)
     direction = np.empty(P)
-    evaluate(base, slopes, m, slopes, scale, widths, weights, kappa, rhs, rho, work, True, True,
+    evaluate(base, slopes, m, slopes, scale, widths, weights, kappa, rhs, rho, work, ON, ON,
              readout, size, jac)
     residual = readout - m
     magnitude = np.maximum(size, 1e-300)
@@ -98,7 +98,7 @@ def newton(base, slopes, scale, widths, weights, kappa, rhs, m_guess, max_iter, 
         if not have_direction:
             if not jac_ready:
                 evaluate(base, slopes, m, slopes, scale, widths, weights, kappa, rhs, rho, work,
-                         False, True, readout, size, jac)
+                         OFF, ON, readout, size, jac)
             if not _newton_direction(jac, residual, direction):
                 return rho, m + residual, iterations, False, np.inf
             have_direction = True
@@ -116,7 +116,7 @@ def newton(base, slopes, scale, widths, weights, kappa, rhs, m_guess, max_iter, 
             trial[p] = m[p] + step[p]
         fuse = norm > FUSE_JACOBIAN_ABOVE
         evaluate(base, slopes, trial, slopes, scale, widths, weights, kappa, rhs, spare, work,
-                 True, fuse, readout, size, jac)
+                 ON, fuse, readout, size, jac)
         iterations += 1
         new_residual = readout - trial
         new_magnitude = np.maximum(size, 1e-300)

@@ -10,6 +10,7 @@ for every population.
 from __future__ import annotations
 
 import numba
+import numpy as np
 
 from solvers.kernels_numba_bernoulli import JIT, coefficients
 
@@ -20,6 +21,11 @@ FLUSH = 1e-300
 underflowed, the recurrences decay by a factor close to 1 per cell on fine grids and would cross
 the subnormal range (below 2.2e-308, where arithmetic is about 100× slower) over thousands of
 cells; the change is below 1e-300 per cell, far under any tolerance, and keeps ``ρ ≥ 0``."""
+
+ON, OFF = np.True_, np.False_
+"""The switches ``solve``/``adjoint`` of :func:`evaluate` as compiled callers pass them: numba types
+numpy booleans as run-time ``bool``, so :func:`evaluate` and :func:`sweep` are compiled once,
+whereas the literals ``True``/``False`` would each compile a specialisation (seconds each)."""
 
 RESCALE_EVERY = 8
 """The pivot recurrence is renormalised every this many cells (its two components change by the

@@ -118,9 +118,6 @@ def stage(base, slopes, scale, widths, weights, kappa, rhs, t, m, slope, has_pre
     return ok, rho, mm, its
 
 
-_NO_HISTORY = np.empty((0, 0))
-
-
 @numba.njit(**_EXACT)
 def take_step(base, slopes, scale, widths, weights, t, rho, m, f, slope, has_prev, t_prev,
               rho_prev, m_prev, h, bdf2, rtol, atol, max_iter, moment_rtol, rules, work):
@@ -174,7 +171,10 @@ def take_step(base, slopes, scale, widths, weights, t, rho, m, f, slope, has_pre
         its += extra
         if not ok:
             return False, rho, m, f, slope, np.inf, 1, its, fallback, False
-        new_rho, new_f, new_slope, sums = finish_step(srho, rho, h, rho, f, _NO_HISTORY, 0.0, h,
+        # no history: a local (mutable) array, so finish_step is compiled once for both
+        # schemes and both engines (a global array is read-only: a second specialisation)
+        no_history = np.empty((0, 0))
+        new_rho, new_f, new_slope, sums = finish_step(srho, rho, h, rho, f, no_history, 0.0, h,
                                                       weights, widths)
         new_m = sm
         for p in range(P):
@@ -186,6 +186,29 @@ def take_step(base, slopes, scale, widths, weights, t, rho, m, f, slope, has_pre
             norm = value
     return (True, new_rho, new_m, new_f, new_slope, norm, 2 if use_bdf2 else 1, its, fallback,
             clipped)
+
+
+@numba.njit(**_EXACT)
+def accept(counters, clock, h_step, fallback, clipped, max_steps):
+    """Bookkeeping of an accepted step of size ``h_step`` (both branches of :func:`run`): counts
+    the step, its positivity fallback and clip, and the extreme step sizes. True when the
+    number of steps exceeds ``max_steps``."""
+    counters[0] += 1
+    counters[3] += fallback
+    counters[4] += clipped
+    clock[4] = min(clock[4], h_step)
+    clock[5] = max(clock[5], h_step)
+    return counters[0] > max_steps
+
+
+@numba.njit(**_EXACT)
+def _store(frame, rho):
+    """``frame[...] = rho`` for arrays of one shape, as a plain loop (the broadcasting assignment
+    compiles its shape-mismatch error message: seconds of numba string code on a cold cache)."""
+    P, M = rho.shape
+    for p in range(P):
+        for i in range(M):
+            frame[p, i] = rho[p, i]
 
 
 @numba.njit(**_EXACT)
@@ -219,16 +242,9 @@ def run(base, slopes, scale, widths, weights, save_at, k_start, k_stop, bdf2, dt
                     status = STAGE_FAILED
                     break
                 t_prev, rho_prev, m_prev = t, rho, m
-                t = t + h_step
-                if t_next == target:
-                    t = target
+                t = target if t_next == target else t + h_step
                 rho, m, f, slope, has_prev = nr, nm_, nf, ns, True
-                counters[0] += 1
-                counters[3] += fb
-                counters[4] += cl
-                clock[4] = min(clock[4], h_step)
-                clock[5] = max(clock[5], h_step)
-                if counters[0] > max_steps:
+                if accept(counters, clock, h_step, fb, cl, max_steps):
                     status = BUDGET
                     break
         else:
@@ -257,17 +273,12 @@ def run(base, slopes, scale, widths, weights, save_at, k_start, k_stop, bdf2, dt
                 t_prev, rho_prev, m_prev = t, rho, m
                 t = target if h_step == remaining else t + h_step
                 rho, m, f, slope, has_prev = nr, nm_, nf, ns, True
-                counters[0] += 1
-                counters[3] += fb
-                counters[4] += cl
-                clock[4] = min(clock[4], h_step)
-                clock[5] = max(clock[5], h_step)
-                if counters[0] > max_steps:
+                if accept(counters, clock, h_step, fb, cl, max_steps):
                     status = BUDGET
                     break
         if status != OK:
             break
-        frames[k] = rho
+        _store(frames[k], rho)
     clock[0], clock[1] = t, t_prev
     if status != STAGE_FAILED:
         clock[2] = h
