@@ -1,7 +1,7 @@
 r"""The compiled Newton iteration of one stage (the twin of :func:`solvers.implicit.newton_stage`).
 
 Newton with a trust region on ``R(m) = w·ρ(m) − m``; each evaluation is one
-:func:`solvers.kernels_numba_sweep.evaluate` (the Jacobian fused with it when likely needed).
+:func:`solvers.kernels_numba_pair.evaluate` (the Jacobian fused with it when likely needed).
 """
 
 from __future__ import annotations
@@ -10,7 +10,8 @@ import numba
 import numpy as np
 
 from solvers.kernels_numba_bernoulli import JIT
-from solvers.kernels_numba_sweep import OFF, ON, evaluate
+from solvers.kernels_numba_pair import evaluate
+from solvers.kernels_numba_sweep import OFF, ON
 
 
 @numba.njit(**JIT)
