@@ -63,15 +63,15 @@ this (Newton will then probably need it); otherwise the Jacobian is computed onl
 
 @numba.njit(**JIT)
 def newton(base, slopes, scale, widths, weights, kappa, rhs, m_guess, max_iter, rtol,
-           work):
+           work, rho, spare):
     """Newton with trust region on ``R(m) = w·ρ(m) − m`` (see :func:`solvers.implicit.newton_stage`).
 
-    Returns ``(rho, m, iterations, converged, residual)``.
+    ``rho`` and ``spare`` (P, M) hold the densities of the current point and of a trial point
+    (swapped when a trial is taken). Returns ``(rho, m, iterations, converged, residual)``,
+    ``rho`` being one of the two.
     """
-    P, M = rhs.shape
+    P = rhs.shape[0]
     m = m_guess.copy()
-    rho = np.empty((P, M))
-    spare = np.empty((P, M))
     readout = np.empty(P)
     size = np.empty(P)
     jac = np.zeros((P, P))

@@ -1,5 +1,7 @@
 r"""The compiled tail of a time step and its BDF2 right-hand side (twins of
-:func:`solvers.kernels.finish_step_numpy` and :func:`solvers.kernels.combine_numpy`).
+:func:`solvers.kernels.finish_step_numpy` and :func:`solvers.kernels.combine_numpy`), writing
+into arrays the caller owns (the compiled time loop reuses them: no fresh (P, M) arrays, hence
+no page faults, per step).
 """
 
 from __future__ import annotations
@@ -11,9 +13,10 @@ from solvers.kernels_numba_bernoulli import JIT
 
 
 @numba.njit(**JIT)
-def finish_step(rho, rhs, kappa, rho_n, f_n, rho_prev, ratio, h, weights, widths):
+def finish_into(rho, rhs, kappa, rho_n, f_n, rho_prev, ratio, h, weights, widths, f):
     """Fused tail of a step (see :func:`solvers.kernels.finish_step_numpy`): one pass over
-    ``ρ`` for its signs and masses, one for the rest."""
+    ``ρ`` for its signs and masses, one for the rest. ``f`` (P, M, not ``f_n``) receives
+    ``f = (ρ̃ − r)/κ``; returns ``(ρ̃, f, w·f, sums)``."""
     P, M = rho.shape
     factor = np.ones(P)
     sums = np.empty((8, P))
@@ -35,7 +38,6 @@ def finish_step(rho, rhs, kappa, rho_n, f_n, rho_prev, ratio, h, weights, widths
             clip = True
             factor[p] = mass / (mass - negative)
     out = np.empty((P, M)) if clip else rho
-    f = np.empty((P, M))
     slope = np.empty(P)
     bdf2 = rho_prev.shape[0] == P
     c0 = 1.0 - ratio * ratio
@@ -80,9 +82,8 @@ def finish_step(rho, rhs, kappa, rho_n, f_n, rho_prev, ratio, h, weights, widths
 
 
 @numba.njit(**JIT)
-def combine(x, cx, y, cy):
-    """``cx·x + cy·y`` in one pass."""
-    out = np.empty_like(x)
+def combine_into(out, x, cx, y, cy):
+    """``out = cx·x + cy·y`` in one pass; returns ``out``."""
     P, M = x.shape
     for p in range(P):
         for i in range(M):

@@ -27,7 +27,7 @@ import numba
 import numpy as np
 
 from solvers.kernels_numba_newton import newton
-from solvers.kernels_numba_step import combine, finish_step
+from solvers.kernels_numba_step import combine_into, finish_into
 
 OK, STAGE_FAILED, UNDERFLOW, BUDGET = 0, 1, 2, 3
 
@@ -65,12 +65,15 @@ def next_step(h, error, order, accepted, rejected_last, rules):
 
 
 @numba.njit(**_EXACT)
-def solve_stage(base, slopes, scale, widths, weights, kappa, rhs, guess, max_iter, rtol, work):
+def solve_stage(base, slopes, scale, widths, weights, kappa, rhs, guess, max_iter, rtol, work,
+                buffers):
     """Newton from ``guess``; on failure first solve with ``κ/2^k`` (smallest ``k`` that
     converges, ``k ≤ MAX_DEPTH``) and climb back (:func:`solvers.implicit.solve_stage`).
+    ``buffers``: the two (P, M) arrays of :func:`~solvers.kernels_numba_newton.newton`.
     Returns ``(converged, rho, m, iterations)``."""
+    a, b = buffers
     rho, m, its, ok, _ = newton(base, slopes, scale, widths, weights, kappa, rhs, guess,
-                                max_iter, rtol, work)
+                                max_iter, rtol, work, a, b)
     total = its
     if ok:
         return True, rho, m, total
@@ -78,13 +81,13 @@ def solve_stage(base, slopes, scale, widths, weights, kappa, rhs, guess, max_ite
     while not ok and level < MAX_DEPTH:
         level += 1
         rho, m, its, ok, _ = newton(base, slopes, scale, widths, weights,
-                                    kappa / 2.0 ** level, rhs, guess, max_iter, rtol, work)
+                                    kappa / 2.0 ** level, rhs, guess, max_iter, rtol, work, a, b)
         total += its
     if not ok:
         return False, rho, m, total
     for j in range(level - 1, -1, -1):
         rho, m, its, ok, _ = newton(base, slopes, scale, widths, weights, kappa / 2.0 ** j,
-                                    rhs, m, max_iter, rtol, work)
+                                    rhs, m, max_iter, rtol, work, a, b)
         total += its
         if not ok:
             return False, rho, m, total
@@ -93,7 +96,7 @@ def solve_stage(base, slopes, scale, widths, weights, kappa, rhs, guess, max_ite
 
 @numba.njit(**_EXACT)
 def stage(base, slopes, scale, widths, weights, kappa, rhs, t, m, slope, has_prev, t_prev,
-          m_prev, h, max_iter, rtol, trust, work):
+          m_prev, h, max_iter, rtol, trust, work, buffers):
     """The stage with the moment predictor as its first guess (``_stage`` of
     :mod:`solvers.stepping`). Returns ``(converged, rho, m, iterations)``."""
     P = m.size
@@ -110,19 +113,48 @@ def stage(base, slopes, scale, widths, weights, kappa, rhs, t, m, slope, has_pre
             small = False
     guess = m + change if small else m.copy()
     ok, rho, mm, its = solve_stage(base, slopes, scale, widths, weights, kappa, rhs, guess,
-                                   max_iter, rtol, work)
+                                   max_iter, rtol, work, buffers)
     if not ok and small:
         ok, rho, mm, extra = solve_stage(base, slopes, scale, widths, weights, kappa, rhs,
-                                         m.copy(), max_iter, rtol, work)
+                                         m.copy(), max_iter, rtol, work, buffers)
         its += extra
     return ok, rho, mm, its
 
 
 @numba.njit(**_EXACT)
+def _find(pool, first, count, array):
+    """Index of the buffer among ``pool[first:first + count]`` that is ``array`` (−1: none)."""
+    for k in range(first, first + count):
+        if pool[k].ctypes.data == array.ctypes.data:
+            return k
+    return -1
+
+
+@numba.njit(**_EXACT)
+def buffers(pool, rho, rho_prev, f):
+    """Arrays for the next step from ``pool`` (7, P, M), none holding the state ``ρ_n``,
+    ``ρ_{n−1}`` or ``f_n``: ``pool[0:4]`` the densities (two for Newton's current and trial
+    points, the others hold ``ρ_n`` and ``ρ_{n−1}`` once they come from the loop),
+    ``pool[4:6]`` the derivative ``f`` (alternating), ``pool[6]`` the BDF2 right-hand side.
+    Returns ``((a, b), f_out, rhs_out)``."""
+    taken_rho, taken_prev = _find(pool, 0, 4, rho), _find(pool, 0, 4, rho_prev)
+    a = b = -1
+    for k in range(4):
+        if k != taken_rho and k != taken_prev:
+            if a < 0:
+                a = k
+            elif b < 0:
+                b = k
+    f_slot = 5 if _find(pool, 4, 2, f) == 4 else 4
+    return (pool[a], pool[b]), pool[f_slot], pool[6]
+
+
+@numba.njit(**_EXACT)
 def take_step(base, slopes, scale, widths, weights, t, rho, m, f, slope, has_prev, t_prev,
-              rho_prev, m_prev, h, bdf2, rtol, atol, max_iter, moment_rtol, rules, work):
+              rho_prev, m_prev, h, bdf2, rtol, atol, max_iter, moment_rtol, rules, work, pool):
     """One step (:func:`solvers.stepping.take_step`). Returns ``(ok, rho, m, f, slope, norm,
-    order, newton, fallback, clipped)``; ``ok`` False when a Newton solve failed."""
+    order, newton, fallback, clipped)``; ``ok`` False when a Newton solve failed. The new
+    arrays are taken from ``pool`` (:func:`buffers`)."""
     use_bdf2 = bdf2 and has_prev
     its = 0
     fallback = False
@@ -131,18 +163,20 @@ def take_step(base, slopes, scale, widths, weights, t, rho, m, f, slope, has_pre
     error = np.empty(P)
     sums = np.empty((8, P))
     new_rho, new_f, new_slope, new_m = rho, f, slope, m
+    stage_buffers, f_out, rhs_out = buffers(pool, rho, rho_prev, f)
     if use_bdf2:
         h1 = t - t_prev
         ratio = h / h1
         kappa = h * (h + h1) / (2 * h + h1)
-        rhs = combine(rho, kappa * (h + h1) / (h * h1), rho_prev, -(kappa * h / (h1 * (h + h1))))
+        rhs = combine_into(rhs_out, rho, kappa * (h + h1) / (h * h1), rho_prev,
+                           -(kappa * h / (h1 * (h + h1))))
         ok, srho, sm, its = stage(base, slopes, scale, widths, weights, kappa, rhs, t, m, slope,
                                   has_prev, t_prev, m_prev, h, max_iter, moment_rtol, rules[6],
-                                  work)
+                                  work, stage_buffers)
         if not ok:
             return False, rho, m, f, slope, np.inf, 2, its, False, False
-        new_rho, new_f, new_slope, sums = finish_step(srho, rhs, kappa, rho, f, rho_prev, ratio,
-                                                      h, weights, widths)
+        new_rho, new_f, new_slope, sums = finish_into(srho, rhs, kappa, rho, f, rho_prev, ratio,
+                                                      h, weights, widths, f_out)
         new_m = sm
         negative = False
         for p in range(P):
@@ -167,15 +201,15 @@ def take_step(base, slopes, scale, widths, weights, t, rho, m, f, slope, has_pre
     if not use_bdf2:
         ok, srho, sm, extra = stage(base, slopes, scale, widths, weights, h, rho, t, m, slope,
                                     has_prev, t_prev, m_prev, h, max_iter, moment_rtol,
-                                    rules[6], work)
+                                    rules[6], work, stage_buffers)
         its += extra
         if not ok:
             return False, rho, m, f, slope, np.inf, 1, its, fallback, False
-        # no history: a local (mutable) array, so finish_step is compiled once for both
+        # no history: a local (mutable) array, so finish_into is compiled once for both
         # schemes and both engines (a global array is read-only: a second specialisation)
         no_history = np.empty((0, 0))
-        new_rho, new_f, new_slope, sums = finish_step(srho, rho, h, rho, f, no_history, 0.0, h,
-                                                      weights, widths)
+        new_rho, new_f, new_slope, sums = finish_into(srho, rho, h, rho, f, no_history, 0.0, h,
+                                                      weights, widths, f_out)
         new_m = sm
         for p in range(P):
             error[p] = sums[0, p] * 0.5
@@ -213,11 +247,12 @@ def _store(frame, rho):
 
 @numba.njit(**_EXACT)
 def run(base, slopes, scale, widths, weights, save_at, k_start, k_stop, bdf2, dt, rtol, atol,
-        max_steps, max_iter, moment_rtol, rules, work, rho, m, f, slope, rho_prev, m_prev,
+        max_steps, max_iter, moment_rtol, rules, work, pool, rho, m, f, slope, rho_prev, m_prev,
         clock, counters, frames):
     """March from ``save_at[k_start − 1]`` through ``save_at[k_stop − 1]`` (:func:`solvers.
     stepping.march`; ``dt ≤ 0``: adaptive), writing ``frames[k]``; the state arrays and
-    ``clock``/``counters`` are updated in place. Returns a status code."""
+    ``clock``/``counters`` are updated in place, the densities of new steps written into
+    ``pool`` (7, P, M) (see :func:`buffers`). Returns a status code."""
     t, t_prev, h = clock[0], clock[1], clock[2]
     rejected_last = clock[3] != 0.0
     has_prev = clock[6] != 0.0
@@ -235,7 +270,7 @@ def run(base, slopes, scale, widths, weights, save_at, k_start, k_stop, bdf2, dt
                 ok, nr, nm_, nf, ns, norm, order, its, fb, cl = take_step(
                     base, slopes, scale, widths, weights, t, rho, m, f, slope, has_prev, t_prev,
                     rho_prev, m_prev, h_step, bdf2, rtol, atol, max_iter, moment_rtol, rules,
-                    work)
+                    work, pool)
                 counters[2] += its
                 if not ok:
                     clock[2] = h_step
@@ -259,7 +294,7 @@ def run(base, slopes, scale, widths, weights, save_at, k_start, k_stop, bdf2, dt
                 ok, nr, nm_, nf, ns, norm, order, its, fb, cl = take_step(
                     base, slopes, scale, widths, weights, t, rho, m, f, slope, has_prev, t_prev,
                     rho_prev, m_prev, h_step, bdf2, rtol, atol, max_iter, moment_rtol, rules,
-                    work)
+                    work, pool)
                 counters[2] += its
                 accepted = ok and norm <= 1.0
                 h = next_step(h_step, norm if ok else 1e6, order, accepted, rejected_last, rules)
