@@ -56,6 +56,29 @@ def _scaled_norm(residual, magnitude):
     return worst
 
 
+@numba.njit(**JIT)
+def _residual(readout, point, size):
+    """``(R, s, ‖R/s‖_∞)`` with ``R = readout − point`` and ``s = max(size, 1e-300)`` (NaN kept),
+    written as loops (numba compiles a kernel per array expression: seconds on a cold cache)."""
+    P = point.size
+    residual = np.empty(P)
+    magnitude = np.empty(P)
+    for p in range(P):
+        residual[p] = readout[p] - point[p]
+        value = size[p]
+        magnitude[p] = value if not value < 1e-300 else 1e-300
+    return residual, magnitude, _scaled_norm(residual, magnitude)
+
+
+@numba.njit(**JIT)
+def _plus(x, y):
+    """``x + y`` as a loop (see :func:`_residual`)."""
+    out = np.empty(x.size)
+    for p in range(x.size):
+        out[p] = x[p] + y[p]
+    return out
+
+
 FUSE_JACOBIAN_ABOVE = 1e-5
 """A trial point is evaluated with its Jacobian fused in when the current scaled residual is above
 this (Newton will then probably need it); otherwise the Jacobian is computed only if needed."""
@@ -80,9 +103,7 @@ def newton(base, slopes, scale, widths, weights, kappa, rhs, m_guess, max_iter, 
     direction = np.empty(P)
     evaluate(base, slopes, m, slopes, scale, widths, weights, kappa, rhs, rho, work, ON, ON,
              readout, size, jac)
-    residual = readout - m
-    magnitude = np.maximum(size, 1e-300)
-    norm = _scaled_norm(residual, magnitude)
+    residual, magnitude, norm = _residual(readout, m, size)
     jac_ready = True
     radius = np.inf
     iterations = 1
@@ -93,22 +114,22 @@ def newton(base, slopes, scale, widths, weights, kappa, rhs, m_guess, max_iter, 
             if not abs(residual[p]) <= rtol * magnitude[p]:
                 done = False
         if done:
-            return rho, m + residual, iterations, True, norm
+            return rho, _plus(m, residual), iterations, True, norm
         if iterations >= max_iter or not np.isfinite(norm):
-            return rho, m + residual, iterations, False, np.inf
+            return rho, _plus(m, residual), iterations, False, np.inf
         if not have_direction:
             if not jac_ready:
                 evaluate(base, slopes, m, slopes, scale, widths, weights, kappa, rhs, rho, work,
                          OFF, ON, readout, size, jac)
             if not _newton_direction(jac, residual, direction):
-                return rho, m + residual, iterations, False, np.inf
+                return rho, _plus(m, residual), iterations, False, np.inf
             have_direction = True
         length = 0.0
         for p in range(P):
             step[p] = direction[p]
             length = max(length, abs(step[p]))
         if not np.isfinite(length):
-            return rho, m + residual, iterations, False, np.inf
+            return rho, _plus(m, residual), iterations, False, np.inf
         if length > radius:
             for p in range(P):
                 step[p] *= radius / length
@@ -119,9 +140,7 @@ def newton(base, slopes, scale, widths, weights, kappa, rhs, m_guess, max_iter, 
         evaluate(base, slopes, trial, slopes, scale, widths, weights, kappa, rhs, spare, work,
                  ON, fuse, readout, size, jac)
         iterations += 1
-        new_residual = readout - trial
-        new_magnitude = np.maximum(size, 1e-300)
-        new_norm = _scaled_norm(new_residual, new_magnitude)
+        new_residual, new_magnitude, new_norm = _residual(readout, trial, size)
         if new_norm < norm:
             m = trial.copy()
             norm = new_norm
@@ -138,5 +157,5 @@ def newton(base, slopes, scale, widths, weights, kappa, rhs, m_guess, max_iter, 
             for p in range(P):
                 biggest = max(biggest, abs(m[p]))
             if radius <= 1e-15 * biggest:
-                return rho, m + residual, iterations, False, np.inf
+                return rho, _plus(m, residual), iterations, False, np.inf
             jac_ready = False

@@ -3,14 +3,16 @@ r"""The compiled time loop on a fixed grid: the twin of :func:`solvers.stepping.
 For a stage problem with a constant affine coupling ``δ = base + Σ_q m_q slopes_q`` (the native
 :func:`solvers.solve` without time-dependent inputs) every step is the one of
 :func:`solvers.stepping.take_step` — BDF2 right-hand side (:func:`~solvers.kernels_numba_step.
-combine`), moment predictor, compiled Newton with continuation in ``κ``
+combine_into`), moment predictor, compiled Newton with continuation in ``κ``
 (:func:`solvers.implicit.solve_stage`), fused tail (:func:`~solvers.kernels_numba_step.
-finish_step`), positivity limiting or backward-Euler fallback — and the step sizes follow
+finish_into`), positivity limiting or backward-Euler fallback — and the step sizes follow
 :class:`solvers.stepping.Controller` and its :func:`~solvers.stepping.ladder`, all with the
 constants of :class:`solvers.stepping.StepRules` handed in as ``rules``. Every floating-point
 operation is the one the Python loop performs, in the same order (compiled without fast-math
 contraction), so both engines take the same steps, count the same and agree to round-off
 (``tests/solvers/test_march_engines.py``). The Python front is :mod:`solvers.march_compiled`.
+New densities, derivatives and right-hand sides are written into a pool of arrays allocated once
+(:func:`buffers`), not allocated per step (fresh arrays of 16 MB at 10⁶ cells cost page faults).
 
 ``rules`` (float64 array): ``[safety, shrink, growth, ladder_steps, step_floor, clip_slack,
 predictor_trust]``. ``counters`` (int64): ``[steps, rejected, newton, fallbacks, clips]``.
@@ -65,40 +67,14 @@ def next_step(h, error, order, accepted, rejected_last, rules):
 
 
 @numba.njit(**_EXACT)
-def solve_stage(base, slopes, scale, widths, weights, kappa, rhs, guess, max_iter, rtol, work,
-                buffers):
-    """Newton from ``guess``; on failure first solve with ``κ/2^k`` (smallest ``k`` that
-    converges, ``k ≤ MAX_DEPTH``) and climb back (:func:`solvers.implicit.solve_stage`).
-    ``buffers``: the two (P, M) arrays of :func:`~solvers.kernels_numba_newton.newton`.
-    Returns ``(converged, rho, m, iterations)``."""
-    a, b = buffers
-    rho, m, its, ok, _ = newton(base, slopes, scale, widths, weights, kappa, rhs, guess,
-                                max_iter, rtol, work, a, b)
-    total = its
-    if ok:
-        return True, rho, m, total
-    level = 0
-    while not ok and level < MAX_DEPTH:
-        level += 1
-        rho, m, its, ok, _ = newton(base, slopes, scale, widths, weights,
-                                    kappa / 2.0 ** level, rhs, guess, max_iter, rtol, work, a, b)
-        total += its
-    if not ok:
-        return False, rho, m, total
-    for j in range(level - 1, -1, -1):
-        rho, m, its, ok, _ = newton(base, slopes, scale, widths, weights, kappa / 2.0 ** j,
-                                    rhs, m, max_iter, rtol, work, a, b)
-        total += its
-        if not ok:
-            return False, rho, m, total
-    return True, rho, m, total
-
-
-@numba.njit(**_EXACT)
 def stage(base, slopes, scale, widths, weights, kappa, rhs, t, m, slope, has_prev, t_prev,
           m_prev, h, max_iter, rtol, trust, work, buffers):
     """The stage with the moment predictor as its first guess (``_stage`` of
-    :mod:`solvers.stepping`). Returns ``(converged, rho, m, iterations)``."""
+    :mod:`solvers.stepping`), retried from ``m`` if that fails; each attempt is Newton from its
+    start and, on failure, first a solve with ``κ/2^k`` (smallest ``k`` that converges,
+    ``k ≤ MAX_DEPTH``) and the climb back (:func:`solvers.implicit.solve_stage`, written out
+    here: one compiled level less). ``buffers``: the two (P, M) arrays of
+    :func:`~solvers.kernels_numba_newton.newton`. Returns ``(converged, rho, m, iterations)``."""
     P = m.size
     change = np.empty(P)
     small = True
@@ -111,14 +87,31 @@ def stage(base, slopes, scale, widths, weights, kappa, rhs, t, m, slope, has_pre
         change[p] = c
         if not (abs(c) <= trust * (abs(m[p]) + 1e-12)):
             small = False
-    guess = m + change if small else m.copy()
-    ok, rho, mm, its = solve_stage(base, slopes, scale, widths, weights, kappa, rhs, guess,
-                                   max_iter, rtol, work, buffers)
-    if not ok and small:
-        ok, rho, mm, extra = solve_stage(base, slopes, scale, widths, weights, kappa, rhs,
-                                         m.copy(), max_iter, rtol, work, buffers)
-        its += extra
-    return ok, rho, mm, its
+    a, b = buffers
+    start = m + change if small else m.copy()
+    total = 0
+    for attempt in range(2 if small else 1):
+        if attempt == 1:
+            start = m.copy()
+        rho, mm, its, ok, _ = newton(base, slopes, scale, widths, weights, kappa, rhs, start,
+                                     max_iter, rtol, work, a, b)
+        total += its
+        level = 0
+        while not ok and level < MAX_DEPTH:
+            level += 1
+            rho, mm, its, ok, _ = newton(base, slopes, scale, widths, weights,
+                                         kappa / 2.0 ** level, rhs, start, max_iter, rtol, work,
+                                         a, b)
+            total += its
+        j = level - 1
+        while ok and j >= 0:  # climb back from κ/2^level
+            rho, mm, its, ok, _ = newton(base, slopes, scale, widths, weights, kappa / 2.0 ** j,
+                                         rhs, mm, max_iter, rtol, work, a, b)
+            total += its
+            j -= 1
+        if ok:
+            break
+    return ok, rho, mm, total
 
 
 @numba.njit(**_EXACT)
