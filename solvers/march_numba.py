@@ -217,9 +217,9 @@ def take_step(base, slopes, scale, widths, weights, t, rho, m, f, slope, has_pre
 
 @numba.njit(**_EXACT)
 def accept(counters, clock, h_step, fallback, clipped, max_steps):
-    """Bookkeeping of an accepted step of size ``h_step`` (both branches of :func:`run`): counts
-    the step, its positivity fallback and clip, and the extreme step sizes. True when the
-    number of steps exceeds ``max_steps``."""
+    """Counters of an accepted step of size ``h_step`` (fixed or adaptive, :func:`run`): the
+    step, its positivity fallback and clip, the extreme step sizes. True when the number of
+    steps exceeds ``max_steps``."""
     counters[0] += 1
     counters[3] += fallback
     counters[4] += clipped
@@ -250,33 +250,19 @@ def run(base, slopes, scale, widths, weights, save_at, k_start, k_stop, bdf2, dt
     rejected_last = clock[3] != 0.0
     has_prev = clock[6] != 0.0
     status = OK
+    fixed = dt > 0
     for k in range(k_start, k_stop):
         target = save_at[k]
-        if dt > 0:
+        start, j, count = t, 0, 0
+        if fixed:
             count = max(1, math.ceil((target - t) / dt * (1 - 1e-12)))
-            start = t
-            for j in range(1, count + 1):
-                t_next = start + (target - start) * j / count
-                if j == count:
-                    t_next = target
+        while (j < count) if fixed else (t < target):
+            if fixed:  # count equal steps to the target
+                j += 1
+                t_next = target if j == count else start + (target - start) * j / count
                 h_step = t_next - t
-                ok, nr, nm_, nf, ns, norm, order, its, fb, cl = take_step(
-                    base, slopes, scale, widths, weights, t, rho, m, f, slope, has_prev, t_prev,
-                    rho_prev, m_prev, h_step, bdf2, rtol, atol, max_iter, moment_rtol, rules,
-                    work, pool)
-                counters[2] += its
-                if not ok:
-                    clock[2] = h_step
-                    status = STAGE_FAILED
-                    break
-                t_prev, rho_prev, m_prev = t, rho, m
-                t = target if t_next == target else t + h_step
-                rho, m, f, slope, has_prev = nr, nm_, nf, ns, True
-                if accept(counters, clock, h_step, fb, cl, max_steps):
-                    status = BUDGET
-                    break
-        else:
-            while t < target:
+                lands = t_next == target
+            else:  # the controller's step, not overshooting nor leaving a sliver
                 remaining = target - t
                 if h >= remaining * (1 - 1e-12):
                     h_step = remaining
@@ -284,11 +270,18 @@ def run(base, slopes, scale, widths, weights, save_at, k_start, k_stop, bdf2, dt
                     h_step = remaining / 2
                 else:
                     h_step = h
-                ok, nr, nm_, nf, ns, norm, order, its, fb, cl = take_step(
-                    base, slopes, scale, widths, weights, t, rho, m, f, slope, has_prev, t_prev,
-                    rho_prev, m_prev, h_step, bdf2, rtol, atol, max_iter, moment_rtol, rules,
-                    work, pool)
-                counters[2] += its
+                lands = h_step == remaining
+            ok, nr, nm_, nf, ns, norm, order, its, fb, cl = take_step(
+                base, slopes, scale, widths, weights, t, rho, m, f, slope, has_prev, t_prev,
+                rho_prev, m_prev, h_step, bdf2, rtol, atol, max_iter, moment_rtol, rules, work,
+                pool)
+            counters[2] += its
+            if fixed:
+                if not ok:
+                    clock[2] = h_step
+                    status = STAGE_FAILED
+                    break
+            else:
                 accepted = ok and norm <= 1.0
                 h = next_step(h_step, norm if ok else 1e6, order, accepted, rejected_last, rules)
                 rejected_last = not accepted
@@ -298,12 +291,12 @@ def run(base, slopes, scale, widths, weights, save_at, k_start, k_stop, bdf2, dt
                         status = UNDERFLOW
                         break
                     continue
-                t_prev, rho_prev, m_prev = t, rho, m
-                t = target if h_step == remaining else t + h_step
-                rho, m, f, slope, has_prev = nr, nm_, nf, ns, True
-                if accept(counters, clock, h_step, fb, cl, max_steps):
-                    status = BUDGET
-                    break
+            t_prev, rho_prev, m_prev = t, rho, m
+            t = target if lands else t + h_step
+            rho, m, f, slope, has_prev = nr, nm_, nf, ns, True
+            if accept(counters, clock, h_step, fb, cl, max_steps):
+                status = BUDGET
+                break
         if status != OK:
             break
         _store(frames[k], rho)
