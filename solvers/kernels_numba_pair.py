@@ -6,8 +6,9 @@ substitutions, forward adjoint: each cell waits for the previous one), not by ar
 :func:`sweep_pair` runs the recurrences of two populations ``p`` and ``q`` interleaved in the
 same loops, so the processor overlaps two independent dependency chains: about half the time of
 two sweeps in a row. Every operation of each population is the one of
-:func:`~solvers.kernels_numba_sweep.sweep`, in the same order (same results to round-off; the
-agreement is tested in ``tests/solvers/test_kernels_pair.py``). :func:`evaluate` pairs the
+:func:`~solvers.kernels_numba_sweep.sweep`, in the same order (same results to round-off, bit
+for bit where the compiler forms the same fused multiply–adds; tested in
+``tests/solvers/test_kernels_pair.py``). :func:`evaluate` pairs the
 populations (``0, 1``, ``2, 3``, …; an odd last one gets the single sweep).
 """
 

@@ -27,8 +27,10 @@ def _stage(P: int, Q: int, M: int, seed: int) -> tuple[np.ndarray, ...]:
 @pytest.mark.parametrize(("P", "Q", "M"), [(2, 2, 3000), (3, 2, 2500), (4, 5, 1500), (2, 1, 2)])
 @pytest.mark.parametrize(("solve", "adjoint"), [(True, True), (True, False), (False, True)])
 def test_paired_sweep_gives_the_numbers_of_single_sweeps(P, Q, M, solve, adjoint):
-    """Same operations in the same order per population: bit-for-bit equal (P odd: the last one
-    by the single sweep; Q > 3: Jacobian levers stored and summed afterwards)."""
+    """Same operations in the same order per population: equal to round-off (bit for bit unless
+    the compiler contracts an expression into a fused multiply–add differently in the two
+    functions; P odd: the last one by the single sweep; Q > 3: Jacobian levers stored and
+    summed afterwards)."""
     base, slopes, m, scale, widths, weights, rhs = _stage(P, Q, M, seed=P * 100 + Q)
     kappa = 0.3
     start = np.random.default_rng(7).random((P, M))  # ρ read as given when solve is off
@@ -42,10 +44,10 @@ def test_paired_sweep_gives_the_numbers_of_single_sweeps(P, Q, M, solve, adjoint
     readout, magnitude = np.empty(P), np.empty(P)
     evaluate(base, slopes, m, slopes, scale, widths, weights, kappa, rhs, paired_rho, work, solve,
              adjoint, readout, magnitude, paired_jac)
-    assert np.array_equal(paired_rho, single_rho)
-    assert np.array_equal(readout, single[0])
-    assert np.array_equal(magnitude, single[1])
-    assert np.array_equal(paired_jac, single_jac)
+    assert np.allclose(paired_rho, single_rho, rtol=1e-14, atol=0.0)
+    assert np.allclose(readout, single[0], rtol=0.0, atol=1e-14 * single[1].max())
+    assert np.allclose(magnitude, single[1], rtol=1e-14, atol=0.0)
+    assert np.allclose(paired_jac, single_jac, rtol=0.0, atol=1e-12 * np.abs(single_jac).max())
     if adjoint:
         assert np.abs(paired_jac).max() > 0
 
