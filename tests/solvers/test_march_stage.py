@@ -72,3 +72,33 @@ def test_accept_counts_the_step_and_its_extremes():
     assert accept(counters, clock, 0.125, False, False, 2)
     assert counters.tolist() == [3, 0, 0, 1, 1]
     assert (clock[4], clock[5]) == (0.125, 0.5)
+
+
+
+def test_switches_are_run_time_booleans_so_the_sweeps_compile_once():
+    """Compiled callers pass ``ON``/``OFF`` (numpy booleans, typed as run-time ``bool``) where the
+    literals ``True``/``False`` would compile one specialisation of the sweeps per value."""
+    import numba
+    from numba.core import types
+
+    from solvers.kernels_numba import evaluate, workspace_arrays
+    from solvers.kernels_numba_sweep import OFF, ON
+
+    @numba.njit
+    def caller(base, slopes, m, scale, widths, weights, rhs, rho, work, readout, size, jac):
+        evaluate(base, slopes, m, slopes, scale, widths, weights, 0.1, rhs, rho, work, ON, ON,
+                 readout, size, jac)
+        evaluate(base, slopes, m, slopes, scale, widths, weights, 0.1, rhs, rho, work, OFF, ON,
+                 readout, size, jac)
+        evaluate(base, slopes, m, slopes, scale, widths, weights, 0.1, rhs, rho, work, ON, OFF,
+                 readout, size, jac)
+
+    P, M = 2, 20
+    rng = np.random.default_rng(3)
+    caller(rng.normal(size=(P, M - 1)), rng.normal(size=(P, P, M - 1)), np.ones(P),
+           np.ones((P, M - 1)), np.full(M, 0.05), np.ones((P, M)), rng.random((P, M)),
+           rng.random((P, M)), workspace_arrays(None, P, M), np.empty(P), np.empty(P),
+           np.zeros((P, P)))
+    switches = {signature[11:13] for signature in evaluate.signatures}
+    assert (types.boolean, types.boolean) in switches
+    assert not any(isinstance(t, types.Literal) for pair in switches for t in pair)
