@@ -2,7 +2,8 @@ r"""The numba twin of :mod:`solvers.kernels` (imported only when numba is instal
 
 Same arrays, same algorithm (subtraction-free pivots from the reduced column sums, Thomas
 substitutions, adjoint solve for the Jacobian), fused so that one Newton evaluation of a stage
-is one sweep per population:
+is one sweep per population (two populations share one, their recurrences interleaved:
+:mod:`solvers.kernels_numba_pair`):
 
 1. in blocks of :data:`BLOCK` edges, the scaled potential differences
    ``δ = base + Σ_q m_q slopes_q`` (affine in the unknown moments) and the Bernoulli
@@ -24,7 +25,8 @@ tail of :func:`solvers.stepping.take_step` and :func:`combine` its right-hand si
 once and cached on disk.
 
 Split by job: :mod:`solvers.kernels_numba_bernoulli` (the coefficients),
-:mod:`solvers.kernels_numba_sweep` (one fused sweep), :mod:`solvers.kernels_numba_newton` (the
+:mod:`solvers.kernels_numba_sweep` (one fused sweep), :mod:`solvers.kernels_numba_pair` (two
+populations per sweep, their recurrences interleaved), :mod:`solvers.kernels_numba_newton` (the
 Newton iteration), :mod:`solvers.kernels_numba_step` (the step tail); this module holds the
 Python-facing calls of :class:`solvers.kernels.StageKernel`. None of them imports
 :mod:`solvers.kernels` (which imports this module lazily), so there is no import cycle.
@@ -38,12 +40,13 @@ import numpy as np
 
 from solvers.kernels_numba_bernoulli import bernoulli_values, coefficients, exp_negative
 from solvers.kernels_numba_newton import newton
-from solvers.kernels_numba_step import combine, finish_step
-from solvers.kernels_numba_sweep import BLOCK, evaluate, sweep
+from solvers.kernels_numba_pair import evaluate, sweep_pair
+from solvers.kernels_numba_step import combine_into, finish_into
+from solvers.kernels_numba_sweep import BLOCK, sweep
 
-__all__ = ["BLOCK", "STAGE_PIECES", "bernoulli_values", "coefficients", "combine", "evaluate",
-           "exp_negative", "finish_step", "jacobian_call", "newton", "newton_call", "solve_call",
-           "sweep"]
+__all__ = ["BLOCK", "STAGE_PIECES", "bernoulli_values", "coefficients", "combine", "combine_into",
+           "evaluate", "exp_negative", "finish_into", "finish_step", "jacobian_call", "newton",
+           "newton_call", "solve_call", "sweep", "sweep_pair"]
 
 
 def workspace_arrays(workspace: dict[str, Any] | None, P: int, M: int
@@ -54,7 +57,7 @@ def workspace_arrays(workspace: dict[str, Any] | None, P: int, M: int
         E = M - 1
         work["numba_shape"] = (P, M)
         work["numba_work"] = (np.empty((P, E)), np.empty((P, E)), np.empty((P, E)),
-                              np.empty((P, M)), np.empty((4, BLOCK)))
+                              np.empty((P, M)), np.empty((8, BLOCK)))
     return work["numba_work"]
 
 
@@ -104,7 +107,21 @@ def newton_call(base: np.ndarray, slopes: np.ndarray, scale: np.ndarray, widths:
     P, M = rhs.shape
     return newton(base, slopes, scale, widths, weights, float(kappa), rhs,
                   np.asarray(m_guess, dtype=float), int(max_iter), float(rtol),
-                  workspace_arrays(workspace, P, M))
+                  workspace_arrays(workspace, P, M), np.empty((P, M)), np.empty((P, M)))
+
+
+def finish_step(rho: np.ndarray, rhs: np.ndarray, kappa: float, rho_n: np.ndarray,
+                f_n: np.ndarray, rho_prev: np.ndarray, ratio: float, h: float,
+                weights: np.ndarray, widths: np.ndarray) -> tuple[np.ndarray, ...]:
+    """:func:`~solvers.kernels_numba_step.finish_into` with a fresh ``f`` (the signature of
+    :func:`solvers.kernels.finish_step_numpy`)."""
+    return finish_into(rho, rhs, float(kappa), rho_n, f_n, rho_prev, float(ratio), float(h),
+                       weights, widths, np.empty(rho.shape))
+
+
+def combine(x: np.ndarray, cx: float, y: np.ndarray, cy: float) -> np.ndarray:
+    """``cx·x + cy·y`` (:func:`~solvers.kernels_numba_step.combine_into` into a fresh array)."""
+    return combine_into(np.empty(x.shape), x, float(cx), y, float(cy))
 
 
 STAGE_PIECES = {"solve": solve_call, "jacobian": jacobian_call, "newton": newton_call,

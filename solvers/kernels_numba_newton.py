@@ -1,7 +1,7 @@
 r"""The compiled Newton iteration of one stage (the twin of :func:`solvers.implicit.newton_stage`).
 
 Newton with a trust region on ``R(m) = w·ρ(m) − m``; each evaluation is one
-:func:`solvers.kernels_numba_sweep.evaluate` (the Jacobian fused with it when likely needed).
+:func:`solvers.kernels_numba_pair.evaluate` (the Jacobian fused with it when likely needed).
 """
 
 from __future__ import annotations
@@ -10,7 +10,8 @@ import numba
 import numpy as np
 
 from solvers.kernels_numba_bernoulli import JIT
-from solvers.kernels_numba_sweep import evaluate
+from solvers.kernels_numba_pair import evaluate
+from solvers.kernels_numba_sweep import OFF, ON
 
 
 @numba.njit(**JIT)
@@ -55,6 +56,29 @@ def _scaled_norm(residual, magnitude):
     return worst
 
 
+@numba.njit(**JIT)
+def _residual(readout, point, size):
+    """``(R, s, ‖R/s‖_∞)`` with ``R = readout − point`` and ``s = max(size, 1e-300)`` (NaN kept),
+    written as loops (numba compiles a kernel per array expression: seconds on a cold cache)."""
+    P = point.size
+    residual = np.empty(P)
+    magnitude = np.empty(P)
+    for p in range(P):
+        residual[p] = readout[p] - point[p]
+        value = size[p]
+        magnitude[p] = value if not value < 1e-300 else 1e-300
+    return residual, magnitude, _scaled_norm(residual, magnitude)
+
+
+@numba.njit(**JIT)
+def _plus(x, y):
+    """``x + y`` as a loop (see :func:`_residual`)."""
+    out = np.empty(x.size)
+    for p in range(x.size):
+        out[p] = x[p] + y[p]
+    return out
+
+
 FUSE_JACOBIAN_ABOVE = 1e-5
 """A trial point is evaluated with its Jacobian fused in when the current scaled residual is above
 this (Newton will then probably need it); otherwise the Jacobian is computed only if needed."""
@@ -62,26 +86,24 @@ this (Newton will then probably need it); otherwise the Jacobian is computed onl
 
 @numba.njit(**JIT)
 def newton(base, slopes, scale, widths, weights, kappa, rhs, m_guess, max_iter, rtol,
-           work):
+           work, rho, spare):
     """Newton with trust region on ``R(m) = w·ρ(m) − m`` (see :func:`solvers.implicit.newton_stage`).
 
-    Returns ``(rho, m, iterations, converged, residual)``.
+    ``rho`` and ``spare`` (P, M) hold the densities of the current point and of a trial point
+    (swapped when a trial is taken). Returns ``(rho, m, iterations, converged, residual)``,
+    ``rho`` being one of the two.
     """
-    P, M = rhs.shape
+    P = rhs.shape[0]
     m = m_guess.copy()
-    rho = np.empty((P, M))
-    spare = np.empty((P, M))
     readout = np.empty(P)
     size = np.empty(P)
     jac = np.zeros((P, P))
     trial = np.empty(P)
     step = np.empty(P)
     direction = np.empty(P)
-    evaluate(base, slopes, m, slopes, scale, widths, weights, kappa, rhs, rho, work, True, True,
+    evaluate(base, slopes, m, slopes, scale, widths, weights, kappa, rhs, rho, work, ON, ON,
              readout, size, jac)
-    residual = readout - m
-    magnitude = np.maximum(size, 1e-300)
-    norm = _scaled_norm(residual, magnitude)
+    residual, magnitude, norm = _residual(readout, m, size)
     jac_ready = True
     radius = np.inf
     iterations = 1
@@ -92,22 +114,22 @@ def newton(base, slopes, scale, widths, weights, kappa, rhs, m_guess, max_iter, 
             if not abs(residual[p]) <= rtol * magnitude[p]:
                 done = False
         if done:
-            return rho, m + residual, iterations, True, norm
+            return rho, _plus(m, residual), iterations, True, norm
         if iterations >= max_iter or not np.isfinite(norm):
-            return rho, m + residual, iterations, False, np.inf
+            return rho, _plus(m, residual), iterations, False, np.inf
         if not have_direction:
             if not jac_ready:
                 evaluate(base, slopes, m, slopes, scale, widths, weights, kappa, rhs, rho, work,
-                         False, True, readout, size, jac)
+                         OFF, ON, readout, size, jac)
             if not _newton_direction(jac, residual, direction):
-                return rho, m + residual, iterations, False, np.inf
+                return rho, _plus(m, residual), iterations, False, np.inf
             have_direction = True
         length = 0.0
         for p in range(P):
             step[p] = direction[p]
             length = max(length, abs(step[p]))
         if not np.isfinite(length):
-            return rho, m + residual, iterations, False, np.inf
+            return rho, _plus(m, residual), iterations, False, np.inf
         if length > radius:
             for p in range(P):
                 step[p] *= radius / length
@@ -116,11 +138,9 @@ def newton(base, slopes, scale, widths, weights, kappa, rhs, m_guess, max_iter, 
             trial[p] = m[p] + step[p]
         fuse = norm > FUSE_JACOBIAN_ABOVE
         evaluate(base, slopes, trial, slopes, scale, widths, weights, kappa, rhs, spare, work,
-                 True, fuse, readout, size, jac)
+                 ON, fuse, readout, size, jac)
         iterations += 1
-        new_residual = readout - trial
-        new_magnitude = np.maximum(size, 1e-300)
-        new_norm = _scaled_norm(new_residual, new_magnitude)
+        new_residual, new_magnitude, new_norm = _residual(readout, trial, size)
         if new_norm < norm:
             m = trial.copy()
             norm = new_norm
@@ -137,5 +157,5 @@ def newton(base, slopes, scale, widths, weights, kappa, rhs, m_guess, max_iter, 
             for p in range(P):
                 biggest = max(biggest, abs(m[p]))
             if radius <= 1e-15 * biggest:
-                return rho, m + residual, iterations, False, np.inf
+                return rho, _plus(m, residual), iterations, False, np.inf
             jac_ready = False

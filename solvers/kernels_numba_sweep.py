@@ -3,13 +3,14 @@ r"""One fused sweep per population of a Scharfetter–Gummel stage (numba; see
 
 :func:`sweep` computes, block by block, ``δ = base + Σ_q m_q slopes_q``, the Bernoulli
 coefficients, the subtraction-free pivots, the forward substitution and the forward adjoint,
-then one backward sweep gives ``ρ``, the readouts and the Jacobian row; :func:`evaluate` runs it
-for every population.
+then one backward sweep gives ``ρ``, the readouts and the Jacobian row;
+:func:`solvers.kernels_numba_pair.evaluate` runs it (or its paired form) for every population.
 """
 
 from __future__ import annotations
 
 import numba
+import numpy as np
 
 from solvers.kernels_numba_bernoulli import JIT, coefficients
 
@@ -20,6 +21,11 @@ FLUSH = 1e-300
 underflowed, the recurrences decay by a factor close to 1 per cell on fine grids and would cross
 the subnormal range (below 2.2e-308, where arithmetic is about 100× slower) over thousands of
 cells; the change is below 1e-300 per cell, far under any tolerance, and keeps ``ρ ≥ 0``."""
+
+ON, OFF = np.True_, np.False_
+"""The switches ``solve``/``adjoint`` of :func:`~solvers.kernels_numba_pair.evaluate` as compiled
+callers pass them: numba types numpy booleans as run-time ``bool``, so the sweeps are compiled once,
+whereas the literals ``True``/``False`` would each compile a specialisation (seconds each)."""
 
 RESCALE_EVERY = 8
 """The pivot recurrence is renormalised every this many cells (its two components change by the
@@ -169,12 +175,12 @@ def sweep(p, base, slopes, m, ddelta, scale, widths, weights, kappa, rhs, rho, w
                 jac[p, 2] += j2
         else:
             for q in range(nd):
-                jac[p, q] += _dot(directions[q], dp, E)
+                jac[p, q] += dot(directions[q], dp, E)
     return total, absolute
 
 
 @numba.njit(inline="always", **JIT)
-def _dot(u, v, n):
+def dot(u, v, n):
     """``Σ_{i<n} u_i v_i`` with four partial sums."""
     s0 = s1 = s2 = s3 = 0.0
     head = n - n % 4
@@ -186,18 +192,3 @@ def _dot(u, v, n):
     for i in range(head, n):
         s0 += u[i] * v[i]
     return (s0 + s1) + (s2 + s3)
-
-
-@numba.njit(**JIT)
-def evaluate(base, slopes, m, ddelta, scale, widths, weights, kappa, rhs, rho, work, solve,
-             adjoint, readout, magnitude, jac):
-    """All populations: :func:`sweep` for each (``work`` from :func:`_workspace`)."""
-    if adjoint:
-        jac[:, :] = 0.0
-    for p in range(rhs.shape[0]):
-        total, absolute = sweep(p, base, slopes, m, ddelta, scale, widths, weights, kappa, rhs,
-                                rho, work, solve, adjoint, jac)
-        readout[p] = total
-        magnitude[p] = absolute
-
-

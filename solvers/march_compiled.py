@@ -62,6 +62,7 @@ def integrate_compiled(problem: StageProblem, rho0: np.ndarray, save_at: Sequenc
     clock = np.array([state.t, state.t, h0, 0.0, np.inf, 0.0, 0.0])
     counters = np.zeros(5, dtype=np.int64)
     work = workspace_arrays(problem.workspace, P, M)
+    pool = np.empty((7, P, M))  # the loop's densities, derivatives, right-hand sides (reused)
     arrays = (state.rho, np.asarray(state.m, dtype=float), state.f,
               np.asarray(problem.readout(state.f), dtype=float), np.zeros((P, M)), np.zeros(P))
     bar = progress_bar(progress, span)
@@ -73,7 +74,7 @@ def integrate_compiled(problem: StageProblem, rho0: np.ndarray, save_at: Sequenc
             status, *state_arrays = kernel.run(
                 base, slopes, problem.scale, problem.widths, problem.weights, save_at, k_start, k_stop,
                 scheme == "bdf2", -1.0 if dt is None else float(dt), float(rtol), float(atol),
-                int(max_steps), 60, float(problem.moment_rtol), rules, work, *arrays, clock,
+                int(max_steps), 60, float(problem.moment_rtol), rules, work, pool, *arrays, clock,
                 counters, frames)
             arrays = tuple(state_arrays)
             if bar is not None:
