@@ -33,11 +33,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from solvers.kernels import numba_available
 from solvers.rescaled.paths import ahead, bdf2_slope, hold, saturate, third
+from solvers.rescaled.smearing import rates
 
 
 def assemble_numpy(values: np.ndarray, half: np.ndarray, velocity: np.ndarray, rate: np.ndarray,
@@ -192,23 +194,25 @@ def carried_numpy(q: np.ndarray, f: np.ndarray, q_prev: np.ndarray, q_new: np.nd
 @dataclass(frozen=True)
 class FrameKernel:
     """:func:`assemble_numpy`, :func:`moments_numpy`, :func:`follow_numpy`,
-    :func:`carried_numpy` or their numba twins."""
+    :func:`carried_numpy`, :func:`solvers.rescaled.smearing.rates` or their numba twins."""
 
     name: str
     assemble: Callable[..., tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]
     moments: Callable[..., np.ndarray]
     follow: Callable[..., np.ndarray]
     carried: Callable[..., np.ndarray]
+    smearing: Callable[..., Any]
 
 
-FRAME_NUMPY = FrameKernel("numpy", assemble_numpy, moments_numpy, follow_numpy, carried_numpy)
+FRAME_NUMPY = FrameKernel("numpy", assemble_numpy, moments_numpy, follow_numpy, carried_numpy,
+                          rates)
 
 
 def frame_kernel(name: str) -> FrameKernel:
     """The kernel pair for ``name`` (``"numba"`` or ``"numpy"``, as resolved by
     :func:`solvers.kernels.stage_kernel`)."""
     if name == "numba" and numba_available():
-        from solvers.rescaled.kernels_numba import assemble, carried, follow, moments
+        from solvers.rescaled.kernels_numba import assemble, carried, follow, moments, smearing
 
-        return FrameKernel("numba", assemble, moments, follow, carried)
+        return FrameKernel("numba", assemble, moments, follow, carried, smearing)
     return FRAME_NUMPY

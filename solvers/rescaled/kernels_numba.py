@@ -192,3 +192,64 @@ def carried(q, f, q_prev, q_new, frame, previous, new, h, h1, h2, centres, width
             total += abs(q_new[k, i] - value) * widths[i]
         out[k] = total
     return out
+
+
+@numba.njit(**_JIT)
+def _bernoulli(u):
+    if abs(u) < 1e-8:
+        return 1.0 - u / 2
+    if u > 700.0:
+        return 0.0
+    return u / math.expm1(u)
+
+
+@numba.njit(**_JIT)
+def smearing(q, delta, half, D, centres, widths):
+    """Rows ``(growth, κ, cells per std)`` (3, P): the twin of
+    :func:`solvers.rescaled.smearing.rates`, two passes per population."""
+    P, M = q.shape
+    out = np.empty((3, P))
+    widest = widths.max()
+    for p in range(P):
+        mass = 0.0
+        first = 0.0
+        for i in range(M):
+            mass += q[p, i] * widths[i]
+            first += q[p, i] * centres[i] * widths[i]
+        zbar = first / mass
+        var_z = 0.0
+        for i in range(M):
+            var_z += q[p, i] * (centres[i] - zbar) ** 2 * widths[i]
+        var_z /= mass
+        diffusion = D[p] / (half[p] * half[p])
+        excess = 0.0
+        norm = 0.0
+        zsum = 0.0
+        bsum = 0.0
+        zz = 0.0
+        zb = 0.0
+        for i in range(M - 1):
+            gap = centres[i + 1] - centres[i]
+            d = delta[p, i]
+            forward = _bernoulli(d) * q[p, i]
+            backward = _bernoulli(-d) * q[p, i + 1]
+            total = forward + backward
+            share = abs(forward - backward) / total if total > 0 else 0.0
+            weight = (q[p, i] + q[p, i + 1]) / 2 * gap / mass
+            a = abs(d) / 2
+            spurious = a * a / 3 if a < 1e-3 else a / math.tanh(a) - 1.0
+            excess += spurious * share * weight
+            face = (centres[i] + centres[i + 1]) / 2
+            drift = -diffusion * d / gap
+            norm += weight
+            zsum += weight * face
+            bsum += weight * drift
+            zz += weight * face * face
+            zb += weight * face * drift
+        zmean, bmean = zsum / norm, bsum / norm
+        covariance = zb / norm - zmean * bmean
+        spread = zz / norm - zmean * zmean
+        out[0, p] = 2 * diffusion * excess / var_z
+        out[1, p] = max(-covariance / spread, 0.0)
+        out[2, p] = math.sqrt(var_z) / widest
+    return out

@@ -25,7 +25,9 @@ lets a wide profile slide across it (or too few cells) shows here.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -66,18 +68,23 @@ def rates(q: np.ndarray, delta: np.ndarray, half: np.ndarray, D: np.ndarray,
 
 @dataclass(frozen=True)
 class Smearing:
-    """The running estimate ``e`` (P,) at time ``t`` and ``total``, ``e`` plus the aliasing
-    error there: the expected relative error of the variance of each population."""
+    """The running estimate ``e`` (P,) at time ``t`` and ``per_std``, the cells per standard
+    deviation there (for the aliasing part, :meth:`total`)."""
 
     t: float
     error: np.ndarray
-    total: np.ndarray
+    per_std: np.ndarray
 
     def advanced(self, t: float, q: np.ndarray, delta: np.ndarray, half: np.ndarray,
-                 D: np.ndarray, centres: np.ndarray, widths: np.ndarray) -> Smearing:
+                 D: np.ndarray, centres: np.ndarray, widths: np.ndarray,
+                 kernel: Callable[..., Any] = rates) -> Smearing:
         """The estimate at ``t`` (one backward-Euler step from ``self.t`` with the rates of the
-        level at ``t``)."""
-        growth, kappa, per_std = rates(q, delta, half, D, centres, widths)
+        level at ``t``; the rates by ``kernel``, :func:`rates` or its numba twin)."""
+        growth, kappa, per_std = kernel(q, delta, half, D, centres, widths)
         h = t - self.t
-        error = (self.error + h * growth) / (1 + 2 * kappa * h)
-        return Smearing(t=t, error=error, total=error + aliasing_error(per_std))
+        return Smearing(t=t, error=(self.error + h * growth) / (1 + 2 * kappa * h),
+                        per_std=per_std)
+
+    def total(self) -> np.ndarray:
+        """The expected relative error of each variance: ``e`` plus the aliasing error."""
+        return self.error + aliasing_error(self.per_std)

@@ -196,6 +196,7 @@ def _run(model: Model, nm: NumericModel, gamma: float, t_final: float,
     m0 = problem.readout(q0)
     check(m0, mean0)
     moments, advance = frame_kernel(kernel_name).moments, frame_kernel(kernel_name).follow
+    smeared = frame_kernel(kernel_name).smearing
     for _ in range(3):  # the rates seen on a moving frame: little flow across it, no upwind bias
         move, grow = placement_rates(frame, grid, q0, problem.operator(q0, m0, 0.0), window,
                                      domain, nm.D, moments)
@@ -203,7 +204,7 @@ def _run(model: Model, nm: NumericModel, gamma: float, t_final: float,
         problem = build(frame, grid)
     state = StepState(t=0.0, rho=q0, m=m0, f=problem.operator(q0, m0, 0.0), frame=frame)
     last = {"problem": problem, "smearing": Smearing(t=0.0, error=np.zeros(nm.P),
-                                                     total=np.zeros(nm.P))}
+                                                     per_std=np.full(nm.P, np.inf))}
     record = {}
 
     def smear(now: StepState) -> None:
@@ -211,8 +212,8 @@ def _run(model: Model, nm: NumericModel, gamma: float, t_final: float,
         made = made if made.frame is now.frame else build(now.frame, grid)
         delta = made.coupling.differences(now.m, now.t)
         last["smearing"] = last["smearing"].advanced(now.t, now.rho, delta, now.frame.half, nm.D,
-                                                     grid.centres, grid.widths)
-        record[now.t] = last["smearing"].total
+                                                     grid.centres, grid.widths, smeared)
+        record[now.t] = last["smearing"]
 
     smear(state)
 
@@ -229,7 +230,7 @@ def _run(model: Model, nm: NumericModel, gamma: float, t_final: float,
                              atol=atol, max_steps=max_steps, desc="rescaled")
     if states[-1].t not in record:
         smear(states[-1])
-    error = np.array([record[s.t] for s in states])
+    error = np.array([record[s.t].total() for s in states])
     info = {"scheme": scheme, "kernel": kernel_name, "dt": dt, "rtol": rtol, "atol": atol,
             **counters, "variance_error": error, "wall_time": clock.perf_counter() - started}
     if error.max() > VARIANCE_TOLERANCE:
