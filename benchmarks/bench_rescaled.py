@@ -137,7 +137,7 @@ def layer() -> None:
         var = D / rate + (0.25 - D / rate) * np.exp(-2 * rate * times)
         error = np.max(np.abs(sol.var[:, 0] / var - 1))
         print(f"wide start at a wall γ = {gamma:.0e}: relative variance error {error:.1e} "
-              f"(≤ 1e-2; 0.11 with a window held at the wall), estimated "
+              f"(≤ 1e-2; 0.11 with the former window rule), estimated "
               f"{sol.info['variance_error'].max():.1e}, {len(caught)} warnings, "
               f"{sol.info['steps']} steps", flush=True)
 
