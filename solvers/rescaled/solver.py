@@ -35,6 +35,9 @@ from solvers.stepping import StepState, check_step_options, march
 GAMMA_MAX = 1e14
 """Largest coupling of the zoomed solvers: beyond it the moments, known to round-off, no longer
 fix the drift across a concentration width (``γ ε`` times their rounding exceeds O(1))."""
+MIN_CELLS_PER_STD = 1.0
+"""Below this many cells per standard deviation a failed run names the resolution as its
+cause (measured: the frame no longer follows the profile below about 0.8)."""
 VARIANCE_TOLERANCE = 1e-2
 """Expected relative variance error (:mod:`solvers.rescaled.smearing`) above which the zoomed
 solvers emit a :class:`ResolutionWarning` (the default tolerance of :mod:`solvers.resolution`)."""
@@ -226,8 +229,20 @@ def _run(model: Model, nm: NumericModel, gamma: float, t_final: float,
         return last["problem"]
 
     started = clock.perf_counter()
-    states, counters = march(stage_for, state, times, scheme=scheme, dt=dt, rtol=rtol,
-                             atol=atol, max_steps=max_steps, desc="rescaled")
+    try:
+        states, counters = march(stage_for, state, times, scheme=scheme, dt=dt, rtol=rtol,
+                                 atol=atol, max_steps=max_steps, desc="rescaled")
+    except RuntimeError as error:
+        per_std = last["smearing"].per_std
+        if np.min(per_std) >= MIN_CELLS_PER_STD:
+            raise
+        p = int(np.argmin(per_std))
+        raise RuntimeError(
+            f"{error}; on {cells} cells the window of population {model.names[p]!r} resolves "
+            f"its standard deviation by only {per_std[p]:.2g} cells, too few for the frame "
+            f"to follow the profile: use cells >= "
+            f"{int(np.ceil(cells * MIN_CELLS_PER_STD / per_std[p]))} or a smaller window "
+            f"(window={window:g})") from error
     if states[-1].t not in record:
         smear(states[-1])
     error = np.array([record[s.t].total() for s in states])
@@ -237,8 +252,8 @@ def _run(model: Model, nm: NumericModel, gamma: float, t_final: float,
         k, p = np.unravel_index(int(np.argmax(error)), error.shape)
         need = int(np.ceil(cells * error[k, p] / VARIANCE_TOLERANCE * 1.25))
         warnings.warn(f"the variance of population {model.names[p]!r} may be off by about "
-                      f"{error[k, p]:.2g} (relative) at t={states[k].t:.6g}: on {cells} cells the "
-                      f"flux smears a profile that moves across them (expected error above "
+                      f"{error[k, p]:.2g} (relative) at t={states[k].t:.6g}: on {cells} cells "
+                      f"the flux smears a profile that moves across them (expected error above "
                       f"{VARIANCE_TOLERANCE:g}); use about cells={need} or more",
                       ResolutionWarning, stacklevel=3)
     return _assemble(model, nm, gamma, scheme, grid, states, info)

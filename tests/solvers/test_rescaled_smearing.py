@@ -100,3 +100,12 @@ def test_a_uniform_start_keeps_room_for_the_tails_it_grows():
     assert np.max(np.abs(sol.var / reference.var - 1)) < 1e-2
     assert np.max(np.abs(sol.mean - reference.mean) / np.sqrt(reference.var)) < 1e-2
     np.testing.assert_allclose(sol.mass, 1.0, atol=1e-12)
+
+
+def test_a_window_too_coarse_to_follow_its_profile_fails_with_advice():
+    # 12 cells on ±10 standard deviations: 0.6 cells per std, and the frame chases the
+    # discretisation of its own profile (step size underflow); the error names the cause
+    with pytest.raises(RuntimeError, match=r"step size underflow.*resolves its standard "
+                       r"deviation by only 0\.\d+ cells.*use cells >= 2\d"):
+        solve_rescaled(_ou(), gamma=1e6, t_final=1e-5, cells=12,
+                       initial=Gaussian(0.0, 4.24e-4))
