@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 import sympy as sp
+from sympy.printing.numpy import NumPyPrinter
 
 from meanfield.expressions import t, x
 from meanfield.model import Model
@@ -225,20 +226,22 @@ class NumericModel:
     def table(self, points: np.ndarray) -> np.ndarray:
         """``[f_p, Φ_p0, …, Φ_p(J−1), Ψ_p]`` at ``points[p]`` (P, N) for every ``p``: (P, J + 2, N).
 
-        One call of one lambdified function for the whole model (``Φ_pj`` is 0 where
-        ``g_pj = 0``), for solvers that evaluate the model at new points every step.
+        One lambdified call per distinct expression of the model, on the stacked points of
+        every population that uses it (``Φ_pj`` is 0 where ``g_pj = 0``; powers printed as
+        products), for solvers that evaluate the model at new points every step.
         """
         points = np.asarray(points, dtype=float)
         out = np.empty((self.P, self.J + 2, points.shape[-1]))
-        function = self.__dict__.get("_table")
-        if function is None:  # compiled on first use, kept with this numeric view
-            function = _table_function(self.model)
-            object.__setattr__(self, "_table", function)
+        groups = self.__dict__.get("_table")
+        if groups is None:  # compiled on first use, kept with this numeric view
+            groups = _table_groups(self.model)
+            object.__setattr__(self, "_table", groups)
         with np.errstate(over="ignore", under="ignore"):
-            values = function(*points)
-        rows = out.reshape(-1, points.shape[-1])
-        for k, value in enumerate(values):
-            rows[k] = value
+            for function, rows, columns in groups:
+                if rows is None:  # every population, the same column
+                    out[:, columns] = function(points)
+                else:
+                    out[rows, columns] = function(points[rows])
         return out
 
     def potential(self, p: int, points: np.ndarray, m: np.ndarray, gamma: float,
@@ -264,17 +267,40 @@ def field_functions(model: Model, p: int) -> tuple[Callable[..., Any], Callable[
             sp.lambdify((x, *symbols), sp.diff(expr, x), modules="numpy", docstring_limit=0))
 
 
-def _table_function(model: Model) -> Callable[..., Any]:
-    """The lambdified list ``[f_p(x_p), Φ_pj(x_p) (g_pj ≠ 0, else 0), Ψ_p(x_p)]`` over ``p``."""
-    symbols = sp.symbols(f"_x0:{model.P}", real=True)
-    entries = []
+class _ProductPrinter(NumPyPrinter):
+    """numpy code with every power ``u**k``, ``2 ≤ k ≤ 8``, printed as the product
+    ``(u*u*…*u)``: numpy evaluates ``x**3`` elementwise through ``pow``, ~30× slower."""
+
+    def _print_Pow(self, expr: sp.Pow, rational: bool = False) -> str:
+        if expr.exp.is_Integer and 2 <= int(expr.exp) <= 8:
+            return "(" + "*".join([f"({self._print(expr.base)})"] * int(expr.exp)) + ")"
+        return super()._print_Pow(expr, rational=rational)
+
+
+def _table_groups(model: Model) -> list[tuple[Callable[..., Any], Any, Any]]:
+    """``[f_p, Φ_pj (g_pj ≠ 0, else 0), Ψ_p]`` over ``p``, grouped by expression: one
+    lambdified function per distinct expression of ``x`` with the ``(rows, columns)`` of the
+    table it fills (populations with the same drift, the same ``Φ_pj`` or the same read-out
+    share one evaluation on the stacked points of their windows; ``rows`` is ``None`` and
+    ``columns`` one index when every population uses it in the same column)."""
+    groups: dict[sp.Expr, list[tuple[int, int]]] = {}
     for p, pop in enumerate(model.populations):
         phis = [*model.phi[p], *(inp.phi[p] for inp in model.inputs)]
         g = [*model.g[p], *(inp.g[p] for inp in model.inputs)]
         row = [pop.drift, *(phi if float(gj) != 0 else sp.Integer(0)
                             for phi, gj in zip(phis, g, strict=True)), model.psi[p]]
-        entries += [sp.sympify(e).subs(x, symbols[p]) for e in row]
-    return sp.lambdify(symbols, entries, modules="numpy", docstring_limit=0)
+        for k, entry in enumerate(row):
+            groups.setdefault(sp.sympify(entry), []).append((p, k))
+    out = []
+    for expression, places in groups.items():
+        rows, columns = (np.array(index) for index in zip(*places, strict=True))
+        function = sp.lambdify(x, expression, modules="numpy", docstring_limit=0,
+                               printer=_ProductPrinter)
+        if np.array_equal(rows, np.arange(model.P)) and np.all(columns == columns[0]):
+            out.append((function, None, int(columns[0])))
+        else:
+            out.append((function, rows[:, None], columns[:, None]))
+    return out
 
 
 COEFFICIENTS = sp.IndexedBase("c")

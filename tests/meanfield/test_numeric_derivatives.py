@@ -78,3 +78,21 @@ def test_rng_fixture_is_seeded(rng):
     from conftest import SEED
 
     np.testing.assert_array_equal(rng.random(4), np.random.default_rng(SEED).random(4))
+
+
+@pytest.mark.parametrize("name", ["chemical", "chemical_single", "current_balanced",
+                                  "linear_ou", "two_populations_with_an_input"])
+def test_table_equals_the_model_pieces_evaluated_one_by_one(name, rng):
+    # the table groups populations that share an expression and prints powers as products:
+    # the same numbers as f, Φ and Ψ evaluated population by population (to round-off)
+    model = (_two_population_model() if name == "two_populations_with_an_input"
+             else getattr(mf.models, name)())
+    nm = numeric(model)
+    points = rng.normal(size=(model.P, 57)) * 2
+    table = nm.table(points)
+    for p in range(model.P):
+        np.testing.assert_allclose(table[p, 0], nm.f[p](points[p]), rtol=1e-12, atol=1e-14)
+        for j in range(nm.J):
+            expected = nm.phi[p][j](points[p]) if nm.g[p, j] != 0 else 0.0
+            np.testing.assert_allclose(table[p, 1 + j], expected, rtol=1e-13, atol=1e-15)
+        np.testing.assert_allclose(table[p, -1], nm.psi[p](points[p]), rtol=1e-14)
