@@ -231,13 +231,13 @@ def smearing(q, delta, half, D, centres, widths):
         for i in range(M - 1):
             gap = centres[i + 1] - centres[i]
             d = delta[p, i]
-            forward = _bernoulli(d) * q[p, i]
-            backward = _bernoulli(-d) * q[p, i + 1]
+            b = _bernoulli(d)  # B(−d) = B(d) + d and (|d|/2)coth(|d|/2) = B(|d|) + |d|/2
+            forward = b * q[p, i]
+            backward = (b + d) * q[p, i + 1]
             total = forward + backward
             share = abs(forward - backward) / total if total > 0 else 0.0
             weight = (q[p, i] + q[p, i + 1]) / 2 * gap / mass
-            a = abs(d) / 2
-            spurious = a * a / 3 if a < 1e-3 else a / math.tanh(a) - 1.0
+            spurious = d * d / 12 if abs(d) < 2e-3 else min(b, b + d) + abs(d) / 2 - 1.0
             excess += spurious * share * weight
             face = (centres[i] + centres[i + 1]) / 2
             drift = -diffusion * d / gap
