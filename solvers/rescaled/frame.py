@@ -80,8 +80,9 @@ class ZoomGrid:
 class Frame:
     """The windows ``x = centre_p + half_p z`` at time ``t`` and the velocities ``centre'``,
     ``half'`` used in the stage; ``t_prev``, ``centre_prev``, ``half_prev`` are the frame of the
-    level before and ``mean_prev``, ``log_std_prev`` the statistics of the profile there (the
-    history of :func:`follow`; ``None`` at the start)."""
+    level before, ``mean_prev``, ``log_std_prev`` the statistics of the profile there and
+    ``rates_prev`` their rates ``(μ', (log σ)')`` (2, P); the ``*_prev2`` fields the same one
+    level further back (the history of :func:`follow`; ``None`` until there is one)."""
 
     t: float
     centre: np.ndarray
