@@ -204,7 +204,7 @@ def _bernoulli(u):
 
 
 @numba.njit(**_JIT)
-def smearing(q, delta, half, D, centres, widths):
+def smearing(q, base, slopes, m, half, D, centres, widths):
     """Rows ``(growth, κ, cells per std)`` (3, P): the twin of
     :func:`solvers.rescaled.smearing.rates`, two passes per population."""
     P, M = q.shape
@@ -230,7 +230,9 @@ def smearing(q, delta, half, D, centres, widths):
         zb = 0.0
         for i in range(M - 1):
             gap = centres[i + 1] - centres[i]
-            d = delta[p, i]
+            d = base[p, i]
+            for k in range(m.size):
+                d += slopes[p, k, i] * m[k]
             b = _bernoulli(d)  # B(−d) = B(d) + d and (|d|/2)coth(|d|/2) = B(|d|) + |d|/2
             forward = b * q[p, i]
             backward = (b + d) * q[p, i + 1]

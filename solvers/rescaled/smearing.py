@@ -42,10 +42,13 @@ def _bernoulli(u: np.ndarray) -> np.ndarray:
     return np.where(small, 1.0 - u / 2, np.nan_to_num(out, nan=0.0, posinf=0.0))
 
 
-def rates(q: np.ndarray, delta: np.ndarray, half: np.ndarray, D: np.ndarray,
-          centres: np.ndarray, widths: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def rates(q: np.ndarray, base: np.ndarray, slopes: np.ndarray, m: np.ndarray,
+          half: np.ndarray, D: np.ndarray, centres: np.ndarray, widths: np.ndarray
+          ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``(growth, κ, cells per std)`` (each (P,)) of the profiles ``q`` (P, M) with potential
-    differences ``δ`` (P, M−1) on windows of half-width ``β`` (see above)."""
+    differences ``δ = base + Σ_k slopes_k m_k`` ((P, M−1); ``slopes`` (P, K, M−1), ``m`` (K,),
+    ``K = 0`` when ``base`` is ``δ`` itself) on windows of half-width ``β`` (see above)."""
+    delta = base + np.einsum("pki,k->pi", slopes, m)
     gaps = np.diff(centres)
     mass = q @ widths
     zbar = (q @ (centres * widths)) / mass
@@ -75,12 +78,12 @@ class Smearing:
     error: np.ndarray
     per_std: np.ndarray
 
-    def advanced(self, t: float, q: np.ndarray, delta: np.ndarray, half: np.ndarray,
-                 D: np.ndarray, centres: np.ndarray, widths: np.ndarray,
-                 kernel: Callable[..., Any] = rates) -> Smearing:
+    def advanced(self, t: float, q: np.ndarray, base: np.ndarray, slopes: np.ndarray,
+                 m: np.ndarray, half: np.ndarray, D: np.ndarray, centres: np.ndarray,
+                 widths: np.ndarray, kernel: Callable[..., Any] = rates) -> Smearing:
         """The estimate at ``t`` (one backward-Euler step from ``self.t`` with the rates of the
         level at ``t``; the rates by ``kernel``, :func:`rates` or its numba twin)."""
-        growth, kappa, per_std = kernel(q, delta, half, D, centres, widths)
+        growth, kappa, per_std = kernel(q, base, slopes, m, half, D, centres, widths)
         h = t - self.t
         return Smearing(t=t, error=(self.error + h * growth) / (1 + 2 * kappa * h),
                         per_std=per_std)

@@ -21,7 +21,7 @@ from meanfield.errors import ResolutionWarning, bad_type, bad_value, check_finit
 from meanfield.model import Model
 from meanfield.numeric import NumericModel, numeric
 from solvers.grid import check_cells
-from solvers.implicit import StageProblem
+from solvers.implicit import AffineCoupling, StageProblem
 from solvers.kernels import stage_kernel
 from solvers.rescaled.fields import Fields, zero_candidates
 from solvers.rescaled.frame import Frame, ZoomGrid, follow, placement_rates
@@ -213,9 +213,16 @@ def _run(model: Model, nm: NumericModel, gamma: float, t_final: float,
     def smear(now: StepState) -> None:
         made = last["problem"]  # the last stage built made the level ``now`` (or rebuild it)
         made = made if made.frame is now.frame else build(now.frame, grid)
-        delta = made.coupling.differences(now.m, now.t)
-        last["smearing"] = last["smearing"].advanced(now.t, now.rho, delta, now.frame.half, nm.D,
-                                                     grid.centres, grid.widths, smeared)
+        coupling = made.coupling
+        if isinstance(coupling, AffineCoupling):  # δ = base + slopes·m inside the kernel
+            base, slopes = coupling.folded_base(now.t), coupling.unknown_slopes
+            m = np.asarray(now.m, dtype=float)[: slopes.shape[1]]
+        else:
+            base, m = coupling.differences(now.m, now.t), np.empty(0)
+            slopes = np.empty((base.shape[0], 0, base.shape[1]))
+        last["smearing"] = last["smearing"].advanced(now.t, now.rho, base, slopes, m,
+                                                     now.frame.half, nm.D, grid.centres,
+                                                     grid.widths, smeared)
         record[now.t] = last["smearing"]
 
     smear(state)

@@ -57,9 +57,12 @@ def test_numba_kernels_agree_with_the_numpy_twins(rng):
     from solvers.rescaled.smearing import rates
 
     delta = rng.normal(size=(3, q.shape[1] - 1)) * np.array([[1e-4], [3.0], [800.0]])
-    np.testing.assert_allclose(smearing(q, delta, half, D, grid.centres, grid.widths),
-                               np.array(rates(q, delta, half, D, grid.centres, grid.widths)),
-                               rtol=1e-9, atol=1e-14)
+    slopes, m = rng.normal(size=(3, 2, q.shape[1] - 1)), np.array([0.3, -0.7])
+    for args in ((delta, np.empty((3, 0, q.shape[1] - 1)), np.empty(0)), (delta, slopes, m)):
+        np.testing.assert_allclose(
+            smearing(q, *args, half, D, grid.centres, grid.widths),
+            np.array(rates(q, *args, half, D, grid.centres, grid.widths)), rtol=1e-9,
+            atol=1e-14)
     rows = previous[[0, 1, 6, 7]]
     for q_prev in (q * 1.01, np.empty((0, 0))):
         for h2 in (0.0, 2e-3):

@@ -74,8 +74,9 @@ def test_a_gibbs_state_is_not_smeared_and_relaxes_at_the_confinement_rate():
     D_z = diffusion / half**2
     potential = kappa * centres**2 / (2 * D_z[0])
     q = np.exp(-potential)[None]
-    growth, confinement, per_std = rates(q / (q @ widths), np.diff(potential)[None], half,
-                                         diffusion, centres, widths)
+    growth, confinement, per_std = rates(q / (q @ widths), np.diff(potential)[None],
+                                         np.empty((1, 0, 199)), np.empty(0), half, diffusion,
+                                         centres, widths)
     assert growth[0] < 1e-12
     assert confinement[0] == pytest.approx(kappa, rel=1e-9)
     assert per_std[0] == pytest.approx(np.sqrt(D_z[0] / kappa) / 0.01, rel=1e-3)
