@@ -61,6 +61,11 @@ EM_STABILITY = 2.0
 EM_REFUSE = 1.0
 """``κΔt`` above which ``scheme="em"`` is refused (the factor ``1 − κΔt`` turns negative and
 the stationary variance ``σ²/(κ(2 − κΔt))`` is more than twice the exact ``σ²/(2κ)``)."""
+EM_CHECK_EVERY = 64
+"""Steps between the checks of ``κΔt`` of ``scheme="em"`` when the coupling is not affine (the
+rate then needs a pass over the agents); affine couplings are checked at every step (a moment
+or an external input rising between saved times can push the scheme past its stability
+limit, and reflection at the walls would keep the wrong states finite)."""
 EM_WARN = 0.2
 """``κΔt`` above which ``scheme="em"`` warns: variance bias ``κΔt/(2 − κΔt)`` above 11 %."""
 
@@ -251,15 +256,17 @@ def _em_stiffness(pop: NumpyPopulation, values: np.ndarray, c: np.ndarray) -> fl
                        for s in range(0, values.size, CHUNK))])
 
 
-def _check_em_step(kappa: np.ndarray, dt: float, now: float) -> None:
-    """Refuse (``κΔt > EM_REFUSE``) or warn about (``κΔt > EM_WARN``) an Euler–Maruyama step.
+def _check_em_step(kappa: np.ndarray, dt: float, now: float, *, refuse_only: bool = False
+                   ) -> None:
+    """Refuse (``κΔt > EM_REFUSE``) or warn about (``κΔt > EM_WARN``; not when ``refuse_only``)
+    an Euler–Maruyama step.
 
     ``κ``: the largest coupling rate over the populations (docs/mathematics.md §11). The
     stationary variance of EM on a linear drift of rate ``κ`` is ``σ²/(κ(2 − κΔt))``: relative
     bias ``κΔt/(2 − κΔt)``, unstable for ``κΔt ≥ 2``.
     """
     rate = float(np.max(kappa))
-    if not rate * dt > EM_WARN:
+    if not rate * dt > (EM_REFUSE if refuse_only else EM_WARN):
         return
     u = rate * dt
     where = (f"scheme='em' at t={now:g} (coupling rate kappa = {rate:.4g}, kappa*dt = {u:.4g})")
@@ -297,9 +304,10 @@ def simulate_network(model: Model, *, gamma: float, n: int | Sequence[int], t_fi
         one noise stream per chunk of agents (:func:`solvers.network_kernels.noise_streams`)
     initial : None (sample the model's initial densities), a ``StationaryState`` (sample its
         densities), a ``NetworkResult`` (continue from its final states) or P arrays of states
-    scheme : ``"em"`` (Euler–Maruyama; refused with ``ValueError`` when ``κΔt > 1`` and warned
-        about (``ResolutionWarning``) when ``κΔt > 0.2``, ``κ`` the coupling's rate at the start
-        and at every saved time; stable only for ``κΔt < 2``) or ``"ou"`` (splitting: the
+    scheme : ``"em"`` (Euler–Maruyama; refused with ``ValueError`` when ``κΔt > 1`` (checked at
+        every step for affine couplings, every ``EM_CHECK_EVERY`` steps otherwise) and warned
+        about (``ResolutionWarning``) when ``κΔt > 0.2`` at the start or a saved time, ``κ`` the
+        coupling's rate; stable only for ``κΔt < 2``) or ``"ou"`` (splitting: the
         intrinsic drift explicitly, then the coupling and the noise by the exact
         Ornstein–Uhlenbeck transition of the part linear in x, moments of the drifted agents
         frozen; no stiff variance bias); both weak order 1 (:mod:`solvers.network_kernels`)
@@ -363,6 +371,7 @@ def simulate_network(model: Model, *, gamma: float, n: int | Sequence[int], t_fi
 
     records: list[tuple[np.ndarray, ...]] = []
     save_set = {int(s) for s in saves}
+    affine = all(pop.expressions.affine for pop in pops)  # κ independent of x: cheap to check
     P = model.P
     m = np.array([readout_sum(pops[p], states[p]) / counts[p] for p in range(P)])
     stepping = cpu = 0.0
@@ -390,10 +399,12 @@ def simulate_network(model: Model, *, gamma: float, n: int | Sequence[int], t_fi
                 if k in save_set:
                     records.append(snapshot(pops, states, nm.g, external, edges))
                     _check_finite(records[-1][1], dt, now)
-                if scheme == "em" and (k == 0 or k in save_set):
+                if scheme == "em" and (k == 0 or k in save_set or k % EM_CHECK_EVERY == 0
+                                       or affine):
                     c_now = gamma * nm.g * np.concatenate([m, external])[None, :]
                     _check_em_step(np.array([_em_stiffness(pops[p], states[p], c_now[p])
-                                             for p in range(P)]), step, now)
+                                             for p in range(P)]), step, now,
+                                   refuse_only=not (k == 0 or k in save_set))
                 if k == steps:
                     break
                 tick, tock = _time.perf_counter(), _time.process_time()

@@ -288,6 +288,20 @@ def test_euler_maruyama_beyond_its_stability_bound_is_refused():
     assert abs(net.var.mean() / var - 1) < 4 * np.sqrt(2 / 2000)
 
 
+def test_euler_maruyama_refused_when_its_rate_rises_past_the_bound_between_saved_times():
+    # an input of weight 1 + 1600 t(0.1 − t): κ = γ m(t) is 250 at the saved times 0 and 0.1
+    # (κΔt = 0.25: a warning) but 1250 at t = 0.05 (κΔt = 1.25: overshooting, the walls
+    # keeping the agents finite). Checked only at saved times, that passed with the warning
+    x = mf.x
+    drive = mf.ExternalInput("drive", m="1 + 1600*t*(0.1 - t)", g=[1.0], phi=["x - 1"])
+    model = mf.Model([mf.Population("A", -x / 2, 0.4)], [[0.0]], [[x - 1]], [1.0], (-3, 3),
+                     inputs=[drive])
+    with pytest.warns(mf.ResolutionWarning, match=r"at t=0 "), \
+            pytest.raises(ValueError, match=r"1/kappa for scheme='em' at t=0\.02[5-9]"):
+        simulate_network(model, gamma=250.0, n=200, t_final=0.1, dt=1e-3, seed=1, fast=False,
+                         scheme="em", save_at=[0.0, 0.1])
+
+
 def test_euler_maruyama_warns_between_soft_and_hard_bound():
     model = single_ou()
     options = dict(gamma=1e3, n=200, t_final=0.01, seed=1, fast=False, scheme="em")
