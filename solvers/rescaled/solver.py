@@ -71,8 +71,9 @@ def solve_rescaled(model: Model, *, gamma: float, t_final: float, cells: int = 2
                    method: str | None = None) -> RescaledSolution:
     r"""Solve the mean-field PDE of ``model`` on windows that follow the profiles, at any γ.
 
-    The density of every population lives on ``cells`` cells spanning ``mean ± window·std`` of
-    its current profile (``x = c + βz``, :mod:`solvers.rescaled.frame`); the PDE is solved
+    The density of every population lives on ``cells`` cells of a window that moves with its
+    profile (``x = c + βz``, about ``mean ± window·std``; :mod:`solvers.rescaled.frame`); the PDE
+    is solved
     there exactly (moving-frame Scharfetter–Gummel, moments implicit), so the cost does not
     depend on γ and the initial layer (profiles travelling and contracting by many widths in a
     time O(1/γ)) is resolved on the default grid.
@@ -99,7 +100,10 @@ def solve_rescaled(model: Model, *, gamma: float, t_final: float, cells: int = 2
         :mod:`solvers.stepping`, positive and conservative to round-off
     dt : ``None`` for adaptive steps with ``rtol``/``atol`` (meaning as in
         :mod:`solvers.stepping`: L1 local error per step per unit mass), or a fixed step
-    window : half-width of each window in standard deviations of its profile (≥ 4)
+    window : half-width of each window in standard deviations of its profile (≥ 4): the first
+        windows are ``mean ± window·std`` cut to the domain; later ones keep the profile where
+        it sits in its window, a cut one growing back to ``window`` std at the diffusive rate
+        ``D/σ²``, and an edge recedes only over empty cells
     save_at : times in ``[0, t_final]`` to save, with 0 and ``t_final`` always added (the rules
         of :func:`solvers.solve`; default: 101 equal frames)
     method : deprecated name of ``scheme``
