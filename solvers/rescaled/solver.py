@@ -73,10 +73,10 @@ def solve_rescaled(model: Model, *, gamma: float, t_final: float, cells: int = 2
 
     The density of every population lives on ``cells`` cells of a window that moves with its
     profile (``x = c + βz``, about ``mean ± window·std``; :mod:`solvers.rescaled.frame`); the PDE
-    is solved
-    there exactly (moving-frame Scharfetter–Gummel, moments implicit), so the cost does not
-    depend on γ and the initial layer (profiles travelling and contracting by many widths in a
-    time O(1/γ)) is resolved on the default grid.
+    is solved there exactly (moving-frame Scharfetter–Gummel, moments implicit), so the cells
+    needed do not depend on γ and the initial layer (profiles travelling and contracting by
+    many widths in a time O(1/γ)) is resolved on the default grid. The steps grow slowly with
+    γ from a wide start, which contracts through ½ln γ e-folds first.
 
     Parameters
     ----------
