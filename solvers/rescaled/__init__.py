@@ -1,4 +1,4 @@
-r"""The exact mean-field PDE on windows that follow the profiles, at a cost independent of γ.
+r"""The exact mean-field PDE on windows that follow the profiles, on cells independent of γ.
 
 Modules, one job each: :mod:`~solvers.rescaled.initial` (initial data), :mod:`~solvers.rescaled.frame`
 (the moving windows and a conservative remap), :mod:`~solvers.rescaled.stage` (the stage problem
