@@ -14,7 +14,8 @@ P·M = 10 000 (beyond the dense limit), each against one dense LU of size 800 me
 same run (printed ratio). Measured on a shared 2-core machine: at P·M = 800 dense 0.57 s
 (23 LUs) and resolvent 0.27 s (11 LUs), both within the 2 s target; the resolvent at
 P·M = 10 000 took 15 s (633 LUs: about 2000 frequencies, each a Thomas sweep in a Python loop
-over the cells vectorised over frequencies).
+over the cells vectorised over frequencies), and 2.9 s (256 LUs) since the sweeps are compiled
+(:mod:`solvers.fluctuations_numba`; 2026-12-02).
 
 Acceptance: for each model and γ, ``n·Var(m_q)`` and the correlation time of ``m_q`` from
 seeded networks (``scheme="ou"``, ``dt = τ_c/50``, started from the stationary state, time

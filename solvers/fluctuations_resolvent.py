@@ -24,6 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from meanfield.errors import bad_value
+from solvers.kernels import numba_available
 from solvers.lyapunov import NoiseBands
 
 
@@ -47,31 +48,18 @@ class ResolventSystem:
         return out
 
     def _local_solve(self, omega: np.ndarray, rhs: np.ndarray) -> np.ndarray:
-        """``(−iω − Lᵀ)⁻¹ rhs`` (nω, P·M, k) for every ω at once: the Thomas algorithm per
-        block, vectorised over ω (no pivoting needed: ``−Lᵀ`` has zero row sums and
-        non-positive off-diagonal entries, so ``−iω − Lᵀ`` is diagonally dominant)."""
-        P, M = self.shape
+        """``(−iω − Lᵀ)⁻¹ rhs`` (nω, P·M, k) for every ω (:func:`shifted_solve_numpy`, or its
+        compiled twin :func:`solvers.fluctuations_numba.shifted_solve` when numba is there)."""
         b = self.bands
-        shift = -1j * np.asarray(omega, dtype=float)[:, None]
-        out = np.empty((shift.shape[0], P * M, rhs.shape[1]), dtype=complex)
-        for p in range(P):
-            sup = -b.lower[p]  # K_{i,i+1} = −(Lᵀ)_{i,i+1} = −L_{i+1,i}
-            sub = -b.upper[p]  # K_{i+1,i} = −L_{i,i+1}
-            diag = shift - b.diag[p][None, :]
-            d = rhs[p * M:(p + 1) * M]
-            cp = np.empty((shift.shape[0], M), dtype=complex)
-            dp = np.empty((shift.shape[0], M, rhs.shape[1]), dtype=complex)
-            cp[:, 0] = (sup[0] if M > 1 else 0.0) / diag[:, 0]
-            dp[:, 0] = d[0][None, :] / diag[:, 0, None]
-            for i in range(1, M):
-                pivot = diag[:, i] - sub[i - 1] * cp[:, i - 1]
-                cp[:, i] = (sup[i] if i < M - 1 else 0.0) / pivot
-                dp[:, i] = (d[i][None, :] - sub[i - 1] * dp[:, i - 1]) / pivot[:, None]
-            x = out[:, p * M:(p + 1) * M]
-            x[:, M - 1] = dp[:, M - 1]
-            for i in range(M - 2, -1, -1):
-                x[:, i] = dp[:, i] - cp[:, i, None] * x[:, i + 1]
-        return out
+        omega = np.ascontiguousarray(omega, dtype=float)
+        rhs = np.ascontiguousarray(rhs, dtype=complex)
+        if numba_available():
+            from solvers.fluctuations_numba import shifted_solve
+
+            return shifted_solve(omega, np.ascontiguousarray(b.diag, dtype=float),
+                                 np.ascontiguousarray(b.lower, dtype=float),
+                                 np.ascontiguousarray(b.upper, dtype=float), rhs)
+        return shifted_solve_numpy(omega, b.diag, b.lower, b.upper, rhs)
 
     def adjoint_solve(self, omega: np.ndarray, W: np.ndarray) -> np.ndarray:
         """``Z = (−iω − Aᵀ)⁻¹ W`` (nω, P·M, k) up to constants per population (``ω > 0``; as
@@ -151,3 +139,32 @@ def resolvent_moments(system: ResolventSystem, W: np.ndarray, *, rtol: float = 1
     bad_value("rtol", rtol, f"a tolerance reached within {max_halvings} halvings of the step "
               "(the spectrum has a nearly undamped mode: the state is close to a Hopf point)")
     raise AssertionError("unreachable")
+
+
+def shifted_solve_numpy(omega: np.ndarray, diag: np.ndarray, lower: np.ndarray,
+                        upper: np.ndarray, rhs: np.ndarray) -> np.ndarray:
+    """``(−iω − Lᵀ)⁻¹ rhs`` (nω, P·M, k) for every ω at once (``diag`` (P, M), ``lower`` and
+    ``upper`` (P, M−1) the bands of ``L``): the Thomas algorithm per block, vectorised over ω
+    (no pivoting needed: ``−Lᵀ`` has zero row sums and non-positive off-diagonal entries, so
+    ``−iω − Lᵀ`` is diagonally dominant)."""
+    P, M = diag.shape
+    shift = -1j * np.asarray(omega, dtype=float)[:, None]
+    out = np.empty((shift.shape[0], P * M, rhs.shape[1]), dtype=complex)
+    for p in range(P):
+        sup = -lower[p]  # K_{i,i+1} = −(Lᵀ)_{i,i+1} = −L_{i+1,i}
+        sub = -upper[p]  # K_{i+1,i} = −L_{i,i+1}
+        band = shift - diag[p][None, :]
+        d = rhs[p * M:(p + 1) * M]
+        cp = np.empty((shift.shape[0], M), dtype=complex)
+        dp = np.empty((shift.shape[0], M, rhs.shape[1]), dtype=complex)
+        cp[:, 0] = (sup[0] if M > 1 else 0.0) / band[:, 0]
+        dp[:, 0] = d[0][None, :] / band[:, 0, None]
+        for i in range(1, M):
+            pivot = band[:, i] - sub[i - 1] * cp[:, i - 1]
+            cp[:, i] = (sup[i] if i < M - 1 else 0.0) / pivot
+            dp[:, i] = (d[i][None, :] - sub[i - 1] * dp[:, i - 1]) / pivot[:, None]
+        x = out[:, p * M:(p + 1) * M]
+        x[:, M - 1] = dp[:, M - 1]
+        for i in range(M - 2, -1, -1):
+            x[:, i] = dp[:, i] - cp[:, i, None] * x[:, i + 1]
+    return out
