@@ -5,7 +5,9 @@ Prints, all measured in this run:
 1. cost: a 3-population chemical model, 200 cells per population, to t = 5.
    ``solve_rescaled`` at γ = 1e8 against the native ``solve`` of the same model at γ = 100 on the
    same cells (target ≤ 3×), and the zoomed cost over γ = 1e2 … 1e12 (target max/min ≤ 1.5),
-   from the model's wide initial densities and from starts at the concentration scale;
+   from the model's wide initial densities and from starts at the concentration scale; first
+   the cost of the model table the zoomed solver evaluates every step, against one lambdified
+   call of every entry (the former way);
    Every zoomed run is timed between two native runs and divided by their mean (the machine's
    load changes during the run);
 2. accuracy at γ = 1e8: mean and variance against the first-order stationary expansion
@@ -34,6 +36,7 @@ from scipy.integrate import solve_ivp
 import asymptotics as asy
 import meanfield as mf
 import solvers
+from meanfield.numeric import numeric
 from solvers.limits import balance_points
 from solvers.rescaled import Gaussian, solve_rescaled
 
@@ -56,8 +59,33 @@ def timed(run) -> tuple[float, object]:
     return time.perf_counter() - start, out
 
 
+def table_cost(model: mf.Model) -> None:
+    """``NumericModel.table`` against one lambdified call of every entry (the former way, numpy
+    evaluating ``x**3`` through ``pow``), on the 2M − 1 samples of every window."""
+    import sympy as sp
+
+    nm = numeric(model)
+    symbols = sp.symbols(f"_x0:{model.P}", real=True)
+    entries = [sp.sympify(e).subs(mf.x, symbols[p]) for p, pop in enumerate(model.populations)
+               for e in (pop.drift, *model.phi[p], model.psi[p])]
+    former = sp.lambdify(symbols, entries, modules="numpy")
+    points = np.linspace(-1.0, 1.0, 2 * CELLS - 1)[None] * np.array([[0.5], [0.7], [0.9]])
+    np.testing.assert_allclose(np.array(former(*points)).reshape(nm.table(points).shape),
+                               nm.table(points), rtol=1e-12, atol=1e-14)
+    def repeat(fn, reps: int = 2000) -> float:
+        start = time.perf_counter()
+        for _ in range(reps):
+            fn()
+        return (time.perf_counter() - start) / reps
+
+    now, then = repeat(lambda: nm.table(points)), repeat(lambda: former(*points))
+    print(f"model table per step: {1e6 * now:.1f} µs (one call per entry: {1e6 * then:.1f} µs, "
+          f"{then / now:.1f}× slower)", flush=True)
+
+
 def cost() -> None:
     model = three_populations()
+    table_cost(model)
     timed(lambda: solvers.solve(model, gamma=10.0, t_final=0.01, cells=CELLS))  # compile
     timed(lambda: solve_rescaled(model, gamma=10.0, t_final=0.01, cells=CELLS))
 
