@@ -97,10 +97,10 @@ def follow_numpy(q: np.ndarray, f: np.ndarray, centres: np.ndarray, widths: np.n
     """The next frame of :func:`solvers.rescaled.frame.follow` (which documents the rule).
 
     ``frame`` rows ``(c, β, c', β')`` (4, P) at ``t_n``; ``previous`` rows
-    ``(c, β, μ, log σ)`` at ``t_{n−1}`` and then at ``t_{n−2}`` (8, P), used when ``history``
-    (the second four when ``h2 > 0``); ``h = t_{n+1} − t_n``, ``h1 = t_n − t_{n−1}``,
+    ``(c, β, μ, log σ, μ', (log σ)')`` at ``t_{n−1}`` and then at ``t_{n−2}`` (12, P), used when
+    ``history`` (the second six when ``h2 > 0``); ``h = t_{n+1} − t_n``, ``h1 = t_n − t_{n−1}``,
     ``h2 = t_{n−1} − t_{n−2}`` (0: unknown). Returns rows
-    ``(c_{n+1}, β_{n+1}, c', β', μ_n, log σ_n)`` (6, P).
+    ``(c_{n+1}, β_{n+1}, c', β', μ_n, log σ_n, μ'_n, (log σ)'_n)`` (8, P).
     """
     centre, half, velocity, rate = frame
     _, zbar, var_z, first_rate, var_rate = moments_numpy(q, f, centres, widths)

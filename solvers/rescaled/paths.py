@@ -56,15 +56,17 @@ def third(r2: Any, r1: Any, r: Any, h2: float, h1: float) -> Any:
 def saturate(change: Any, limit: Any) -> Any:
     """``d/(1 + (d/L)⁸)^{1/8}``: ``d`` itself to a relative ``(d/L)⁸/8`` below the limit ``L``
     (a lower power would bias every step of a steady contraction at third order), ``±L``
-    far beyond it."""
-    return change / (1.0 + (change / limit) ** 8) ** 0.125
+    far beyond it (written so that no power overflows: ``r = |d|/L``, ``m = max(r, 1)``)."""
+    r = np.abs(change / limit)
+    m = np.maximum(r, 1.0)
+    return change / (m * ((1.0 / m) ** 8 + (r / m) ** 8) ** 0.125)
 
 
 def hold(end: Any, new_end: Any, tail: Any, inward: float) -> Any:
     """``new_end``, with a move inwards (``inward = +1`` for a lower end, ``−1`` for an upper)
     scaled down while the edge cell holds mass: by ``1 − S(u)``, ``S`` the smoothstep,
-    ``u = (log₁₀ tail + 12)/4`` in ``[0, 1]`` (all of it below ``tail = 10⁻¹²`` of the peak,
-    none above ``10⁻⁸``). A window edge recedes only over empty cells: a profile whose shape
+    ``u = (log₁₀ tail + 6)/2`` in ``[0, 1]`` (all of it below ``tail = 10⁻⁶`` of the peak,
+    none above ``10⁻⁴``). A window edge recedes only over empty cells: a profile whose shape
     changes (a uniform start growing Gaussian tails) keeps room for its tails."""
     u = np.minimum(np.maximum((np.log10(np.maximum(tail, 1e-300)) + 6.0) / 2.0, 0.0), 1.0)
     keep = 1.0 - u * u * (3.0 - 2.0 * u)

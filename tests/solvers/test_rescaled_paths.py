@@ -38,11 +38,12 @@ def test_path_pieces_are_exact_on_their_polynomials(name, value, exact):
 
 
 def test_saturate_keeps_small_changes_and_caps_large_ones():
-    d = np.array([1e-3, 0.05, 0.3, 10.0, -10.0])
+    d = np.array([1e-3, 0.05, 0.3, 10.0, -10.0, 1e200, -1e300])
     out = saturate(d, 1.0)
     np.testing.assert_allclose(out[:2], d[:2], rtol=1e-10)  # (d/L)⁸/8 ≤ 5e-12
     assert abs(out[2] / d[2] - 1) < 1e-5
-    np.testing.assert_allclose(out[3:], [1.0, -1.0], rtol=1e-7)
+    np.testing.assert_allclose(out[3:5], [1.0, -1.0], rtol=1e-7)
+    np.testing.assert_allclose(out[5:], [1.0, -1.0], rtol=1e-15)  # no overflow of (d/L)⁸
 
 
 def test_a_wide_centred_collapse_costs_the_same_steps_at_every_gamma():
