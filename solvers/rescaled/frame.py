@@ -190,7 +190,10 @@ def follow(frame: Frame, grid: ZoomGrid, q: np.ndarray, f: np.ndarray, t_new: fl
     ``κ = h(h + h₁)/(2h + h₁)`` (and ``β' = β_{n+1}·(log β)'`` with the same difference of
     ``log β``), less its defect ``−h(h + h₁)c‴/6``, with ``c‴`` from the profile's own rates at
     the last three levels (:func:`~solvers.rescaled.paths.third`; ``c' = μ' + (c − μ)σ'/σ`` on
-    an affine window; not while the window touches a wall). Any velocity consistent with a
+    an affine window; not while the window touches a wall), weighted by
+    :func:`~solvers.rescaled.paths.stiff_weight` ``1/(1 + κD/σ²)`` (a step long against the
+    profile's relaxation time pins the profile, and its rates no longer reveal the path). Any
+    velocity consistent with a
     smooth path through the frame points keeps the scheme second order; this one is the
     profile's own velocity to third order, so the profile stays put in ``z`` and the BDF2 error
     of its travel, a fixed fraction of its width at every step of a collapse (steps growing

@@ -38,7 +38,7 @@ from typing import Any
 import numpy as np
 
 from solvers.kernels import numba_available
-from solvers.rescaled.paths import ahead, bdf2_slope, hold, saturate, third
+from solvers.rescaled.paths import ahead, bdf2_slope, hold, saturate, stiff_weight, third
 from solvers.rescaled.smearing import rates
 
 
@@ -142,7 +142,7 @@ def follow_numpy(q: np.ndarray, f: np.ndarray, centres: np.ndarray, widths: np.n
                          previous[4] + skew * np.exp(previous[3]) * previous[5],
                          mean_rate + skew * std * log_rate, h2, h1)
             spread = third(previous[11], previous[5], log_rate, h2, h1)
-            lag = h * (h + h1) / 6
+            lag = h * (h + h1) / 6 * stiff_weight(h, h1, D / std**2)
             new_velocity = new_velocity + np.where(free, lag * path, 0.0)
             new_log_rate = new_log_rate + np.where(free, lag * spread, 0.0)
         new_rate = new_half * new_log_rate

@@ -18,10 +18,12 @@ from numba.extending import register_jitable
 
 from solvers.rescaled import paths
 
-for _piece in (paths.ahead, paths.bdf2_slope, paths.hold, paths.saturate, paths.third):
+for _piece in (paths.ahead, paths.bdf2_slope, paths.hold, paths.saturate, paths.stiff_weight,
+               paths.third):
     register_jitable(_piece)
 ahead, bdf2_slope, hold = paths.ahead, paths.bdf2_slope, paths.hold
 saturate, third = paths.saturate, paths.third
+stiff_weight = paths.stiff_weight
 
 _JIT = dict(cache=True, error_model="numpy")
 
@@ -99,7 +101,6 @@ def follow(q, f, centres, widths, frame, previous, h, h1, h2, history, bdf2, win
     if not history:
         h1, h2 = h, 0.0
     weight = min(1.0, (h / h1) ** 2)
-    lag = h * (h + h1) / 6
     old = 6 if h2 > 0 else 0
     for p in range(P):
         centre, half, velocity, rate = frame[0, p], frame[1, p], frame[2, p], frame[3, p]
@@ -138,6 +139,7 @@ def follow(q, f, centres, widths, frame, previous, h, h1, h2, history, bdf2, win
                                       h1, h)
             if h2 > 0 and centre - half > a and centre + half < b:
                 skew = (centre - mean) / std
+                lag = h * (h + h1) / 6 * stiff_weight(h, h1, D[p] / std**2)
                 new_velocity += lag * third(
                     previous[10, p] + skew * math.exp(previous[9, p]) * previous[11, p],
                     previous[4, p] + skew * math.exp(previous[3, p]) * previous[5, p],

@@ -10,7 +10,8 @@ import pytest
 
 import meanfield as mf
 from solvers.rescaled import Gaussian, solve_rescaled
-from solvers.rescaled.paths import ahead, bdf2_slope, saturate, third
+from solvers.limits import balance_points
+from solvers.rescaled.paths import ahead, bdf2_slope, saturate, stiff_weight, third
 
 H2, H1, H = 0.7, 0.4, 0.55  # uneven steps: t_{n−2} = −1.1, t_{n−1} = −0.4, t_n = 0, t_{n+1} = H
 
@@ -64,3 +65,32 @@ def test_a_wide_centred_collapse_costs_the_same_steps_at_every_gamma():
         steps.append(sol.info["steps"])
     assert max(steps) < 350
     assert max(steps) / min(steps) < 1.3
+
+
+def test_stiff_weight_takes_the_whole_correction_only_on_short_steps():
+    # κ = h(h + h₁)/(2h + h₁) = 0.5·1.0/1.5 = 1/3 for h = h₁ = 0.5
+    assert stiff_weight(0.5, 0.5, 0.0) == 1.0
+    assert stiff_weight(0.5, 0.5, 3.0) == pytest.approx(0.5, rel=1e-15)
+    assert stiff_weight(0.5, 0.5, 1e12) == pytest.approx(1 / (1 + 1e12 / 3), rel=1e-15)
+
+
+def test_a_settled_profile_lets_the_steps_grow_at_every_gamma():
+    # three chemical populations started 5 widths off their balance points, 3 wide: after the
+    # layer (a few relaxation times 1/γ) nothing moves until t = 5, ½ln(5γ) e-folds of time
+    # later. The defect correction of a stiff step rang on round-off (10⁻⁶ of the width, half
+    # the tolerance) and held the steps to 9 % growth: 235 steps at γ = 1e2 and 508 at 1e12
+    # before the stiff weight; measured now 214 and 246
+    model = mf.models.chemical(names=("E", "I", "S"), reversal=(2.0, -1.5, 1.0),
+                               g=((1.0, 2.0, 0.5), (1.5, 1.0, 0.5), (0.5, 0.5, 1.0)),
+                               sigma=(0.8, 0.6, 0.7))
+    point = next(b for b in balance_points(model) if b.stable)
+    steps = []
+    for gamma in (1e2, 1e12):
+        width = np.sqrt(np.array(model.diffusion) / (gamma * point.slope))
+        start = [Gaussian(v + 5 * w, 3 * w) for v, w in zip(point.v, width, strict=True)]
+        sol = solve_rescaled(model, gamma=gamma, t_final=5.0, save_at=(0.0, 5.0),
+                             initial=start)
+        var = np.array(model.diffusion) / (gamma * point.slope)
+        assert np.max(np.abs(sol.var[-1] / var - 1)) < 5 / gamma + 1e-6
+        steps.append(sol.info["steps"])
+    assert steps[1] / steps[0] < 1.3
