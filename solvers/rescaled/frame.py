@@ -254,7 +254,8 @@ def carried_deviation(old: Frame, new: Frame, grid: ZoomGrid, q: np.ndarray, f: 
     quadratic through ``q_{n−1}``, ``q_n`` with slope ``f_n``) is the profile on the frame
     ``Q`` that the frame's own extrapolation gives (``c_n + hc'_n``, or the curve of
     :func:`follow`: the cubic through ``c_{n−2}``, ``c_{n−1}``, ``c_n`` with slope ``c'_n``;
-    ``log β`` likewise). The new level
+    ``log β`` likewise, its change capped at one e-fold by
+    :func:`~solvers.rescaled.paths.saturate` as the target's is). The new level
     sits on ``(c_{n+1}, β_{n+1})``, placed from the profile, so ``p`` is carried there before
     the comparison: ``p̃(z) = (β_{n+1}/Q_β) p(z')``, ``z' = (c_{n+1} − Q_c + β_{n+1} z)/Q_β``
     (second-order Taylor in ``s = z' − z``; the sum by ``kernel``,

@@ -178,7 +178,7 @@ def carried_numpy(q: np.ndarray, f: np.ndarray, q_prev: np.ndarray, q_new: np.nd
         log_span = ahead(np.log(old[1]), np.log(previous[1]), log_half, log_rate, h2, h1, h)
     else:
         p = q + h * f
-    span = np.exp(log_span)
+    span = np.exp(log_half + saturate(log_span - log_half, 1.0))  # as the target (finite)
     jacobian = new[1] / span
     dz = widths[0]
     slope = np.empty_like(p)

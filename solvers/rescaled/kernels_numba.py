@@ -172,7 +172,7 @@ def carried(q, f, q_prev, q_new, frame, previous, new, h, h1, h2, centres, width
             at = ahead(previous[old, k], previous[0, k], centre, velocity, h2, h1, h)
             log_span = ahead(math.log(previous[old + 1, k]), math.log(previous[1, k]), log_half,
                              log_rate, h2, h1, h)
-        span = math.exp(log_span)
+        span = math.exp(log_half + saturate(log_span - log_half, 1.0))
         jacobian = new[1, k] / span
         shift0, shift1 = (new[0, k] - at) / span, jacobian - 1.0
         for i in range(M):
