@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 import meanfield as mf
-from solvers.rescaled import Gaussian, solve_rescaled
 from solvers.limits import balance_points
+from solvers.rescaled import Gaussian, solve_rescaled
 from solvers.rescaled.paths import ahead, bdf2_slope, saturate, stiff_weight, third
 
 H2, H1, H = 0.7, 0.4, 0.55  # uneven steps: t_{n−2} = −1.1, t_{n−1} = −0.4, t_n = 0, t_{n+1} = H
