@@ -83,10 +83,14 @@ def saturate(change: Any, limit: Any) -> Any:
 def hold(end: Any, new_end: Any, tail: Any, inward: float) -> Any:
     """``new_end``, with a move inwards (``inward = +1`` for a lower end, ``−1`` for an upper)
     scaled down while the edge cell holds mass: by ``1 − S(u)``, ``S`` the smoothstep,
-    ``u = (log₁₀ tail + 6)/2`` in ``[0, 1]`` (all of it below ``tail = 10⁻⁶`` of the peak,
-    none above ``10⁻⁴``). A window edge recedes only over empty cells: a profile whose shape
-    changes (a uniform start growing Gaussian tails) keeps room for its tails."""
-    u = np.minimum(np.maximum((np.log10(np.maximum(tail, 1e-300)) + 6.0) / 2.0, 0.0), 1.0)
+    ``u = (log₁₀ tail + 5)/2`` in ``[0, 1]`` (all of it below ``tail = 10⁻⁵`` of the peak,
+    none above ``10⁻³``). A window edge recedes only over empty cells: a profile whose shape
+    changes (a uniform start growing Gaussian tails) keeps room for its tails. The band starts
+    above the edge of a Gaussian cut at 5 standard deviations (``3.7·10⁻⁶``, a wide start
+    against a wall): with the band one decade lower such an edge sat in it and braked the
+    window a little at every step (non-affine, so the profile drifted across its frame): 120
+    steps of the first relaxation time at γ = 1e12 against 52 at 1e2 (now 52 at both)."""
+    u = np.minimum(np.maximum((np.log10(np.maximum(tail, 1e-300)) + 5.0) / 2.0, 0.0), 1.0)
     keep = 1.0 - u * u * (3.0 - 2.0 * u)
     move = (new_end - end) * inward
     return end + inward * (np.minimum(move, 0.0) + keep * np.maximum(move, 0.0))
