@@ -42,6 +42,7 @@ from solvers.rescaled.kernels import (
     moments_numpy,
     placement_numpy,
 )
+from solvers.rescaled.paths import third_at
 
 _NO_ROWS = np.empty((0, 0))
 
@@ -82,7 +83,9 @@ class Frame:
     ``half'`` used in the stage; ``t_prev``, ``centre_prev``, ``half_prev`` are the frame of the
     level before, ``mean_prev``, ``log_std_prev`` the statistics of the profile there and
     ``rates_prev`` their rates ``(μ', (log σ)')`` (2, P); the ``*_prev2`` fields the same one
-    level further back (the history of :func:`follow`; ``None`` until there is one)."""
+    level further back (the history of :func:`follow`; ``None`` until there is one);
+    ``thirds`` the estimates ``(c‴, (log β)‴)`` (2, P) made for this level's velocity and
+    ``third_time`` where they hold (:func:`solvers.rescaled.paths.third_at`)."""
 
     t: float
     centre: np.ndarray
@@ -101,6 +104,8 @@ class Frame:
     mean_prev2: np.ndarray | None = None
     log_std_prev2: np.ndarray | None = None
     rates_prev2: np.ndarray | None = None
+    thirds: np.ndarray | None = None
+    third_time: float | None = None
 
     @classmethod
     def at_rest(cls, t: float, mean: np.ndarray, std: np.ndarray, window: float,
@@ -202,7 +207,8 @@ def follow(frame: Frame, grid: ZoomGrid, q: np.ndarray, f: np.ndarray, t_new: fl
     h = t_new - frame.t
     history = frame.t_prev is not None and frame.mean_prev is not None
     h1, h2 = h, 0.0
-    previous = np.ones((12, frame.centre.size))
+    previous = np.ones((15, frame.centre.size))
+    previous[12:] = np.nan
     if history:
         previous[:4] = [frame.centre_prev, frame.half_prev, frame.mean_prev, frame.log_std_prev]
         previous[4:6] = frame.rates_prev
@@ -210,8 +216,10 @@ def follow(frame: Frame, grid: ZoomGrid, q: np.ndarray, f: np.ndarray, t_new: fl
         if frame.t_prev2 is not None and frame.mean_prev2 is not None:
             previous[6:10] = [frame.centre_prev2, frame.half_prev2, frame.mean_prev2,
                               frame.log_std_prev2]
-            previous[10:] = frame.rates_prev2
+            previous[10:12] = frame.rates_prev2
             h2 = frame.t_prev - frame.t_prev2
+            if frame.thirds is not None and frame.third_time is not None:
+                previous[12:14], previous[14] = frame.thirds, frame.third_time - frame.t
     out = kernel(q, f, grid.centres, grid.widths,
                  np.array([frame.centre, frame.half, frame.velocity, frame.rate]), previous,
                  float(h), float(h1), float(h2), history, scheme == "bdf2", float(window),
@@ -221,7 +229,15 @@ def follow(frame: Frame, grid: ZoomGrid, q: np.ndarray, f: np.ndarray, t_new: fl
                  mean_prev=out[4], log_std_prev=out[5], rates_prev=out[6:8],
                  t_prev2=frame.t_prev, centre_prev2=frame.centre_prev,
                  half_prev2=frame.half_prev, mean_prev2=frame.mean_prev,
-                 log_std_prev2=frame.log_std_prev, rates_prev2=frame.rates_prev)
+                 log_std_prev2=frame.log_std_prev, rates_prev2=frame.rates_prev,
+                 **_thirds(out[8:10], frame.t + third_at(h2, h1)))
+
+
+def _thirds(thirds: np.ndarray, when: float) -> dict:
+    """The ``thirds``/``third_time`` fields of a new frame (none where none were made)."""
+    if not np.all(np.isfinite(thirds)):
+        return {}
+    return {"thirds": thirds, "third_time": when}
 
 
 def remap(edges: np.ndarray, q: np.ndarray, new_edges: np.ndarray) -> np.ndarray:

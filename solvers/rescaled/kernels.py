@@ -38,7 +38,17 @@ from typing import Any
 import numpy as np
 
 from solvers.kernels import numba_available
-from solvers.rescaled.paths import ahead, bdf2_slope, hold, saturate, stiff_weight, third
+from solvers.rescaled.paths import (
+    ahead,
+    bdf2_slope,
+    carried_third,
+    defect_at,
+    hold,
+    saturate,
+    stiff_weight,
+    third,
+    third_at,
+)
 from solvers.rescaled.smearing import rates
 
 
@@ -97,12 +107,16 @@ def follow_numpy(q: np.ndarray, f: np.ndarray, centres: np.ndarray, widths: np.n
     """The next frame of :func:`solvers.rescaled.frame.follow` (which documents the rule).
 
     ``frame`` rows ``(c, β, c', β')`` (4, P) at ``t_n``; ``previous`` rows
-    ``(c, β, μ, log σ, μ', (log σ)')`` at ``t_{n−1}`` and then at ``t_{n−2}`` (12, P), used when
-    ``history`` (the second six when ``h2 > 0``); ``h = t_{n+1} − t_n``, ``h1 = t_n − t_{n−1}``,
-    ``h2 = t_{n−1} − t_{n−2}`` (0: unknown). Returns rows
-    ``(c_{n+1}, β_{n+1}, c', β', μ_n, log σ_n, μ'_n, (log σ)'_n)`` (8, P).
+    ``(c, β, μ, log σ, μ', (log σ)')`` at ``t_{n−1}`` and then at ``t_{n−2}``, then the
+    previous level's estimates of ``(c‴, (log β)‴)`` and where (after ``t_n``) they hold
+    (15, P; NaN: none), used when ``history`` (the second six when ``h2 > 0``);
+    ``h = t_{n+1} − t_n``, ``h1 = t_n − t_{n−1}``, ``h2 = t_{n−1} − t_{n−2}`` (0: unknown).
+    Returns rows ``(c_{n+1}, β_{n+1}, c', β', μ_n, log σ_n, μ'_n, (log σ)'_n, c‴, (log β)‴)``
+    (10, P; the last two this level's estimates at :func:`~solvers.rescaled.paths.third_at`,
+    NaN when not made).
     """
     centre, half, velocity, rate = frame
+    thirds = np.full((2, centre.size), np.nan)
     _, zbar, var_z, first_rate, var_rate = moments_numpy(q, f, centres, widths)
     std_z = np.sqrt(np.maximum(var_z, 1e-300))
     mean, std = centre + half * zbar, half * std_z
@@ -142,6 +156,12 @@ def follow_numpy(q: np.ndarray, f: np.ndarray, centres: np.ndarray, widths: np.n
                          previous[4] + skew * np.exp(previous[3]) * previous[5],
                          mean_rate + skew * std * log_rate, h2, h1)
             spread = third(previous[11], previous[5], log_rate, h2, h1)
+            thirds = np.array([path, spread])
+            at = third_at(h2, h1)
+            if np.all(np.isfinite(previous[12:])) and at > previous[14, 0]:  # to the defect's
+                path = carried_third(path, previous[12], at, previous[14], defect_at(h, h1))
+                spread = carried_third(spread, previous[13], at, previous[14],
+                                       defect_at(h, h1))
             lag = h * (h + h1) / 6 * stiff_weight(h, h1, D / std**2)
             new_velocity = new_velocity + np.where(free, lag * path, 0.0)
             new_log_rate = new_log_rate + np.where(free, lag * spread, 0.0)
@@ -150,7 +170,7 @@ def follow_numpy(q: np.ndarray, f: np.ndarray, centres: np.ndarray, widths: np.n
         new_velocity = (new_centre - centre) / h
         new_rate = new_half * (np.log(new_half) - log_half) / h
     return np.array([new_centre, new_half, new_velocity, new_rate, mean, log_std, mean_rate,
-                     log_rate])
+                     log_rate, *thirds])
 
 
 def carried_numpy(q: np.ndarray, f: np.ndarray, q_prev: np.ndarray, q_new: np.ndarray,

@@ -19,11 +19,12 @@ from numba.extending import register_jitable
 from solvers.rescaled import paths
 
 for _piece in (paths.ahead, paths.bdf2_slope, paths.hold, paths.saturate, paths.stiff_weight,
-               paths.third):
+               paths.third, paths.third_at, paths.defect_at, paths.carried_third):
     register_jitable(_piece)
 ahead, bdf2_slope, hold = paths.ahead, paths.bdf2_slope, paths.hold
 saturate, third = paths.saturate, paths.third
-stiff_weight = paths.stiff_weight
+stiff_weight, third_at, defect_at = paths.stiff_weight, paths.third_at, paths.defect_at
+carried_third = paths.carried_third
 
 _JIT = dict(cache=True, error_model="numpy")
 
@@ -97,7 +98,8 @@ def _reach(side, fade, window):
 def follow(q, f, centres, widths, frame, previous, h, h1, h2, history, bdf2, window, D, a, b):
     stats = moments(q, f, centres, widths)
     P = q.shape[0]
-    out = np.empty((8, P))
+    out = np.full((10, P), np.nan)
+    carry = h2 > 0 and math.isfinite(previous[14, 0]) and third_at(h2, h1) > previous[14, 0]
     if not history:
         h1, h2 = h, 0.0
     weight = min(1.0, (h / h1) ** 2)
@@ -137,14 +139,21 @@ def follow(q, f, centres, widths, frame, previous, h, h1, h2, history, bdf2, win
             new_velocity = bdf2_slope(previous[0, p], centre, new_centre, h1, h)
             new_log_rate = bdf2_slope(math.log(previous[1, p]), log_half, math.log(new_half),
                                       h1, h)
-            if h2 > 0 and centre - half > a and centre + half < b:
+            if h2 > 0:
                 skew = (centre - mean) / std
-                lag = h * (h + h1) / 6 * stiff_weight(h, h1, D[p] / std**2)
-                new_velocity += lag * third(
-                    previous[10, p] + skew * math.exp(previous[9, p]) * previous[11, p],
-                    previous[4, p] + skew * math.exp(previous[3, p]) * previous[5, p],
-                    mean_rate + skew * std * log_rate, h2, h1)
-                new_log_rate += lag * third(previous[11, p], previous[5, p], log_rate, h2, h1)
+                path = third(previous[10, p] + skew * math.exp(previous[9, p]) * previous[11, p],
+                             previous[4, p] + skew * math.exp(previous[3, p]) * previous[5, p],
+                             mean_rate + skew * std * log_rate, h2, h1)
+                spread = third(previous[11, p], previous[5, p], log_rate, h2, h1)
+                out[8, p], out[9, p] = path, spread
+                if carry:
+                    at, to = third_at(h2, h1), defect_at(h, h1)
+                    path = carried_third(path, previous[12, p], at, previous[14, p], to)
+                    spread = carried_third(spread, previous[13, p], at, previous[14, p], to)
+                if centre - half > a and centre + half < b:
+                    lag = h * (h + h1) / 6 * stiff_weight(h, h1, D[p] / std**2)
+                    new_velocity += lag * path
+                    new_log_rate += lag * spread
             new_rate = new_half * new_log_rate
         else:
             new_velocity = (new_centre - centre) / h

@@ -14,6 +14,8 @@ register them with ``register_jitable``) keep that error at fourth order:
 - :func:`hold`: a window edge recedes only over empty cells;
 - :func:`stiff_weight`: how much of that correction a step takes (none once the step is long
   against the profile's relaxation time);
+- :func:`third_at`, :func:`defect_at`, :func:`carried_third`: where that ``u‴`` is exact and
+  where the defect needs it, and the estimate carried from the one to the other;
 - :func:`third`: ``u‴`` from the slopes at three levels, to remove that defect. The slopes
   are the profile's own rates, from the moments of ``∂_t q`` (the drift it feels), not
   differences of its levels: the levels of a BDF2 solution satisfy the BDF2 relation exactly,
@@ -69,6 +71,34 @@ def stiff_weight(h: float, h1: float, relax: Any) -> Any:
     decade of time). The correction matters only while the profile travels on the time scale
     of the step (``κν ≲ 1``)."""
     return 1.0 / (1.0 + h * (h + h1) / (2 * h + h1) * relax)
+
+
+def third_at(h2: float, h1: float) -> float:
+    """Where (after ``t_n``) :func:`third` is exact for a quartic path: the mean of its nodes,
+    ``−(2h₁ + h₂)/3`` (twice a second divided difference of a cubic slope is its second
+    derivative at the mean of the nodes)."""
+    return -(2 * h1 + h2) / 3
+
+
+def defect_at(h: float, h1: float) -> float:
+    """Where (after ``t_n``) ``u‴`` gives the BDF2 defect exactly for a quartic path:
+    ``h − (2h + h₁)/4``. The difference is the derivative at ``t_{n+1}`` of the quadratic
+    through the three levels; its error is ``h(h + h₁)`` times the third divided difference over
+    ``t_{n−1}``, ``t_n``, ``t_{n+1}``, ``t_{n+1}``, which is ``u‴/6`` at the mean of those nodes
+    (for equal steps ``t_n + h/4``: taken at the centre of :func:`third` instead, ``5h/4``
+    earlier, the defect left ``5h³u⁗/12``)."""
+    return h - (2 * h + h1) / 4
+
+
+def carried_third(value: Any, prior: Any, at: float, prior_at: float, to: float) -> Any:
+    """The estimate ``value`` of ``u‴`` at ``at`` carried to ``to`` along the line through
+    ``prior`` (at ``prior_at``) while the two agree in sign, the change capped at ``|value|``;
+    not at all where they disagree (estimates that alternate are noise, which the line would
+    amplify: on 20 cells a profile sliding across its cells made the correction grow fivefold
+    per step until the steps underflowed)."""
+    change = (value - prior) * ((to - at) / (at - prior_at))
+    bound = np.abs(value) * (value * prior > 0)
+    return value + np.minimum(np.maximum(change, -bound), bound)
 
 
 def saturate(change: Any, limit: Any) -> Any:

@@ -42,15 +42,20 @@ def test_numba_kernels_agree_with_the_numpy_twins(rng):
     previous = np.array([centre - 0.01, half * 1.01, centre + 0.1, np.log(half / 12),
                          velocity * 0.9, rate / half * 1.1,  # level n−1
                          centre - 0.03, half * 1.02, centre + 0.12, np.log(half / 11),
-                         velocity * 0.8, rate / half * 1.2])  # level n−2
+                         velocity * 0.8, rate / half * 1.2,  # level n−2
+                         rng.normal(size=3) * 1e3, rng.normal(size=3) * 1e2,  # c‴, (log β)‴
+                         np.full(3, -2.5e-3)])  # where they hold
+    none = previous.copy()
+    none[12:] = np.nan
     for history in (False, True):
         for bdf2 in (False, True):
             for h, h1, h2 in ((1e-3, 2e-3, 0.0), (3e-3, 1e-3, 0.0), (1e-3, 2e-3, 1.5e-3),
                               (3e-3, 1e-3, 2e-3)):
-                args = (q, f, grid.centres, grid.widths, frame, previous, h, h1, h2, history,
-                        bdf2, 10.0, D, -3.0, 4.0)
-                np.testing.assert_allclose(follow(*args), follow_numpy(*args), rtol=1e-10,
-                                           atol=1e-12)
+                for rows in (previous, none):
+                    args = (q, f, grid.centres, grid.widths, frame, rows, h, h1, h2, history,
+                            bdf2, 10.0, D, -3.0, 4.0)
+                    np.testing.assert_allclose(follow(*args), follow_numpy(*args),
+                                               rtol=1e-10, atol=1e-12)
     from solvers.rescaled.kernels import carried_numpy
     from solvers.rescaled.kernels_numba import carried
 

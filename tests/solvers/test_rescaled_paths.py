@@ -11,7 +11,16 @@ import pytest
 import meanfield as mf
 from solvers.limits import balance_points
 from solvers.rescaled import Gaussian, solve_rescaled
-from solvers.rescaled.paths import ahead, bdf2_slope, saturate, stiff_weight, third
+from solvers.rescaled.paths import (
+    ahead,
+    bdf2_slope,
+    carried_third,
+    defect_at,
+    saturate,
+    stiff_weight,
+    third,
+    third_at,
+)
 
 H2, H1, H = 0.7, 0.4, 0.55  # uneven steps: t_{n−2} = −1.1, t_{n−1} = −0.4, t_n = 0, t_{n+1} = H
 
@@ -94,3 +103,34 @@ def test_a_settled_profile_lets_the_steps_grow_at_every_gamma():
         assert np.max(np.abs(sol.var[-1] / var - 1)) < 5 / gamma + 1e-6
         steps.append(sol.info["steps"])
     assert steps[1] / steps[0] < 1.3
+
+
+def _quartic(t: float) -> float:
+    return 0.3 - 1.2 * t + 0.8 * t**2 - 0.45 * t**3 + 0.7 * t**4
+
+
+def _quartic_slope(t: float) -> float:
+    return -1.2 + 1.6 * t - 1.35 * t**2 + 2.8 * t**3
+
+
+def _quartic_third(t: float) -> float:
+    return -2.7 + 16.8 * t
+
+
+def test_the_defect_and_its_third_derivative_are_placed_exactly_for_a_quartic():
+    # BDF2 difference + h(h + h₁)/6·u‴(t_n + defect_at) = u'(t_{n+1}); third(...) = u‴ at third_at
+    bdf2 = bdf2_slope(_quartic(-H1), _quartic(0.0), _quartic(H), H1, H)
+    corrected = bdf2 + H * (H + H1) / 6 * _quartic_third(defect_at(H, H1))
+    assert corrected == pytest.approx(_quartic_slope(H), rel=1e-12)
+    assert bdf2 != pytest.approx(_quartic_slope(H), rel=1e-2)
+    estimate = third(_quartic_slope(-H1 - H2), _quartic_slope(-H1), _quartic_slope(0.0), H2, H1)
+    assert estimate == pytest.approx(_quartic_third(third_at(H2, H1)), rel=1e-12)
+
+
+def test_a_third_derivative_is_carried_along_its_line_only_while_it_keeps_its_sign():
+    # on a line u‴ = 2 + t: from 1.5 at −0.5 (prior 1.0 at −1) to 0.25 → 2.25
+    assert carried_third(1.5, 1.0, -0.5, -1.0, 0.25) == pytest.approx(2.25, rel=1e-15)
+    assert carried_third(1.5, 1.0, -0.5, -1.0, 5.0) == 3.0  # capped at |value|
+    assert carried_third(1.5, -1.0, -0.5, -1.0, 0.25) == 1.5  # alternating: noise, kept
+    np.testing.assert_allclose(carried_third(np.array([1.5, -1.5]), np.array([1.0, 1.0]),
+                                             -0.5, -1.0, 0.25), [2.25, -1.5], rtol=1e-15)
