@@ -82,7 +82,7 @@ def exact_problem(nm: NumericModel, gamma: float, frame: Frame, grid: ZoomGrid,
     coupling = AffineCoupling(base=base, slopes=slopes, external=nm.external_m, unknowns=nm.P)
     return FrameStage(scale=scale, widths=grid.widths, weights=weights, coupling=coupling,
                       kernel=kernel, frame=frame, moment_rtol=MOMENT_RTOL, grid=grid,
-                      carry=carry)
+                      carry=carry, centred=True)
 
 
 Velocity = Callable[[int, np.ndarray, np.ndarray, np.ndarray, float], np.ndarray]
@@ -140,4 +140,4 @@ def callable_problem(nm: NumericModel, velocity: Velocity, balance: Balance, eps
     return FrameStage(scale=nm.D[:, None] / (frame.half[:, None] ** 2 * grid.gaps[None]),
                       widths=grid.widths, weights=readout_weights(nm, frame, grid),
                       coupling=coupling, kernel=kernel, frame=frame, moment_rtol=MOMENT_RTOL,
-                      grid=grid, carry=carry)
+                      grid=grid, carry=carry, centred=True)
