@@ -215,7 +215,11 @@ class NumericModel:
         populations', then the external inputs'; see :meth:`all_moments`), for Newton iterations
         that evaluate the field at many moments.
         """
-        return field_functions(self.model, p)
+        cached = self.__dict__.get("_fields")
+        if cached is None:  # every population at once: the model is hashed once, not P times
+            cached = all_field_functions(self.model)
+            object.__setattr__(self, "_fields", cached)
+        return cached[p]
 
     def field(self, p: int, points: np.ndarray, m: np.ndarray, time: float = 0.0) -> np.ndarray:
         """``h_p(x) = Σ_j g_pj Φ_pj(x) m_j``."""
@@ -258,6 +262,16 @@ class NumericModel:
 @lru_cache(maxsize=64)
 def field_functions(model: Model, p: int) -> tuple[Callable[..., Any], Callable[..., Any]]:
     """``(h_p, ∂_x h_p)`` of ``model`` as callables of ``(x, m_1, …, m_J)`` (compiled once)."""
+    return _field_pair(model, p)
+
+
+@lru_cache(maxsize=64)
+def all_field_functions(model: Model) -> tuple[tuple[Callable[..., Any], Callable[..., Any]], ...]:
+    """:func:`field_functions` of every population (one lookup: hashing a model prints it)."""
+    return tuple(_field_pair(model, p) for p in range(model.P))
+
+
+def _field_pair(model: Model, p: int) -> tuple[Callable[..., Any], Callable[..., Any]]:
     phis = [*model.phi[p], *(inp.phi[p] for inp in model.inputs)]
     g = [*model.g[p], *(inp.g[p] for inp in model.inputs)]
     symbols = sp.symbols(f"_m0:{len(phis)}", real=True)
