@@ -59,9 +59,15 @@ from typing import Any
 
 import numpy as np
 
-from meanfield.errors import bad_value, check_finite_number, check_int
+from meanfield.errors import bad_value
 from solvers.implicit import StageProblem, StageResult, solve_stage
 from solvers.kernels import combine_numpy, finish_step_numpy
+from solvers.stepping_options import (  # noqa: F401  (re-exported: the front doors import them)
+    BAR_FORMAT,
+    advance,
+    check_step_options,
+    progress_bar,
+)
 
 ORDERS = {"be": 1, "bdf2": 2}
 """Declared order of each scheme."""
@@ -154,14 +160,18 @@ def error_norm(problem: StageProblem, err: np.ndarray, rho: np.ndarray, rtol: fl
 def _stage(problem: StageProblem, state: StepState, rhs: np.ndarray, kappa: float, t_new: float,
            h: float) -> Any:
     slope = state.m_slope if state.m_slope is not None else problem.readout(state.f)
-    change = h * slope
+    # on the P floats (numpy's overhead per operation exceeds the work; same IEEE operations)
+    m, rates = state.m.tolist(), np.asarray(slope, dtype=float).tolist()
+    change = [h * r for r in rates]
     if state.m_prev is not None:  # quadratic through m_{n-1}, m_n with slope dm/dt at t_n
         h1 = state.t - state.t_prev
-        change = change + (state.m_prev - state.m + slope * h1) * (h / h1) ** 2
+        bend = (h / h1) ** 2
+        change = [c + (a - b + r * h1) * bend
+                  for c, a, b, r in zip(change, state.m_prev.tolist(), m, rates, strict=True)]
     trust = RULES.predictor_trust
-    small = bool(np.all(np.abs(change) <= trust * (np.abs(state.m) + 1e-12))) and getattr(
-        problem.coupling, "target", None) is None  # (unknowns that are not moments: no slope)
-    guess = state.m + change if small else state.m
+    small = all(abs(c) <= trust * (abs(v) + 1e-12) for c, v in zip(change, m, strict=True)
+                ) and getattr(problem.coupling, "target", None) is None  # (else: no slope)
+    guess = np.array([v + c for v, c in zip(m, change, strict=True)]) if small else state.m
     result = solve_stage(problem, rhs, kappa, t_new, guess)
     if not result.converged and small:
         retry = solve_stage(problem, rhs, kappa, t_new, state.m)
@@ -454,45 +464,3 @@ def underflow_message(t: float, h: float) -> str:
 
 def budget_message(max_steps: int) -> str:
     return f"more than max_steps={max_steps} steps; raise max_steps or loosen rtol/atol"
-
-
-def check_step_options(caller: str, *, scheme: Any, method: Any, rtol: Any, atol: Any, dt: Any,
-                       max_steps: Any, stacklevel: int = 3
-                       ) -> tuple[str, float, float, float | None, int]:
-    """Validated ``(scheme, rtol, atol, dt, max_steps)`` of a front door built on :func:`march`.
-
-    ``method`` is the deprecated name of ``scheme`` (a ``DeprecationWarning`` names ``caller``;
-    ``stacklevel`` counts from the caller's frame, as in :func:`warnings.warn`).
-    """
-    import warnings
-
-    name = "scheme"
-    if method is not None:
-        warnings.warn(f"{caller}(method=...) is deprecated; use scheme=...", DeprecationWarning,
-                      stacklevel=stacklevel + 1)
-        scheme, name = method, "method"
-    if scheme not in ("bdf2", "be"):
-        bad_value(name, scheme, "'bdf2' or 'be'")
-    rtol = check_finite_number("rtol", rtol, positive=True)
-    atol = check_finite_number("atol", atol, positive=True)
-    if dt is not None:
-        dt = check_finite_number("dt", dt, positive=True)
-    return scheme, rtol, atol, dt, check_int("max_steps", max_steps, minimum=1)
-
-
-BAR_FORMAT = "{desc}: {percentage:3.0f}%|{bar}| t={n:.2f}/{total:.2f} [{elapsed}<{remaining}]"
-"""Progress bars show simulated time as ``t=0.31/1.00``."""
-
-
-def progress_bar(progress: bool, total: float, desc: str = "sg") -> Any:
-    """A tqdm bar over simulated time (``None`` when ``progress`` is false)."""
-    if not progress:
-        return None
-    from tqdm.auto import tqdm
-
-    return tqdm(total=total, unit="t", desc=desc, bar_format=BAR_FORMAT)
-
-
-def advance(bar: Any, h: float) -> None:
-    if bar is not None:
-        bar.update(h)

@@ -123,8 +123,10 @@ def solve_rescaled(model: Model, *, gamma: float, t_final: float, cells: int = 2
     kernel_name, kernel = stage_kernel("auto")
     assemble, carry = frame_kernel(kernel_name).assemble, frame_kernel(kernel_name).carried
 
+    coupling = gamma * nm.g
+
     def build(frame: Frame, grid: ZoomGrid) -> StageProblem:
-        return exact_problem(nm, gamma, frame, grid, kernel, assemble, carry)
+        return exact_problem(nm, gamma, frame, grid, kernel, assemble, carry, coupling)
 
     def check(m0: np.ndarray, mean0: np.ndarray) -> None:
         fields = Fields.of(nm)
