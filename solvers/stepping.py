@@ -233,7 +233,8 @@ def take_step(problem: StageProblem, state: StepState, h: float, scheme: str, *,
             return StepResult(None, np.inf, 2, newton, False)
         # predictor p(t_{n+1}): quadratic through ρ_{n−1}, ρ_n with slope f_n at t_n
         rho, f_new, slope, sums = _tail(problem, stage.rho, rhs, kappa, state, True, ratio, h)
-        if np.any(sums[2] < 0):  # negative entries: keep the limited ρ if allowed (see above)
+        if any(low < 0 for low in sums[2].tolist()):  # negative entries: keep the limited ρ
+            # if allowed (see above)
             if not clip_allowed(sums, rtol, atol, (h + h1) / (3 * h + 2 * h1)):
                 use_bdf2, fallback = False, True
             else:
@@ -253,8 +254,15 @@ def take_step(problem: StageProblem, state: StepState, h: float, scheme: str, *,
         error = _deviation(problem, state, h, rho, False, sums[0]) * 0.5  # (nothing limited)
     new = StepState(t=t_new, rho=rho, m=stage.m, f=f_new, t_prev=state.t,
                     rho_prev=state.rho, m_prev=state.m, m_slope=slope, frame=problem.frame)
-    norm = float(np.max(error / (atol + rtol * sums[1])))
-    return StepResult(new, norm, 2 if use_bdf2 else 1, newton, fallback, clipped)
+    return StepResult(new, _norm(error, sums[1], rtol, atol), 2 if use_bdf2 else 1, newton,
+                      fallback, clipped)
+
+
+def _norm(error: np.ndarray, size: np.ndarray, rtol: float, atol: float) -> float:
+    """``max_p error_p / (atol + rtol·size_p)`` on the P floats (NaN if any term is NaN, as
+    ``np.max``)."""
+    terms = [e / (atol + rtol * v) for e, v in zip(error.tolist(), size.tolist(), strict=True)]
+    return math.nan if any(u != u for u in terms) else max(terms)
 
 
 def ladder(h: float, steps: int = RULES.ladder_steps) -> float:
