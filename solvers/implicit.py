@@ -178,6 +178,16 @@ def solve_stage(problem: StageProblem, rhs: np.ndarray, kappa: float, time: floa
     """
     rtol = problem.moment_rtol if rtol is None else rtol
     result = newton_stage(problem, rhs, kappa, time, m_guess, max_iter=max_iter, rtol=rtol)
+    return continue_stage(problem, rhs, kappa, time, m_guess, result, max_iter=max_iter,
+                          rtol=rtol, max_depth=max_depth)
+
+
+def continue_stage(problem: StageProblem, rhs: np.ndarray, kappa: float, time: float,
+                   m_guess: np.ndarray, result: StageResult, *, max_iter: int = 60,
+                   rtol: float | None = None, max_depth: int = 40) -> StageResult:
+    """:func:`solve_stage` after its first Newton iteration from ``m_guess`` gave ``result``
+    (returned when converged, else continued in ``κ``)."""
+    rtol = problem.moment_rtol if rtol is None else rtol
     if result.converged or max_depth == 0:
         return result
     half = solve_stage(problem, rhs, kappa / 2, time, m_guess, max_iter=max_iter, rtol=rtol,

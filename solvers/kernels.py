@@ -66,7 +66,12 @@ class StageKernel:
     - ``combine(x, cx, y, cy) -> cx·x + cy·y``;
     - ``newton_centred``: ``newton`` with the Jacobian from the centred readout weights
       (:func:`centred_weights_numpy`; used for a :class:`~solvers.implicit.StageProblem` with
-      ``centred`` set).
+      ``centred`` set);
+    - ``bdf2_stage(rho_n, c_n, rho_prev, c_prev, base, slopes, scale, widths, weights, kappa,
+      m_guess, max_iter, rtol, workspace, f_n, ratio, h, centred) -> (rhs, rho, m,
+      iterations, converged, residual, f, w·f, sums)``: ``combine``, ``newton`` (or
+      ``newton_centred``) and ``finish`` in one call
+      (:func:`solvers.kernels_numba_fused.bdf2_stage`).
     """
 
     name: str
@@ -76,6 +81,7 @@ class StageKernel:
     finish: Callable[..., tuple[np.ndarray, ...]] | None = None
     combine: Callable[..., np.ndarray] | None = None
     newton_centred: Callable[..., tuple[np.ndarray, np.ndarray, int, bool, float]] | None = None
+    bdf2_stage: Callable[..., tuple[Any, ...]] | None = None
 
     def __call__(self, delta: np.ndarray, ddelta: np.ndarray, scale: np.ndarray,
                  widths: np.ndarray, weights: np.ndarray, kappa: float, rhs: np.ndarray
@@ -210,6 +216,7 @@ def _numba_stage() -> StageKernel | None:
     if not numba_available():
         return None
     from solvers.kernels_numba import STAGE_PIECES, workspace_arrays
+    from solvers.kernels_numba_fused import bdf2_stage
     from solvers.kernels_numba_newton import newton_centred
 
     def centred_call(base: np.ndarray, slopes: np.ndarray, scale: np.ndarray,
@@ -223,7 +230,19 @@ def _numba_stage() -> StageKernel | None:
                               workspace_arrays(workspace, P, M), np.empty((P, M)),
                               np.empty((P, M)))
 
-    return StageKernel("numba", **STAGE_PIECES, newton_centred=centred_call)
+    def fused_call(rho_n: np.ndarray, c_n: float, rho_prev: np.ndarray, c_prev: float,
+                   base: np.ndarray, slopes: np.ndarray, scale: np.ndarray, widths: np.ndarray,
+                   weights: np.ndarray, kappa: float, m_guess: np.ndarray, max_iter: int,
+                   rtol: float, workspace: dict[str, Any], f_n: np.ndarray, ratio: float,
+                   h: float, centred: bool) -> tuple[Any, ...]:
+        P, M = rho_n.shape
+        return bdf2_stage(rho_n, float(c_n), rho_prev, float(c_prev), base, slopes, scale,
+                          widths, weights, float(kappa), np.asarray(m_guess, dtype=float),
+                          int(max_iter), float(rtol), workspace_arrays(workspace, P, M), f_n,
+                          float(ratio), float(h), bool(centred))
+
+    return StageKernel("numba", **STAGE_PIECES, newton_centred=centred_call,
+                       bdf2_stage=fused_call)
 
 
 def centred_weights_numpy(weights: np.ndarray, widths: np.ndarray, rhs: np.ndarray,

@@ -1,9 +1,12 @@
-"""Options and progress display of the front doors built on :func:`solvers.stepping.march`
-(moved out of :mod:`solvers.stepping`, which re-exports them)."""
+"""Options, counters, messages and progress display of the time loops of :mod:`solvers.stepping`
+(which re-exports them; kept apart for the module size)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
+
+import numpy as np
 
 from meanfield.errors import bad_value, check_finite_number, check_int
 
@@ -48,3 +51,46 @@ def progress_bar(progress: bool, total: float, desc: str = "sg") -> Any:
 def advance(bar: Any, h: float) -> None:
     if bar is not None:
         bar.update(h)
+
+
+@dataclass
+class Tally:
+    """Counters reported in ``Solution.info``."""
+
+    steps: int = 0
+    rejected: int = 0
+    newton_iterations: int = 0
+    positivity_fallbacks: int = 0
+    positivity_clips: int = 0
+    dt_min: float = np.inf
+    dt_max: float = 0.0
+
+    def accept(self, h: float, result: Any) -> None:
+        """Count the accepted step ``result`` (a :class:`solvers.stepping.StepResult`) of size ``h``."""
+        self.steps += 1
+        self.positivity_fallbacks += int(result.fallback)
+        self.positivity_clips += int(result.clipped)
+        self.dt_min = min(self.dt_min, h)
+        self.dt_max = max(self.dt_max, h)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"steps": self.steps, "rejected_steps": self.rejected,
+                "newton_iterations": self.newton_iterations,
+                "positivity_fallbacks": self.positivity_fallbacks,
+                "positivity_clips": self.positivity_clips,
+                "dt_min": float(self.dt_min) if self.steps else None,
+                "dt_max": float(self.dt_max) if self.steps else None}
+
+
+def stage_failure_message(t: float, h: float) -> str:
+    """A fixed step whose moment solve failed (both time loops raise ``RuntimeError`` with it)."""
+    return (f"the implicit moment solve did not converge at t={t:g} with dt={h:g}; use a "
+            "smaller dt or adaptive steps (dt=None)")
+
+
+def underflow_message(t: float, h: float) -> str:
+    return f"step size underflow at t={t:g} (h={h:g})"
+
+
+def budget_message(max_steps: int) -> str:
+    return f"more than max_steps={max_steps} steps; raise max_steps or loosen rtol/atol"
