@@ -77,7 +77,9 @@ def exact_problem(nm: NumericModel, gamma: float, frame: Frame, grid: ZoomGrid,
     (:func:`solvers.rescaled.kernels.assemble_numpy` or its numba twin) builds the rest.
     ``coupling`` is ``γ g`` (computed when not given).
     """
-    values = nm.table(frame.centre[:, None] + frame.half[:, None] * grid.samples)
+    points = frame.half[:, None] * grid.samples
+    points += frame.centre[:, None]  # c + βz (one temporary less)
+    values = nm.table(points)
     base, slopes, scale, weights = assemble(
         values, frame.half, frame.velocity, frame.rate, grid.gaps, grid.squares, grid.widths,
         nm.D, gamma * nm.g if coupling is None else coupling)
