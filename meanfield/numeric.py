@@ -215,7 +215,11 @@ class NumericModel:
         populations', then the external inputs'; see :meth:`all_moments`), for Newton iterations
         that evaluate the field at many moments.
         """
-        return field_functions(self.model, p)
+        cached = self.__dict__.get("_fields")
+        if cached is None:
+            cached = all_field_functions(self.model)
+            object.__setattr__(self, "_fields", cached)
+        return cached[p]
 
     def field(self, p: int, points: np.ndarray, m: np.ndarray, time: float = 0.0) -> np.ndarray:
         """``h_p(x) = Σ_j g_pj Φ_pj(x) m_j``."""
@@ -255,14 +259,26 @@ class NumericModel:
         return out
 
 
-@lru_cache(maxsize=64)
 def field_functions(model: Model, p: int) -> tuple[Callable[..., Any], Callable[..., Any]]:
-    """``(h_p, ∂_x h_p)`` of ``model`` as callables of ``(x, m_1, …, m_J)`` (compiled once)."""
-    phis = [*model.phi[p], *(inp.phi[p] for inp in model.inputs)]
-    g = [*model.g[p], *(inp.g[p] for inp in model.inputs)]
+    """``(h_p, ∂_x h_p)`` of ``model`` as callables of ``(x, m_1, …, m_J)`` (compiled once per
+    distinct ``(Φ_p, g_p)``: the cache is keyed by the expressions, not by the model, whose hash
+    prints it, ~1.5 ms)."""
+    phis = (*model.phi[p], *(inp.phi[p] for inp in model.inputs))
+    g = (*model.g[p], *(inp.g[p] for inp in model.inputs))
+    return _field_pair(tuple(sp.sympify(e) for e in phis), tuple(float(v) for v in g))
+
+
+def all_field_functions(model: Model) -> tuple[tuple[Callable[..., Any], Callable[..., Any]], ...]:
+    """:func:`field_functions` of every population."""
+    return tuple(field_functions(model, p) for p in range(model.P))
+
+
+@lru_cache(maxsize=256)
+def _field_pair(phis: tuple[sp.Expr, ...], g: tuple[float, ...]
+                ) -> tuple[Callable[..., Any], Callable[..., Any]]:
     symbols = sp.symbols(f"_m0:{len(phis)}", real=True)
-    expr = sum((sp.Float(float(g[j])) * phis[j] * symbols[j] for j in range(len(phis))
-                if float(g[j]) != 0), sp.Integer(0))
+    expr = sum((sp.Float(g[j]) * phis[j] * symbols[j] for j in range(len(phis)) if g[j] != 0),
+               sp.Integer(0))
     return (sp.lambdify((x, *symbols), expr, modules="numpy", docstring_limit=0),
             sp.lambdify((x, *symbols), sp.diff(expr, x), modules="numpy", docstring_limit=0))
 
@@ -277,30 +293,41 @@ class _ProductPrinter(NumPyPrinter):
         return super()._print_Pow(expr, rational=rational)
 
 
-def _table_groups(model: Model) -> list[tuple[Callable[..., Any], Any, Any]]:
+def _table_groups(model: Model) -> tuple[tuple[Callable[..., Any], Any, Any], ...]:
     """``[f_p, Φ_pj (g_pj ≠ 0, else 0), Ψ_p]`` over ``p``, grouped by expression: one
     lambdified function per distinct expression of ``x`` with the ``(rows, columns)`` of the
     table it fills (populations with the same drift, the same ``Φ_pj`` or the same read-out
     share one evaluation on the stacked points of their windows; ``rows`` is ``None`` and
-    ``columns`` one index when every population uses it in the same column)."""
-    groups: dict[sp.Expr, list[tuple[int, int]]] = {}
+    ``columns`` one index when every population uses it in the same column). Compiled once
+    per distinct table of expressions."""
+    table = []
     for p, pop in enumerate(model.populations):
         phis = [*model.phi[p], *(inp.phi[p] for inp in model.inputs)]
         g = [*model.g[p], *(inp.g[p] for inp in model.inputs)]
-        row = [pop.drift, *(phi if float(gj) != 0 else sp.Integer(0)
-                            for phi, gj in zip(phis, g, strict=True)), model.psi[p]]
+        table.append(tuple(sp.sympify(e) for e in (
+            pop.drift, *(phi if float(gj) != 0 else sp.Integer(0)
+                         for phi, gj in zip(phis, g, strict=True)), model.psi[p])))
+    return _compiled_groups(tuple(table))
+
+
+@lru_cache(maxsize=64)
+def _compiled_groups(table: tuple[tuple[sp.Expr, ...], ...]
+                     ) -> tuple[tuple[Callable[..., Any], Any, Any], ...]:
+    """:func:`_table_groups` of the expressions ``table[p][k]`` (the cached work)."""
+    groups: dict[sp.Expr, list[tuple[int, int]]] = {}
+    for p, row in enumerate(table):
         for k, entry in enumerate(row):
-            groups.setdefault(sp.sympify(entry), []).append((p, k))
+            groups.setdefault(entry, []).append((p, k))
     out = []
     for expression, places in groups.items():
         rows, columns = (np.array(index) for index in zip(*places, strict=True))
         function = sp.lambdify(x, expression, modules="numpy", docstring_limit=0,
                                printer=_ProductPrinter)
-        if np.array_equal(rows, np.arange(model.P)) and np.all(columns == columns[0]):
+        if np.array_equal(rows, np.arange(len(table))) and np.all(columns == columns[0]):
             out.append((function, None, int(columns[0])))
         else:
             out.append((function, rows[:, None], columns[:, None]))
-    return out
+    return tuple(out)
 
 
 COEFFICIENTS = sp.IndexedBase("c")

@@ -39,7 +39,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from solvers.kernels import StageKernel
+from solvers.kernels import StageKernel, centred_weights_numpy
 
 MOMENT_RTOL = 1e-12
 """Relative tolerance of the implicit moments (relative to ``Σ|w|ρ``)."""
@@ -126,6 +126,10 @@ class StageProblem:
     """For a moving grid: the frame of the stage's new time level (carried by the new state)."""
     moment_rtol: float = MOMENT_RTOL
     """Newton tolerance of the moments (:func:`solve_stage`'s default)."""
+    centred: bool = False
+    """Newton's Jacobian from the centred readout weights
+    (:func:`solvers.kernels.centred_weights_numpy`: the same Jacobian, without the cancellation
+    that costs it its digits when ``Ψ`` hardly varies over the grid, as on a zoomed window)."""
 
     def __post_init__(self) -> None:
         for name in ("scale", "widths", "weights"):  # compiled kernels want C-ordered floats
@@ -174,6 +178,16 @@ def solve_stage(problem: StageProblem, rhs: np.ndarray, kappa: float, time: floa
     """
     rtol = problem.moment_rtol if rtol is None else rtol
     result = newton_stage(problem, rhs, kappa, time, m_guess, max_iter=max_iter, rtol=rtol)
+    return continue_stage(problem, rhs, kappa, time, m_guess, result, max_iter=max_iter,
+                          rtol=rtol, max_depth=max_depth)
+
+
+def continue_stage(problem: StageProblem, rhs: np.ndarray, kappa: float, time: float,
+                   m_guess: np.ndarray, result: StageResult, *, max_iter: int = 60,
+                   rtol: float | None = None, max_depth: int = 40) -> StageResult:
+    """:func:`solve_stage` after its first Newton iteration from ``m_guess`` gave ``result``
+    (returned when converged, else continued in ``κ``)."""
+    rtol = problem.moment_rtol if rtol is None else rtol
     if result.converged or max_depth == 0:
         return result
     half = solve_stage(problem, rhs, kappa / 2, time, m_guess, max_iter=max_iter, rtol=rtol,
@@ -198,7 +212,7 @@ def newton_stage(problem: StageProblem, rhs: np.ndarray, kappa: float, time: flo
     steep sigmoid-like function of ``m`` and plain Newton would cycle between its flat sides.)
     ``max_iter`` counts kernel evaluations.
     """
-    compiled = problem.kernel.newton
+    compiled = problem.kernel.newton_centred if problem.centred else problem.kernel.newton
     if compiled is not None and type(problem.coupling) is AffineCoupling \
             and np.size(m_guess) == problem.coupling.unknown_slopes.shape[1]:
         rho, m, iterations, converged, norm = compiled(
@@ -210,6 +224,9 @@ def newton_stage(problem: StageProblem, rhs: np.ndarray, kappa: float, time: flo
     m = np.array(m_guess, dtype=float)
     target = getattr(problem.coupling, "target", None)
     identity = np.eye(P)
+    adjoint_weights = problem.weights
+    if problem.centred and target is None:
+        adjoint_weights = centred_weights_numpy(problem.weights, problem.widths, rhs, m)
 
     def goal(trial: np.ndarray) -> np.ndarray:
         return trial if target is None else target(trial, time)[0]
@@ -222,7 +239,8 @@ def newton_stage(problem: StageProblem, rhs: np.ndarray, kappa: float, time: flo
 
     def jacobian(trial: np.ndarray, rho: np.ndarray, factors: Any) -> np.ndarray:
         jac = problem.kernel.jacobian(factors, problem.coupling.derivative(trial, time),
-                                      problem.scale, problem.widths, problem.weights, kappa, rho)
+                                      problem.scale, problem.widths, adjoint_weights, kappa,
+                                      rho)
         return jac if target is None else jac - target(trial, time)[1] + identity
 
     rho, residual, magnitude, factors = evaluate(m)

@@ -93,6 +93,63 @@ def newton(base, slopes, scale, widths, weights, kappa, rhs, m_guess, max_iter, 
     (swapped when a trial is taken). Returns ``(rho, m, iterations, converged, residual)``,
     ``rho`` being one of the two.
     """
+    return _iterate(base, slopes, scale, widths, weights, weights, False, kappa, rhs, m_guess,
+                    max_iter, rtol, work, rho, spare)
+
+
+@numba.njit(**JIT)
+def centred_weights(weights, widths, rhs, m_guess):
+    r"""``w̃_p = w_p − c_p h`` with ``c_p = m_p / Σ_i h_i r_{p,i}`` (0 for a massless row).
+
+    The stage conserves mass, ``Σ_i h_i ρ_{p,i}(m) = Σ_i h_i r_{p,i}`` for every ``m``, so
+    ``∂(w̃·ρ)/∂m = ∂(w·ρ)/∂m`` exactly; but the adjoint of ``w̃`` is small where ``w`` is nearly
+    proportional to ``h`` (a window much narrower than the scale of ``Ψ``), and the Jacobian,
+    sums of differences ``y_{i+1} − y_i`` of the adjoint, no longer cancels its constant part.
+    """
+    P, M = weights.shape
+    out = np.empty((P, M))
+    for p in range(P):
+        mass = 0.0
+        for i in range(M):
+            mass += widths[i] * rhs[p, i]
+        c = m_guess[p] / mass if mass != 0.0 and np.isfinite(mass) else 0.0
+        if not np.isfinite(c):
+            c = 0.0
+        for i in range(M):
+            out[p, i] = weights[p, i] - c * widths[i]
+    return out
+
+
+@numba.njit(**JIT)
+def newton_centred(base, slopes, scale, widths, weights, kappa, rhs, m_guess, max_iter, rtol,
+                   work, rho, spare):
+    """:func:`newton` with the Jacobian from the adjoint of :func:`centred_weights` (the
+    readouts, residuals and every decision from ``w`` itself, summed in the sweep's order)."""
+    shifted = centred_weights(weights, widths, rhs, m_guess)
+    return _iterate(base, slopes, scale, widths, shifted, weights, True, kappa, rhs, m_guess,
+                    max_iter, rtol, work, rho, spare)
+
+
+@numba.njit(**JIT)
+def _read(weights, rho, readout, size):
+    """``readout_p = Σ_i w_{p,i} ρ_{p,i}``, ``size_p = Σ_i |w_{p,i}| |ρ_{p,i}|`` (the sums of
+    :func:`solvers.kernels_numba_pair.sweep_pair`, from the last cell down)."""
+    P, M = rho.shape
+    for p in range(P):
+        total = weights[p, M - 1] * rho[p, M - 1]
+        absolute = abs(weights[p, M - 1]) * abs(rho[p, M - 1])
+        for i in range(M - 2, -1, -1):
+            total += weights[p, i] * rho[p, i]
+            absolute += abs(weights[p, i]) * abs(rho[p, i])
+        readout[p] = total
+        size[p] = absolute
+
+
+@numba.njit(**JIT)
+def _iterate(base, slopes, scale, widths, weights, readout_weights, reread, kappa, rhs, m_guess,
+             max_iter, rtol, work, rho, spare):
+    """The iteration of :func:`newton`: the sweeps use ``weights`` (readouts and adjoint); with
+    ``reread`` the readouts are then taken again with ``readout_weights`` (:func:`_read`)."""
     P = rhs.shape[0]
     m = m_guess.copy()
     readout = np.empty(P)
@@ -103,6 +160,8 @@ def newton(base, slopes, scale, widths, weights, kappa, rhs, m_guess, max_iter, 
     direction = np.empty(P)
     evaluate(base, slopes, m, slopes, scale, widths, weights, kappa, rhs, rho, work, ON, ON,
              readout, size, jac)
+    if reread:
+        _read(readout_weights, rho, readout, size)
     residual, magnitude, norm = _residual(readout, m, size)
     jac_ready = True
     radius = np.inf
@@ -139,6 +198,8 @@ def newton(base, slopes, scale, widths, weights, kappa, rhs, m_guess, max_iter, 
         fuse = norm > FUSE_JACOBIAN_ABOVE
         evaluate(base, slopes, trial, slopes, scale, widths, weights, kappa, rhs, spare, work,
                  ON, fuse, readout, size, jac)
+        if reread:
+            _read(readout_weights, spare, readout, size)
         iterations += 1
         new_residual, new_magnitude, new_norm = _residual(readout, trial, size)
         if new_norm < norm:

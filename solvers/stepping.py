@@ -47,7 +47,9 @@ constants of both loops in one :class:`StepRules` (:data:`RULES`).
 Cost: the BDF2 right-hand side is one fused pass (``kernel.combine``), the stage one compiled
 Newton call when the kernel has one (:mod:`solvers.implicit`), and the tail of the step (``f``,
 its readout ``dm/dt`` kept for the next predictor, the error sums, the limiting) one fused pass
-(``kernel.finish``, :func:`solvers.kernels.finish_step_numpy`), two when limiting.
+(``kernel.finish``, :func:`solvers.kernels.finish_step_numpy`), two when limiting; with the
+numba kernel and an affine coupling the three are one compiled call
+(:mod:`solvers.kernels_numba_fused`).
 """
 
 from __future__ import annotations
@@ -59,9 +61,25 @@ from typing import Any
 
 import numpy as np
 
-from meanfield.errors import bad_value, check_finite_number, check_int
-from solvers.implicit import StageProblem, StageResult, solve_stage
+from meanfield.errors import bad_value
+from solvers.implicit import (
+    AffineCoupling,
+    StageProblem,
+    StageResult,
+    continue_stage,
+    solve_stage,
+)
 from solvers.kernels import combine_numpy, finish_step_numpy
+from solvers.stepping_options import (  # noqa: F401  (re-exported: the front doors import them)
+    BAR_FORMAT,
+    Tally,
+    advance,
+    budget_message,
+    check_step_options,
+    progress_bar,
+    stage_failure_message,
+    underflow_message,
+)
 
 ORDERS = {"be": 1, "bdf2": 2}
 """Declared order of each scheme."""
@@ -151,22 +169,69 @@ def error_norm(problem: StageProblem, err: np.ndarray, rho: np.ndarray, rtol: fl
     return float(np.max((np.abs(err) @ problem.widths) / scale))
 
 
-def _stage(problem: StageProblem, state: StepState, rhs: np.ndarray, kappa: float, t_new: float,
-           h: float) -> Any:
+def _guess(problem: StageProblem, state: StepState, h: float) -> tuple[np.ndarray, bool]:
+    """The start of Newton: the moments extrapolated to ``t + h`` when they move every moment
+    by at most ``RULES.predictor_trust`` of its size (then ``True``), else ``state.m``."""
     slope = state.m_slope if state.m_slope is not None else problem.readout(state.f)
-    change = h * slope
+    # on the P floats (numpy's overhead per operation exceeds the work; same IEEE operations)
+    m, rates = state.m.tolist(), np.asarray(slope, dtype=float).tolist()
+    change = [h * r for r in rates]
     if state.m_prev is not None:  # quadratic through m_{n-1}, m_n with slope dm/dt at t_n
         h1 = state.t - state.t_prev
-        change = change + (state.m_prev - state.m + slope * h1) * (h / h1) ** 2
+        bend = (h / h1) ** 2
+        change = [c + (a - b + r * h1) * bend
+                  for c, a, b, r in zip(change, state.m_prev.tolist(), m, rates, strict=True)]
     trust = RULES.predictor_trust
-    small = bool(np.all(np.abs(change) <= trust * (np.abs(state.m) + 1e-12))) and getattr(
-        problem.coupling, "target", None) is None  # (unknowns that are not moments: no slope)
-    guess = state.m + change if small else state.m
-    result = solve_stage(problem, rhs, kappa, t_new, guess)
+    small = all(abs(c) <= trust * (abs(v) + 1e-12) for c, v in zip(change, m, strict=True)
+                ) and getattr(problem.coupling, "target", None) is None  # (else: no slope)
+    if not small:
+        return state.m, False
+    return np.array([v + c for v, c in zip(m, change, strict=True)]), True
+
+
+def _stage(problem: StageProblem, state: StepState, rhs: np.ndarray, kappa: float, t_new: float,
+           h: float) -> Any:
+    guess, small = _guess(problem, state, h)
+    return _settle(problem, state, rhs, kappa, t_new, small,
+                   solve_stage(problem, rhs, kappa, t_new, guess))
+
+
+def _settle(problem: StageProblem, state: StepState, rhs: np.ndarray, kappa: float,
+            t_new: float, small: bool, result: StageResult) -> Any:
+    """``(result, iterations)``, or a second solve from ``state.m`` if the one from the
+    extrapolated moments failed."""
     if not result.converged and small:
         retry = solve_stage(problem, rhs, kappa, t_new, state.m)
         return retry, result.iterations + retry.iterations
     return result, result.iterations
+
+
+def _fused(problem: StageProblem, state: StepState) -> Any:
+    """The compiled BDF2 stage of the kernel (:mod:`solvers.kernels_numba_fused`) when it
+    applies: an :class:`~solvers.implicit.AffineCoupling` in the P moments."""
+    fused = problem.kernel.bdf2_stage
+    if fused is None or type(problem.coupling) is not AffineCoupling or (
+            problem.coupling.unknown_slopes.shape[1] != state.m.size):
+        return None
+    return fused
+
+
+def _bdf2_stage(problem: StageProblem, state: StepState, fused: Any, kappa: float, c_n: float,
+                c_prev: float, ratio: float, t_new: float, h: float) -> tuple[Any, ...]:
+    """``(rhs, stage, iterations, tail)`` of a BDF2 step by one compiled call; ``tail`` is
+    ``None`` when that Newton failed (then continued as in :func:`_stage`)."""
+    guess, small = _guess(problem, state, h)
+    coupling = problem.coupling
+    rhs, rho, m, its, ok, residual, f_new, slope, sums = fused(
+        state.rho, c_n, state.rho_prev, c_prev, coupling.folded_base(t_new),
+        coupling.unknown_slopes, problem.scale, problem.widths, problem.weights, kappa, guess,
+        60, problem.moment_rtol, problem.workspace, state.f, ratio, h, problem.centred)
+    first = StageResult(rho, m, its, bool(ok), residual)
+    if ok:
+        return rhs, first, its, (rho, f_new, slope, sums)
+    stage, newton = _settle(problem, state, rhs, kappa, t_new, small,
+                            continue_stage(problem, rhs, kappa, t_new, guess, first))
+    return rhs, stage, newton, None
 
 
 _NO_HISTORY = np.empty((0, 0))
@@ -215,15 +280,22 @@ def take_step(problem: StageProblem, state: StepState, h: float, scheme: str, *,
         h1 = state.t - state.t_prev
         ratio = h / h1
         kappa = h * (h + h1) / (2 * h + h1)
-        combine = problem.kernel.combine or combine_numpy
-        rhs = combine(state.rho, kappa * (h + h1) / (h * h1), state.rho_prev,
-                      -(kappa * h / (h1 * (h + h1))))
-        stage, newton = _stage(problem, state, rhs, kappa, t_new, h)
+        c_n, c_prev = kappa * (h + h1) / (h * h1), -(kappa * h / (h1 * (h + h1)))
+        fused, tail = _fused(problem, state), None
+        if fused is not None:  # right-hand side, stage and tail in one compiled call
+            rhs, stage, newton, tail = _bdf2_stage(problem, state, fused, kappa, c_n, c_prev,
+                                                   ratio, t_new, h)
+        else:
+            combine = problem.kernel.combine or combine_numpy
+            rhs = combine(state.rho, c_n, state.rho_prev, c_prev)
+            stage, newton = _stage(problem, state, rhs, kappa, t_new, h)
         if not stage.converged:
             return StepResult(None, np.inf, 2, newton, False)
         # predictor p(t_{n+1}): quadratic through ρ_{n−1}, ρ_n with slope f_n at t_n
-        rho, f_new, slope, sums = _tail(problem, stage.rho, rhs, kappa, state, True, ratio, h)
-        if np.any(sums[2] < 0):  # negative entries: keep the limited ρ if allowed (see above)
+        rho, f_new, slope, sums = tail or _tail(problem, stage.rho, rhs, kappa, state, True,
+                                                ratio, h)
+        if any(low < 0 for low in sums[2].tolist()):  # negative entries: keep the limited ρ
+            # if allowed (see above)
             if not clip_allowed(sums, rtol, atol, (h + h1) / (3 * h + 2 * h1)):
                 use_bdf2, fallback = False, True
             else:
@@ -243,8 +315,15 @@ def take_step(problem: StageProblem, state: StepState, h: float, scheme: str, *,
         error = _deviation(problem, state, h, rho, False, sums[0]) * 0.5  # (nothing limited)
     new = StepState(t=t_new, rho=rho, m=stage.m, f=f_new, t_prev=state.t,
                     rho_prev=state.rho, m_prev=state.m, m_slope=slope, frame=problem.frame)
-    norm = float(np.max(error / (atol + rtol * sums[1])))
-    return StepResult(new, norm, 2 if use_bdf2 else 1, newton, fallback, clipped)
+    return StepResult(new, _norm(error, sums[1], rtol, atol), 2 if use_bdf2 else 1, newton,
+                      fallback, clipped)
+
+
+def _norm(error: np.ndarray, size: np.ndarray, rtol: float, atol: float) -> float:
+    """``max_p error_p / (atol + rtol·size_p)`` on the P floats (NaN if any term is NaN, as
+    ``np.max``)."""
+    terms = [e / (atol + rtol * v) for e, v in zip(error.tolist(), size.tolist(), strict=True)]
+    return math.nan if any(u != u for u in terms) else max(terms)
 
 
 def ladder(h: float, steps: int = RULES.ladder_steps) -> float:
@@ -292,34 +371,6 @@ def first_step(problem: StageProblem, state: StepState, span: float) -> float:
     speed = float(np.max((np.abs(state.f) @ problem.widths)
                          / np.maximum(np.abs(state.rho) @ problem.widths, 1e-300)))
     return span if speed == 0 else min(span, 0.01 / speed)
-
-
-@dataclass
-class Tally:
-    """Counters reported in ``Solution.info``."""
-
-    steps: int = 0
-    rejected: int = 0
-    newton_iterations: int = 0
-    positivity_fallbacks: int = 0
-    positivity_clips: int = 0
-    dt_min: float = np.inf
-    dt_max: float = 0.0
-
-    def accept(self, h: float, result: StepResult) -> None:
-        self.steps += 1
-        self.positivity_fallbacks += int(result.fallback)
-        self.positivity_clips += int(result.clipped)
-        self.dt_min = min(self.dt_min, h)
-        self.dt_max = max(self.dt_max, h)
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"steps": self.steps, "rejected_steps": self.rejected,
-                "newton_iterations": self.newton_iterations,
-                "positivity_fallbacks": self.positivity_fallbacks,
-                "positivity_clips": self.positivity_clips,
-                "dt_min": float(self.dt_min) if self.steps else None,
-                "dt_max": float(self.dt_max) if self.steps else None}
 
 
 def integrate(problem: StageProblem, rho0: np.ndarray, save_at: Sequence[float], *,
@@ -440,59 +491,3 @@ def march(stage_for: StageFor, state: StepState, save_at: Sequence[float], *,
 def _check_budget(tally: Tally, max_steps: int) -> None:
     if tally.steps > max_steps:
         raise RuntimeError(budget_message(max_steps))
-
-
-def stage_failure_message(t: float, h: float) -> str:
-    """A fixed step whose moment solve failed (both time loops raise ``RuntimeError`` with it)."""
-    return (f"the implicit moment solve did not converge at t={t:g} with dt={h:g}; use a "
-            "smaller dt or adaptive steps (dt=None)")
-
-
-def underflow_message(t: float, h: float) -> str:
-    return f"step size underflow at t={t:g} (h={h:g})"
-
-
-def budget_message(max_steps: int) -> str:
-    return f"more than max_steps={max_steps} steps; raise max_steps or loosen rtol/atol"
-
-
-def check_step_options(caller: str, *, scheme: Any, method: Any, rtol: Any, atol: Any, dt: Any,
-                       max_steps: Any, stacklevel: int = 3
-                       ) -> tuple[str, float, float, float | None, int]:
-    """Validated ``(scheme, rtol, atol, dt, max_steps)`` of a front door built on :func:`march`.
-
-    ``method`` is the deprecated name of ``scheme`` (a ``DeprecationWarning`` names ``caller``;
-    ``stacklevel`` counts from the caller's frame, as in :func:`warnings.warn`).
-    """
-    import warnings
-
-    name = "scheme"
-    if method is not None:
-        warnings.warn(f"{caller}(method=...) is deprecated; use scheme=...", DeprecationWarning,
-                      stacklevel=stacklevel + 1)
-        scheme, name = method, "method"
-    if scheme not in ("bdf2", "be"):
-        bad_value(name, scheme, "'bdf2' or 'be'")
-    rtol = check_finite_number("rtol", rtol, positive=True)
-    atol = check_finite_number("atol", atol, positive=True)
-    if dt is not None:
-        dt = check_finite_number("dt", dt, positive=True)
-    return scheme, rtol, atol, dt, check_int("max_steps", max_steps, minimum=1)
-
-
-BAR_FORMAT = "{desc}: {percentage:3.0f}%|{bar}| t={n:.2f}/{total:.2f} [{elapsed}<{remaining}]"
-"""Progress bars show simulated time as ``t=0.31/1.00``."""
-
-
-def progress_bar(progress: bool, total: float, desc: str = "sg") -> Any:
-    """A tqdm bar over simulated time (``None`` when ``progress`` is false)."""
-    if not progress:
-        return None
-    from tqdm.auto import tqdm
-
-    return tqdm(total=total, unit="t", desc=desc, bar_format=BAR_FORMAT)
-
-
-def advance(bar: Any, h: float) -> None:
-    if bar is not None:
-        bar.update(h)

@@ -85,8 +85,10 @@ class Smearing:
         level at ``t``; the rates by ``kernel``, :func:`rates` or its numba twin)."""
         growth, kappa, per_std = kernel(q, base, slopes, m, half, D, centres, widths)
         h = t - self.t
-        return Smearing(t=t, error=(self.error + h * growth) / (1 + 2 * kappa * h),
-                        per_std=per_std)
+        error = [(e + h * g) / (1 + 2 * k * h)  # on the P floats (the same IEEE operations)
+                 for e, g, k in zip(self.error.tolist(), growth.tolist(), kappa.tolist(),
+                                    strict=True)]
+        return Smearing(t=t, error=np.array(error), per_std=per_std)
 
     def total(self) -> np.ndarray:
         """The expected relative error of each variance: ``e`` plus the aliasing error."""

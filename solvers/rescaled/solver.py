@@ -123,8 +123,10 @@ def solve_rescaled(model: Model, *, gamma: float, t_final: float, cells: int = 2
     kernel_name, kernel = stage_kernel("auto")
     assemble, carry = frame_kernel(kernel_name).assemble, frame_kernel(kernel_name).carried
 
+    coupling = gamma * nm.g
+
     def build(frame: Frame, grid: ZoomGrid) -> StageProblem:
-        return exact_problem(nm, gamma, frame, grid, kernel, assemble, carry)
+        return exact_problem(nm, gamma, frame, grid, kernel, assemble, carry, coupling)
 
     def check(m0: np.ndarray, mean0: np.ndarray) -> None:
         fields = Fields.of(nm)
@@ -282,12 +284,24 @@ def _assemble(model: Model, nm: NumericModel, gamma: float, scheme: str, grid: Z
     var_z = np.einsum("tpi,tpi,i->tp", q, (grid.centres - zbar[..., None]) ** 2,
                       grid.widths) / mass
     m = np.array([s.m for s in states])
-    residual = np.empty_like(mass)
-    for k, s in enumerate(states):
-        xs = s.frame.x(grid.centres)
-        for p in range(nm.P):
-            residual[k, p] = (np.abs(nm.field(p, xs[p], m[k], t[k])) * q[k, p]) @ grid.widths
+    residual = balance_residuals(nm, grid, t, centre, half, m, q)
     return RescaledSolution(model=model, gamma=gamma, eps=eps, scheme=scheme, t=t, center=centre,
                             y_edges=half[..., None] * grid.edges / eps,
                             rho=q / half[..., None], mass=mass, mean=centre + half * zbar,
                             var=half**2 * var_z, m=m, balance_residual=residual, info=info)
+
+
+def balance_residuals(nm: NumericModel, grid: ZoomGrid, t: np.ndarray, centre: np.ndarray,
+                      half: np.ndarray, m: np.ndarray, q: np.ndarray) -> np.ndarray:
+    """``Σ_i |h_p(x_{p,i}; m)| q_{p,i} h_i`` (nt, P) at every saved level, ``h_p = Σ_j g_pj Φ_pj m_j``
+    (:meth:`meanfield.numeric.NumericModel.field`), the model evaluated once on the cell centres
+    of every level (:meth:`~meanfield.numeric.NumericModel.table`)."""
+    nt, P, M = q.shape
+    points = centre[..., None] + half[..., None] * grid.centres  # (nt, P, M)
+    phi = nm.table(points.transpose(1, 0, 2).reshape(P, nt * M))[:, 1: nm.J + 1]
+    phi = phi.reshape(P, nm.J, nt, M)
+    m_all = np.array([nm.all_moments(m[k], t[k]) for k in range(nt)])  # (nt, J)
+    field = np.zeros((P, nt, M))
+    for j in range(nm.J):
+        field += (nm.g[:, j, None] * m_all[None, :, j])[..., None] * phi[:, j]
+    return np.einsum("pti,tpi,i->tp", np.abs(field), q, grid.widths)

@@ -68,21 +68,25 @@ def readout_weights(nm: NumericModel, frame: Frame, grid: ZoomGrid) -> np.ndarra
 
 def exact_problem(nm: NumericModel, gamma: float, frame: Frame, grid: ZoomGrid,
                   kernel: StageKernel, assemble: Callable[..., Any] = assemble_numpy,
-                  carry: Callable[..., np.ndarray] = carried_numpy) -> StageProblem:
+                  carry: Callable[..., np.ndarray] = carried_numpy,
+                  coupling: np.ndarray | None = None) -> StageProblem:
     """The stage of the exact mean-field PDE in ``frame`` (``δ`` affine in the moments).
 
     The model is evaluated once, for every population at once, on the ``samples`` of the
     windows (:meth:`meanfield.numeric.NumericModel.table`); ``assemble``
     (:func:`solvers.rescaled.kernels.assemble_numpy` or its numba twin) builds the rest.
+    ``coupling`` is ``γ g`` (computed when not given).
     """
-    values = nm.table(frame.centre[:, None] + frame.half[:, None] * grid.samples)
+    points = frame.half[:, None] * grid.samples
+    points += frame.centre[:, None]  # c + βz (one temporary less)
+    values = nm.table(points)
     base, slopes, scale, weights = assemble(
         values, frame.half, frame.velocity, frame.rate, grid.gaps, grid.squares, grid.widths,
-        nm.D, gamma * nm.g)
+        nm.D, gamma * nm.g if coupling is None else coupling)
     coupling = AffineCoupling(base=base, slopes=slopes, external=nm.external_m, unknowns=nm.P)
     return FrameStage(scale=scale, widths=grid.widths, weights=weights, coupling=coupling,
                       kernel=kernel, frame=frame, moment_rtol=MOMENT_RTOL, grid=grid,
-                      carry=carry)
+                      carry=carry, centred=True)
 
 
 Velocity = Callable[[int, np.ndarray, np.ndarray, np.ndarray, float], np.ndarray]
@@ -140,4 +144,4 @@ def callable_problem(nm: NumericModel, velocity: Velocity, balance: Balance, eps
     return FrameStage(scale=nm.D[:, None] / (frame.half[:, None] ** 2 * grid.gaps[None]),
                       widths=grid.widths, weights=readout_weights(nm, frame, grid),
                       coupling=coupling, kernel=kernel, frame=frame, moment_rtol=MOMENT_RTOL,
-                      grid=grid, carry=carry)
+                      grid=grid, carry=carry, centred=True)
