@@ -28,8 +28,15 @@ from solvers.rescaled.frame import Frame, ZoomGrid, follow, placement_rates
 from solvers.rescaled.initial import initial_states, moments_of
 from solvers.rescaled.kernels import frame_kernel
 from solvers.rescaled.result import RescaledSolution
+from solvers.rescaled.rounding import rounding_floor
 from solvers.rescaled.smearing import Smearing
-from solvers.rescaled.stage import Balance, Velocity, callable_problem, exact_problem
+from solvers.rescaled.stage import (
+    MOMENT_RTOL,
+    Balance,
+    Velocity,
+    callable_problem,
+    exact_problem,
+)
 from solvers.stepping import StepState, check_step_options, march
 
 GAMMA_MAX = 1e14
@@ -38,6 +45,11 @@ fix the drift across a concentration width (``γ ε`` times their rounding excee
 MIN_CELLS_PER_STD = 1.0
 """Below this many cells per standard deviation a failed run names the resolution as its
 cause (measured: the frame no longer follows the profile below about 0.8)."""
+FLOOR_MARGIN = 0.25
+"""``rtol + atol`` below this fraction of the rounding floor draws a warning (measured on the
+three-population benchmark from a concentrated start to t = 5, floor 3.3e-8 at γ = 1e12 and
+3.3e-7 at 1e14: 0.3 of it ran in 749 and 515 steps with a tenth rejected, 0.15 ran out of
+20 000 steps at both)."""
 VARIANCE_TOLERANCE = 1e-2
 """Expected relative variance error (:mod:`solvers.rescaled.smearing`) above which the zoomed
 solvers emit a :class:`ResolutionWarning` (the default tolerance of :mod:`solvers.resolution`)."""
@@ -116,6 +128,12 @@ def solve_rescaled(model: Model, *, gamma: float, t_final: float, cells: int = 2
     returned at the saved times in ``info["variance_error"]`` (nt, P); a
     :class:`meanfield.errors.ResolutionWarning` names the time, the error and the cells that
     bring it below ``VARIANCE_TOLERANCE`` (1e-2) when it is exceeded.
+
+    The drift is γ times the moments, which are known to a relative ``MOMENT_RTOL`` (1e-14):
+    the local error estimates cannot fall below the noise this makes,
+    ``√(2/π)·1e-14·γΣ_j|g_pj Φ_pj m_j|/(κ_p D_p)^{1/2}`` (:mod:`solvers.rescaled.rounding`;
+    3.3e-8 at γ = 1e12 on a three-population model), and an ``rtol + atol`` below a quarter of
+    it draws a :class:`~meanfield.errors.ResolutionWarning` naming the floor (the steps stall).
     """
     gamma, t_final, cells, scheme, rtol, atol, window, dt, max_steps = _check_options(
         model, gamma, t_final, cells, scheme, method, rtol, atol, window, dt, max_steps)
@@ -131,16 +149,36 @@ def solve_rescaled(model: Model, *, gamma: float, t_final: float, cells: int = 2
     def check(m0: np.ndarray, mean0: np.ndarray) -> None:
         fields = Fields.of(nm)
         m_all = nm.all_moments(m0, 0.0)
+        zeros = np.empty(nm.P)
         for p in range(nm.P):
             try:
-                fields.stable_zero(p, m_all, float(mean0[p]))
+                zeros[p] = fields.stable_zero(p, m_all, float(mean0[p]))
             except ValueError:
-                if zero_candidates(fields, p, m_all).size == 0:
+                candidates = zero_candidates(fields, p, m_all)
+                if candidates.size == 0:
                     raise
+                zeros[p] = candidates[np.argmin(np.abs(candidates - mean0[p]))]
+        if dt is None:
+            _check_floor(model, rounding_floor(nm, gamma, m_all, zeros, MOMENT_RTOL), gamma,
+                         rtol, atol)
 
     return _run(model, nm, gamma, t_final, build, cells=cells, initial=initial, scheme=scheme,
                 dt=dt, rtol=rtol, atol=atol, window=window, save_at=save_at,
                 max_steps=max_steps, kernel_name=kernel_name, check=check)
+
+
+def _check_floor(model: Model, floor: np.ndarray, gamma: float, rtol: float,
+                 atol: float) -> None:
+    """Warn when the tolerance is below the rounding floor of the moments
+    (:mod:`solvers.rescaled.rounding`): the error control would stall on round-off."""
+    p = int(np.argmax(floor))
+    if atol + rtol < FLOOR_MARGIN * floor[p]:
+        warnings.warn(f"rtol={rtol:g} (atol={atol:g}) is below the rounding floor of the "
+                      f"moments at gamma={gamma:g}: about {floor[p]:.2g} per step for population "
+                      f"{model.names[p]!r} (the drift is gamma times the moments, known to a "
+                      f"relative {MOMENT_RTOL:g}); the steps will stall on round-off and the "
+                      f"result is no more accurate than that: use rtol >= {floor[p]:.2g}",
+                      ResolutionWarning, stacklevel=5)
 
 
 def solve_zoomed(model: Model, *, gamma: float, t_final: float, velocity: Velocity,
