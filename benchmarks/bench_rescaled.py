@@ -83,6 +83,13 @@ def table_cost(model: mf.Model) -> None:
           f"{then / now:.1f}× slower)", flush=True)
 
 
+def _per_attempt(seconds: float, info: dict) -> str:
+    """Wall time and Newton iterations per attempted step of a zoomed run."""
+    attempts = info["steps"] + info["rejected_steps"]
+    return (f"{1e6 * seconds / attempts:.0f} µs and {info['newton_iterations'] / attempts:.2f} "
+            "Newton iterations per attempt")
+
+
 def cost() -> None:
     model = three_populations()
     table_cost(model)
@@ -102,7 +109,8 @@ def cost() -> None:
         ratios[gamma] = seconds / ((before + after) / 2)
         before = after
         line = (f"solve_rescaled γ = {gamma:7.0e}: {ratios[gamma]:5.2f}× native solve at γ = 100 "
-                f"({sol.info['steps']} steps, {sol.info['rejected_steps']} rejected)")
+                f"({sol.info['steps']} steps, {sol.info['rejected_steps']} rejected, "
+                f"{_per_attempt(seconds, sol.info)})")
         if gamma == 1e8:
             expansion = asy.stationary_expansion(model, order=1)
             mean_err = np.max(np.abs(sol.mean[-1] - (expansion.v + expansion.mu / gamma)))
@@ -125,7 +133,7 @@ def cost() -> None:
         concentrated[gamma] = seconds / ((before + after) / 2)
         before = after
         print(f"concentrated start γ = {gamma:7.0e}: {concentrated[gamma]:5.2f}× native "
-              f"({sol.info['steps']} steps)", flush=True)
+              f"({sol.info['steps']} steps, {_per_attempt(seconds, sol.info)})", flush=True)
     print(f"concentrated starts: cost max/min over γ = 1e2 … 1e12: "
           f"{max(concentrated.values()) / min(concentrated.values()):.2f}", flush=True)
 
