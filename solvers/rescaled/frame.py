@@ -31,6 +31,7 @@ placed in time and BDF2 keeps order 2; mass is conserved to round-off because th
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -45,6 +46,7 @@ from solvers.rescaled.kernels import (
 from solvers.rescaled.paths import third_at
 
 _NO_ROWS = np.empty((0, 0))
+_FRAME_ROWS = np.array([0, 1, 6, 7])  # (c, β) one and two levels back, in ``Frame.history``
 
 
 @dataclass(frozen=True, eq=False)
@@ -85,7 +87,10 @@ class Frame:
     ``rates_prev`` their rates ``(μ', (log σ)')`` (2, P); the ``*_prev2`` fields the same one
     level further back (the history of :func:`follow`; ``None`` until there is one);
     ``thirds`` the estimates ``(c‴, (log β)‴)`` (2, P) made for this level's velocity and
-    ``third_time`` where they hold (:func:`solvers.rescaled.paths.third_at`)."""
+    ``third_time`` where they hold (:func:`solvers.rescaled.paths.third_at`). ``rows`` and
+    ``history`` are the same data packed as the kernels take them (``(c, β, c', β')`` (4, P)
+    and the ``previous`` rows of :func:`solvers.rescaled.kernels.follow_numpy` (15, P)), made
+    once by :func:`follow` (``None``: packed on use)."""
 
     t: float
     centre: np.ndarray
@@ -106,6 +111,8 @@ class Frame:
     rates_prev2: np.ndarray | None = None
     thirds: np.ndarray | None = None
     third_time: float | None = None
+    rows: np.ndarray | None = None
+    history: np.ndarray | None = None
 
     @classmethod
     def at_rest(cls, t: float, mean: np.ndarray, std: np.ndarray, window: float,
@@ -206,38 +213,48 @@ def follow(frame: Frame, grid: ZoomGrid, q: np.ndarray, f: np.ndarray, t_new: fl
     """
     h = t_new - frame.t
     history = frame.t_prev is not None and frame.mean_prev is not None
-    h1, h2 = h, 0.0
-    previous = np.ones((15, frame.centre.size))
-    previous[12:] = np.nan
-    if history:
-        previous[:4] = [frame.centre_prev, frame.half_prev, frame.mean_prev, frame.log_std_prev]
-        previous[4:6] = frame.rates_prev
-        h1 = frame.t - frame.t_prev
-        if frame.t_prev2 is not None and frame.mean_prev2 is not None:
-            previous[6:10] = [frame.centre_prev2, frame.half_prev2, frame.mean_prev2,
-                              frame.log_std_prev2]
-            previous[10:12] = frame.rates_prev2
-            h2 = frame.t_prev - frame.t_prev2
-            if frame.thirds is not None and frame.third_time is not None:
-                previous[12:14], previous[14] = frame.thirds, frame.third_time - frame.t
-    out = kernel(q, f, grid.centres, grid.widths,
-                 np.array([frame.centre, frame.half, frame.velocity, frame.rate]), previous,
-                 float(h), float(h1), float(h2), history, scheme == "bdf2", float(window),
+    h1 = frame.t - frame.t_prev if history else h
+    h2 = frame.t_prev - frame.t_prev2 if history and frame.t_prev2 is not None and (
+        frame.mean_prev2 is not None) else 0.0
+    previous = frame.history if frame.history is not None else _history(frame)
+    rows = frame.rows if frame.rows is not None else np.array(
+        [frame.centre, frame.half, frame.velocity, frame.rate])
+    out = kernel(q, f, grid.centres, grid.widths, rows, previous, float(h), float(h1),
+                 float(h2), history, scheme == "bdf2", float(window),
                  np.asarray(D, dtype=float), float(domain[0]), float(domain[1]))
+    packed = np.empty_like(previous)  # the history of the new level, for its own step
+    packed[0], packed[1], packed[2:6], packed[6:12] = frame.centre, frame.half, out[4:8], (
+        previous[:6])
+    thirds = out[8:10]
+    made = math.isfinite(float(thirds.sum()))
+    packed[12:14] = thirds
+    packed[14] = frame.t + third_at(h2, h1) - t_new if made else np.nan
     return Frame(t=float(t_new), centre=out[0], half=out[1], velocity=out[2], rate=out[3],
                  t_prev=frame.t, centre_prev=frame.centre, half_prev=frame.half,
                  mean_prev=out[4], log_std_prev=out[5], rates_prev=out[6:8],
                  t_prev2=frame.t_prev, centre_prev2=frame.centre_prev,
                  half_prev2=frame.half_prev, mean_prev2=frame.mean_prev,
                  log_std_prev2=frame.log_std_prev, rates_prev2=frame.rates_prev,
-                 **_thirds(out[8:10], frame.t + third_at(h2, h1)))
+                 thirds=thirds if made else None,
+                 third_time=frame.t + third_at(h2, h1) if made else None,
+                 rows=out[:4], history=packed)
 
 
-def _thirds(thirds: np.ndarray, when: float) -> dict:
-    """The ``thirds``/``third_time`` fields of a new frame (none where none were made)."""
-    if not np.all(np.isfinite(thirds)):
-        return {}
-    return {"thirds": thirds, "third_time": when}
+def _history(frame: Frame) -> np.ndarray:
+    """The ``previous`` rows of :func:`solvers.rescaled.kernels.follow_numpy` for a step from
+    ``frame``, from its fields (a frame not made by :func:`follow`)."""
+    previous = np.ones((15, frame.centre.size))
+    previous[12:] = np.nan
+    if frame.t_prev is not None and frame.mean_prev is not None:
+        previous[:4] = [frame.centre_prev, frame.half_prev, frame.mean_prev, frame.log_std_prev]
+        previous[4:6] = frame.rates_prev
+        if frame.t_prev2 is not None and frame.mean_prev2 is not None:
+            previous[6:10] = [frame.centre_prev2, frame.half_prev2, frame.mean_prev2,
+                              frame.log_std_prev2]
+            previous[10:12] = frame.rates_prev2
+            if frame.thirds is not None and frame.third_time is not None:
+                previous[12:14], previous[14] = frame.thirds, frame.third_time - frame.t
+    return previous
 
 
 def remap(edges: np.ndarray, q: np.ndarray, new_edges: np.ndarray) -> np.ndarray:
@@ -279,13 +296,20 @@ def carried_deviation(old: Frame, new: Frame, grid: ZoomGrid, q: np.ndarray, f: 
     instead, the offset of the frame from its own path would count as an error of the step
     although the density in ``x`` is unchanged by it.
     """
-    frame = np.array([old.centre, old.half, old.velocity, old.rate])
-    previous, h1, h2 = np.ones((4, old.centre.size)), h, 0.0
+    frame = old.rows if old.rows is not None else np.array(
+        [old.centre, old.half, old.velocity, old.rate])
+    h1, h2 = h, 0.0
     if q_prev is None:
-        q_prev = _NO_ROWS
+        q_prev, previous = _NO_ROWS, _NO_ROWS
+    elif old.history is not None:
+        previous, h1 = old.history[_FRAME_ROWS], old.t - old.t_prev
+        if old.t_prev2 is not None:
+            h2 = old.t_prev - old.t_prev2
     else:
-        previous[:2], h1 = [old.centre_prev, old.half_prev], old.t - old.t_prev
+        previous, h1 = np.ones((4, old.centre.size)), old.t - old.t_prev
+        previous[:2] = [old.centre_prev, old.half_prev]
         if old.t_prev2 is not None:
             previous[2:], h2 = [old.centre_prev2, old.half_prev2], old.t_prev - old.t_prev2
-    return kernel(q, f, q_prev, q_new, frame, previous, np.array([new.centre, new.half]),
-                  float(h), float(h1), float(h2), grid.centres, grid.widths)
+    placed = new.rows[:2] if new.rows is not None else np.array([new.centre, new.half])
+    return kernel(q, f, q_prev, q_new, frame, previous, placed, float(h), float(h1), float(h2),
+                  grid.centres, grid.widths)
