@@ -143,8 +143,10 @@ def solve_rescaled(model: Model, *, gamma: float, t_final: float, cells: int = 2
 
     coupling = gamma * nm.g
 
+    scratch: dict[str, Any] = {}  # the kernel's work arrays, for every stage of this run
+
     def build(frame: Frame, grid: ZoomGrid) -> StageProblem:
-        return exact_problem(nm, gamma, frame, grid, kernel, assemble, carry, coupling)
+        return exact_problem(nm, gamma, frame, grid, kernel, assemble, carry, coupling, scratch)
 
     def check(m0: np.ndarray, mean0: np.ndarray) -> None:
         fields = Fields.of(nm)

@@ -69,13 +69,15 @@ def readout_weights(nm: NumericModel, frame: Frame, grid: ZoomGrid) -> np.ndarra
 def exact_problem(nm: NumericModel, gamma: float, frame: Frame, grid: ZoomGrid,
                   kernel: StageKernel, assemble: Callable[..., Any] = assemble_numpy,
                   carry: Callable[..., np.ndarray] = carried_numpy,
-                  coupling: np.ndarray | None = None) -> StageProblem:
+                  coupling: np.ndarray | None = None,
+                  workspace: dict[str, Any] | None = None) -> StageProblem:
     """The stage of the exact mean-field PDE in ``frame`` (``δ`` affine in the moments).
 
     The model is evaluated once, for every population at once, on the ``samples`` of the
     windows (:meth:`meanfield.numeric.NumericModel.table`); ``assemble``
     (:func:`solvers.rescaled.kernels.assemble_numpy` or its numba twin) builds the rest.
-    ``coupling`` is ``γ g`` (computed when not given).
+    ``coupling`` is ``γ g`` (computed when not given); ``workspace`` the kernel's scratch dict,
+    shared by the stages of one run (they are solved one after another; a new one if not given).
     """
     points = frame.half[:, None] * grid.samples
     points += frame.centre[:, None]  # c + βz (one temporary less)
@@ -86,7 +88,7 @@ def exact_problem(nm: NumericModel, gamma: float, frame: Frame, grid: ZoomGrid,
     coupling = AffineCoupling(base=base, slopes=slopes, external=nm.external_m, unknowns=nm.P)
     return FrameStage(scale=scale, widths=grid.widths, weights=weights, coupling=coupling,
                       kernel=kernel, frame=frame, moment_rtol=MOMENT_RTOL, grid=grid,
-                      carry=carry, centred=True)
+                      carry=carry, centred=True, workspace={} if workspace is None else workspace)
 
 
 Velocity = Callable[[int, np.ndarray, np.ndarray, np.ndarray, float], np.ndarray]
