@@ -263,8 +263,8 @@ def run(base, slopes, scale, widths, weights, save_at, k_start, k_stop, bdf2, dt
                 h_step = t_next - t
                 lands = t_next == target
             else:  # the controller's step, not overshooting nor leaving a sliver
-                remaining = target - t
-                if h >= remaining * (1 - 1e-12):
+                remaining = target - t  # within one rung of the ladder below: land
+                if h >= remaining * 2.0 ** (-1.0 / rules[3]) * (1 - 1e-12):
                     h_step = remaining
                 elif h > remaining / 2:
                     h_step = remaining / 2
