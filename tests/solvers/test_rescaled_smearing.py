@@ -110,3 +110,18 @@ def test_a_window_too_coarse_to_follow_its_profile_fails_with_advice():
                        r"deviation by only 0\.\d+ cells.*use cells >= 2\d"):
         solve_rescaled(_ou(), gamma=1e6, t_final=1e-5, cells=12,
                        initial=Gaussian(0.0, 4.24e-4))
+
+
+def test_a_coarse_window_that_runs_out_of_steps_advises_more_cells():
+    # chemical model at γ = 324 on 24 cells with window 7.1: 1.7 cells per standard deviation,
+    # more than 20 000 steps (48 cells: 5810, 100 cells: 1283); the budget error said only
+    # "raise max_steps or loosen rtol/atol"
+    start = [Gaussian(-1.0830297721523956, 0.8953332209729719),
+             Gaussian(-0.3948614400499779, 0.834136830777324)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with pytest.raises(RuntimeError, match=r"max_steps=2000 .*more cells: on 24 cells the "
+                           r"window of population '[EI]' resolves .* by only [0-9.]+ cells.*"
+                           r"cells >= \d+ may finish sooner"):
+            solve_rescaled(mf.models.chemical(), gamma=324.0, t_final=2.19, cells=24,
+                           window=7.1, initial=start, max_steps=2000)
